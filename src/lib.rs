@@ -1,0 +1,24 @@
+//! # cadet
+//!
+//! Contrastive anomaly detection (CADet, Guille-Escuret et al., NeurIPS 2023) in Rust: this facade re-exports the
+//! workspace's crates so that one dependency is enough.
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`core`] | `cadet-core` | `Embedder` and `Kernel` traits, errors, detection metrics |
+//! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
+//!
+//! ```
+//! use cadet::mmd::{CosineKernel, PermutationTest};
+//! use ndarray::Array2;
+//!
+//! let x = Array2::from_shape_fn((30, 4), |(i, j)| ((i * 7 + j * 3) % 5) as f32 + 1.0);
+//! let y = Array2::from_shape_fn((30, 4), |(i, j)| ((i * 5 + j) % 7) as f32 + 1.0);
+//! let test = PermutationTest::params().n_perm(200).seed(1).check()?;
+//! let result = test.two_sample(x.view(), y.view(), &CosineKernel)?;
+//! assert!(result.p_value > 0.0 && result.p_value <= 1.0);
+//! # Ok::<(), cadet::mmd::Error>(())
+//! ```
+
+pub use cadet_core as core;
+pub use cadet_mmd as mmd;
