@@ -68,15 +68,55 @@ pub fn matmul(
     Ok(c)
 }
 
-/// `⟨a, b⟩` in `f32` with 16 independent accumulators (so the compiler vectorises it), returned as `f64`.
+/// `⟨a, b⟩` in `f32` with 16 independent accumulators, returned as `f64`. On x86-64 it runs the AVX-512 or
+/// AVX2 + FMA build of the same loop when the CPU has them (detected once at run time).
 pub fn dot(a: &[f32], b: &[f32]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static LEVEL: OnceLock<u8> = OnceLock::new();
+        let level = *LEVEL.get_or_init(|| {
+            if is_x86_feature_detected!("avx512f") {
+                2
+            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                1
+            } else {
+                0
+            }
+        });
+        // SAFETY: each variant is called only when the CPU reports the features it was compiled for.
+        unsafe {
+            match level {
+                2 => return dot_avx512(a, b),
+                1 => return dot_avx2(a, b),
+                _ => {}
+            }
+        }
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn dot_avx512(a: &[f32], b: &[f32]) -> f64 {
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f64 {
+    dot_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..16 {
-            acc[l] += x[l] * y[l];
+            acc[l] = x[l].mul_add(y[l], acc[l]);
         }
     }
     let tail: f64 = ra

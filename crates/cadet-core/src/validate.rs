@@ -1,6 +1,6 @@
 //! Input checks shared by the crates: finite, non-empty, consistent shapes.
 
-use ndarray::{ArrayView2, ArrayViewD, Dimension};
+use ndarray::{ArrayView2, ArrayViewD};
 
 use crate::{Error, Result};
 
@@ -24,12 +24,26 @@ pub fn finite_array(what: &'static str, values: ArrayViewD<'_, f32>) -> Result<(
     if values.is_empty() {
         return Err(Error::EmptyInput { what });
     }
-    match values.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        Some((index, &value)) => Err(Error::NonFinite {
-            what,
-            index: index.slice().to_vec(),
-            value: value.into(),
-        }),
+    // A flat scan (fast path on contiguous data); the index is worked out only for the offending element.
+    let first_bad = match values.as_slice_memory_order() {
+        Some(s) if values.is_standard_layout() => s.iter().position(|v| !v.is_finite()),
+        _ => values.iter().position(|v| !v.is_finite()),
+    };
+    match first_bad {
+        Some(flat) => {
+            let mut index = vec![0; values.ndim()];
+            let mut rest = flat;
+            for (slot, &len) in index.iter_mut().zip(values.shape()).rev() {
+                *slot = rest % len;
+                rest /= len;
+            }
+            let value = values[index.as_slice()];
+            Err(Error::NonFinite {
+                what,
+                index,
+                value: value.into(),
+            })
+        }
         None => Ok(()),
     }
 }
@@ -58,11 +72,23 @@ mod tests {
 
     #[test]
     fn reports_first_non_finite_element() {
-        let x = array![[1.0f32, 2.0], [f32::NAN, f32::INFINITY]];
+        let x = array![[1.0f32, 2.0, 3.0], [4.0, f32::NAN, f32::INFINITY]];
         match samples("x", x.view(), None) {
-            Err(Error::NonFinite { index, .. }) => assert_eq!(index, vec![1, 0]),
+            Err(Error::NonFinite { index, .. }) => assert_eq!(index, vec![1, 1]),
             other => panic!("unexpected {other:?}"),
         }
+        // A transposed (non-standard) view reports the index in its own logical order.
+        match samples("xt", x.t(), None) {
+            Err(Error::NonFinite { index, value, .. }) => {
+                assert_eq!(index, vec![1, 1]);
+                assert!(value.is_nan());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let y = array![[1.0f32, 2.0], [3.0, f32::NEG_INFINITY]];
+        assert!(
+            matches!(samples("y", y.t(), None), Err(Error::NonFinite { index, .. }) if index == vec![1, 1])
+        );
         assert!(matches!(
             finite_slice("s", &[0.0, f64::NEG_INFINITY]),
             Err(Error::NonFinite { index, .. }) if index == vec![1]

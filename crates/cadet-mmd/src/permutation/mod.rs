@@ -129,20 +129,18 @@ impl PermutationTest {
             .params
             .chunk_size
             .unwrap_or_else(|| default_chunk(n_perm, total, pooled));
-        let chunks: Vec<(usize, usize)> = (0..n_perm)
-            .step_by(chunk)
-            .map(|start| (start, (start + chunk).min(n_perm)))
-            .collect();
-        chunks
-            .into_par_iter()
-            .map(|(start, end)| {
-                let perms: Vec<Vec<u32>> = (start..end)
-                    .map(|k| permutation(seed, k as u64, total))
-                    .collect();
-                pooled.evaluate_batch(&perms)
-            })
-            .flatten()
-            .collect()
+        // Permutations are held a batch at a time (at most 64 MiB of indices), so memory stays bounded.
+        let batch = ((64 << 20) / (4 * total)).clamp(chunk, 4096);
+        let mut null = Vec::with_capacity(n_perm);
+        for start in (0..n_perm).step_by(batch) {
+            let end = (start + batch).min(n_perm);
+            let perms: Vec<Vec<u32>> = (start..end)
+                .into_par_iter()
+                .map(|k| permutation(seed, k as u64, total))
+                .collect();
+            null.extend(pooled.evaluate_many(&perms, chunk));
+        }
+        null
     }
 
     /// The p-value of `est` against the null of `pooled`.
