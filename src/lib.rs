@@ -6,6 +6,7 @@
 //! | module | crate | what |
 //! |---|---|---|
 //! | [`core`] | `cadet-core` | `Embedder` and `Kernel` traits, errors, detection metrics |
+//! | [`augment`] | `cadet-augment` | SimCLR training views, CADet evaluation views, batches of views |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
 //! ```
@@ -20,5 +21,6 @@
 //! # Ok::<(), cadet::mmd::Error>(())
 //! ```
 
+pub use cadet_augment as augment;
 pub use cadet_core as core;
 pub use cadet_mmd as mmd;

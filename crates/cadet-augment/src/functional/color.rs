@@ -1,0 +1,151 @@
+//! Colour adjustments with the formulas of torchvision's tensor functional API (`adjust_*`), each clamped to
+//! `[0, 1]` as torchvision's `_blend` does.
+
+use ndarray::{Axis, Zip};
+
+use crate::image::{luma, require_rgb};
+use crate::{Image, ImageView, Result};
+
+/// `clamp(f · x)`: blend with black.
+pub fn adjust_brightness(image: ImageView<'_>, factor: f32) -> Image {
+    image.mapv(|v| (v * factor).clamp(0.0, 1.0))
+}
+
+/// `clamp(f · x + (1 − f) · m)` with `m` the mean luma of the whole image.
+pub fn adjust_contrast(image: ImageView<'_>, factor: f32) -> Result<Image> {
+    let mean = luma(image)?.mean().unwrap_or(0.0);
+    Ok(image.mapv(|v| (factor * v + (1.0 - factor) * mean).clamp(0.0, 1.0)))
+}
+
+/// `clamp(f · x + (1 − f) · luma(x))` per pixel.
+pub fn adjust_saturation(image: ImageView<'_>, factor: f32) -> Result<Image> {
+    let gray = luma(image)?;
+    let mut out = image.to_owned();
+    for mut plane in out.axis_iter_mut(Axis(0)) {
+        Zip::from(&mut plane)
+            .and(&gray)
+            .for_each(|v, &g| *v = (factor * *v + (1.0 - factor) * g).clamp(0.0, 1.0));
+    }
+    Ok(out)
+}
+
+/// Luma replicated over the three channels (torchvision's `rgb_to_grayscale(num_output_channels=3)`).
+pub fn to_grayscale(image: ImageView<'_>) -> Result<Image> {
+    let gray = luma(image)?;
+    let (_, h, w) = image.dim();
+    Ok(Image::from_shape_fn((3, h, w), |(_, y, x)| gray[[y, x]]))
+}
+
+/// Rotates the hue by `factor` turns (`factor ∈ [−0.5, 0.5]`), through HSV as torchvision does.
+pub fn adjust_hue(image: ImageView<'_>, factor: f32) -> Result<Image> {
+    require_rgb("hue", image)?;
+    let mut out = image.to_owned();
+    let (_, h, w) = image.dim();
+    for y in 0..h {
+        for x in 0..w {
+            let (hh, s, v) = rgb_to_hsv(image[[0, y, x]], image[[1, y, x]], image[[2, y, x]]);
+            let (r, g, b) = hsv_to_rgb((hh + factor).rem_euclid(1.0), s, v);
+            out[[0, y, x]] = r.clamp(0.0, 1.0);
+            out[[1, y, x]] = g.clamp(0.0, 1.0);
+            out[[2, y, x]] = b.clamp(0.0, 1.0);
+        }
+    }
+    Ok(out)
+}
+
+/// torchvision's `_rgb2hsv`: hue in `[0, 1)`.
+fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
+    let maxc = r.max(g).max(b);
+    let minc = r.min(g).min(b);
+    let cr = maxc - minc;
+    let s = if maxc > 0.0 { cr / maxc } else { 0.0 };
+    if cr == 0.0 {
+        return (0.0, s, maxc);
+    }
+    let (rc, gc, bc) = ((maxc - r) / cr, (maxc - g) / cr, (maxc - b) / cr);
+    let h = if maxc == r {
+        bc - gc
+    } else if maxc == g {
+        2.0 + rc - bc
+    } else {
+        4.0 + gc - rc
+    };
+    ((h / 6.0 + 1.0).rem_euclid(1.0), s, maxc)
+}
+
+/// torchvision's `_hsv2rgb`.
+fn hsv_to_rgb(h: f32, s: f32, v: f32) -> (f32, f32, f32) {
+    let i = (h * 6.0).floor();
+    let f = h * 6.0 - i;
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    match (i as i32).rem_euclid(6) {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+    use ndarray::Array3;
+
+    fn pixel(r: f32, g: f32, b: f32) -> Image {
+        Array3::from_shape_vec((3, 1, 1), vec![r, g, b]).unwrap()
+    }
+
+    #[test]
+    fn brightness_contrast_saturation_by_hand() {
+        let img = Array3::from_shape_vec((3, 1, 2), vec![0.2, 0.8, 0.4, 0.6, 0.0, 1.0]).unwrap();
+        assert_eq!(adjust_brightness(img.view(), 1.5)[[0, 0, 1]], 1.0);
+        assert_relative_eq!(adjust_brightness(img.view(), 0.5)[[1, 0, 0]], 0.2);
+        // Luma of the two pixels: .2989·.2 + .587·.4 + .114·0 = .29458 ; .2989·.8 + .587·.6 + .114 = .70532.
+        let mean = (0.29458 + 0.70532) / 2.0;
+        let c = adjust_contrast(img.view(), 0.5).unwrap();
+        assert_relative_eq!(c[[0, 0, 0]], 0.5 * 0.2 + 0.5 * mean, epsilon = 1e-6);
+        let s = adjust_saturation(img.view(), 0.0).unwrap();
+        assert_relative_eq!(s[[2, 0, 1]], 0.70532, epsilon = 1e-6);
+        let s2 = adjust_saturation(img.view(), 2.0).unwrap();
+        assert_relative_eq!(
+            s2[[1, 0, 0]],
+            (2.0 * 0.4 - 0.29458f32).clamp(0.0, 1.0),
+            epsilon = 1e-6
+        );
+    }
+
+    #[test]
+    fn hue_rotations_by_hand() {
+        // Pure red rotated by a third of a turn is pure green, by two thirds pure blue.
+        let red = pixel(1.0, 0.0, 0.0);
+        let g = adjust_hue(red.view(), 1.0 / 3.0).unwrap();
+        assert_relative_eq!(g[[1, 0, 0]], 1.0, epsilon = 1e-5);
+        assert_relative_eq!(g[[0, 0, 0]], 0.0, epsilon = 1e-5);
+        let b = adjust_hue(red.view(), -1.0 / 3.0).unwrap();
+        assert_relative_eq!(b[[2, 0, 0]], 1.0, epsilon = 1e-5);
+        // Grey has no hue; a full turn is the identity.
+        let grey = pixel(0.3, 0.3, 0.3);
+        assert_eq!(adjust_hue(grey.view(), 0.25).unwrap(), grey);
+        let px = pixel(0.9, 0.35, 0.1);
+        let back = adjust_hue(adjust_hue(px.view(), 0.2).unwrap().view(), -0.2).unwrap();
+        for (a, b) in back.iter().zip(px.iter()) {
+            assert_relative_eq!(*a, *b, epsilon = 1e-5);
+        }
+        // (0.9, 0.35, 0.1): h = (bc − gc)/6 with gc = .55/.8, bc = .8/.8 → h = .3125/6 = 0.0521.
+        let (h, s, v) = rgb_to_hsv(0.9, 0.35, 0.1);
+        assert_relative_eq!(h, (1.0 - 0.55 / 0.8) / 6.0, epsilon = 1e-6);
+        assert_relative_eq!(s, 0.8 / 0.9, epsilon = 1e-6);
+        assert_eq!(v, 0.9);
+    }
+
+    #[test]
+    fn grayscale_needs_rgb() {
+        let one = Array3::<f32>::zeros((1, 2, 2));
+        assert!(to_grayscale(one.view()).is_err());
+        let g = to_grayscale(pixel(1.0, 0.0, 0.0).view()).unwrap();
+        assert!(g.iter().all(|&v| (v - 0.2989).abs() < 1e-6));
+    }
+}

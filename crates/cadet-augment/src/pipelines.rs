@@ -1,0 +1,91 @@
+//! The two pipelines of the paper, as plain values whose steps can be inspected and changed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::transforms::{
+    AugmentRng, ColorJitter, GaussianBlur, HorizontalFlip, RandomApply, RandomGrayscale,
+    RandomResizedCrop, Resize, Transform,
+};
+use crate::{Image, ImageView, Result};
+
+/// SimCLR's training views (PAPER.md §1): random resized crop (area 0.08..1, aspect 3/4..4/3) → horizontal
+/// flip (p 0.5) → colour jitter of strength `s` (p 0.8) → grayscale (p 0.2) → Gaussian blur (p 0.5, σ 0.1..2,
+/// kernel ≈ 10% of the side). Fields are public: `train.blur.p = 0.0` drops the blur, as SimCLR does on CIFAR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimclrTrain {
+    /// Crop and resize to the output size.
+    pub crop: RandomResizedCrop,
+    /// Flip.
+    pub flip: HorizontalFlip,
+    /// Colour distortion.
+    pub color: RandomApply<ColorJitter>,
+    /// Grayscale.
+    pub grayscale: RandomGrayscale,
+    /// Blur.
+    pub blur: RandomApply<GaussianBlur>,
+}
+
+/// SimCLR's training pipeline for `size × size` views and colour strength `strength` (the paper: 1.0).
+pub fn simclr_train(size: usize, strength: f32) -> SimclrTrain {
+    SimclrTrain {
+        crop: RandomResizedCrop::new(size),
+        flip: HorizontalFlip::default(),
+        color: RandomApply::new(ColorJitter::simclr(strength), 0.8),
+        grayscale: RandomGrayscale { p: 0.2 },
+        blur: RandomApply::new(GaussianBlur::simclr(size), 0.5),
+    }
+}
+
+impl Transform for SimclrTrain {
+    fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
+        let x = self.crop.apply(image, rng)?;
+        let x = self.flip.apply(x.view(), rng)?;
+        let x = self.color.apply(x.view(), rng)?;
+        let x = self.grayscale.apply(x.view(), rng)?;
+        self.blur.apply(x.view(), rng)
+    }
+}
+
+/// CADet's evaluation views (PAPER.md §1, *code*): optional resize of the shorter side → random resized crop
+/// with the area fixed at 0.75 (aspect 3/4..4/3) → horizontal flip (p 0.5). No colour, no blur.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CadetEval {
+    /// Resize applied first (ImageNet: 256 for 224 crops; CIFAR: none).
+    pub resize: Option<Resize>,
+    /// Crop of area 0.75, resized to the output size.
+    pub crop: RandomResizedCrop,
+    /// Flip.
+    pub flip: HorizontalFlip,
+}
+
+/// CADet's evaluation pipeline for `size × size` views, without a resize (CIFAR scale).
+pub fn cadet_eval(size: usize) -> CadetEval {
+    CadetEval {
+        resize: None,
+        crop: RandomResizedCrop::new(size).with_scale(0.75, 0.75),
+        flip: HorizontalFlip::default(),
+    }
+}
+
+impl CadetEval {
+    /// Resizes the shorter side to `size` first (the ImageNet setting: `cadet_eval(224).with_resize(256)`).
+    pub fn with_resize(mut self, size: usize) -> Self {
+        self.resize = Some(Resize { size });
+        self
+    }
+}
+
+impl Transform for CadetEval {
+    fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
+        let resized;
+        let input = match &self.resize {
+            Some(r) => {
+                resized = r.apply(image, rng)?;
+                resized.view()
+            }
+            None => image,
+        };
+        let x = self.crop.apply(input, rng)?;
+        self.flip.apply(x.view(), rng)
+    }
+}
