@@ -227,7 +227,7 @@ impl Transform for Normalize {
                 got: c,
             });
         }
-        if self.std.iter().any(|&s| !(s > 0.0)) {
+        if self.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             return Err(Error::InvalidParameter {
                 name: "Normalize.std",
                 reason: "must be > 0".into(),
