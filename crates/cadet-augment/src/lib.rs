@@ -29,6 +29,7 @@ mod error;
 pub mod functional;
 pub mod image;
 mod pipelines;
+mod simd;
 pub mod transforms;
 mod views;
 

@@ -39,10 +39,10 @@ pub fn simclr_train(size: usize, strength: f32) -> SimclrTrain {
 impl Transform for SimclrTrain {
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
         let x = self.crop.apply(image, rng)?;
-        let x = self.flip.apply(x.view(), rng)?;
-        let x = self.color.apply(x.view(), rng)?;
-        let x = self.grayscale.apply(x.view(), rng)?;
-        self.blur.apply(x.view(), rng)
+        let x = self.flip.apply_owned(x, rng)?;
+        let x = self.color.apply_owned(x, rng)?;
+        let x = self.grayscale.apply_owned(x, rng)?;
+        self.blur.apply_owned(x, rng)
     }
 }
 
@@ -86,6 +86,6 @@ impl Transform for CadetEval {
             None => image,
         };
         let x = self.crop.apply(input, rng)?;
-        self.flip.apply(x.view(), rng)
+        self.flip.apply_owned(x, rng)
     }
 }

@@ -1,8 +1,6 @@
 //! Colour adjustments with the formulas of torchvision's tensor functional API (`adjust_*`), each clamped to
 //! `[0, 1]` as torchvision's `_blend` does.
 
-use ndarray::{Axis, Zip};
-
 use crate::image::{luma, require_rgb};
 use crate::{Image, ImageView, Result};
 
@@ -13,20 +11,51 @@ pub fn adjust_brightness(image: ImageView<'_>, factor: f32) -> Image {
 
 /// `clamp(f · x + (1 − f) · m)` with `m` the mean luma of the whole image.
 pub fn adjust_contrast(image: ImageView<'_>, factor: f32) -> Result<Image> {
-    let mean = luma(image)?.mean().unwrap_or(0.0);
-    Ok(image.mapv(|v| (factor * v + (1.0 - factor) * mean).clamp(0.0, 1.0)))
+    require_rgb("contrast", image)?;
+    let mut out = image.as_standard_layout().into_owned();
+    contrast_in_place(&mut out, factor);
+    Ok(out)
 }
 
 /// `clamp(f · x + (1 − f) · luma(x))` per pixel.
 pub fn adjust_saturation(image: ImageView<'_>, factor: f32) -> Result<Image> {
-    let gray = luma(image)?;
-    let mut out = image.to_owned();
-    for mut plane in out.axis_iter_mut(Axis(0)) {
-        Zip::from(&mut plane)
-            .and(&gray)
-            .for_each(|v, &g| *v = (factor * *v + (1.0 - factor) * g).clamp(0.0, 1.0));
-    }
+    require_rgb("saturation", image)?;
+    let mut out = image.as_standard_layout().into_owned();
+    saturation_in_place(&mut out, factor);
     Ok(out)
+}
+
+/// The three planes of an owned RGB image in standard layout.
+fn planes(image: &mut Image) -> (&mut [f32], &mut [f32], &mut [f32]) {
+    let plane = image.dim().1 * image.dim().2;
+    let data = image.as_slice_mut().expect("standard layout");
+    let (r, gb) = data.split_at_mut(plane);
+    let (g, b) = gb.split_at_mut(plane);
+    (r, g, b)
+}
+
+/// [`adjust_contrast`] in place (RGB, standard layout).
+pub(crate) fn contrast_in_place(image: &mut Image, factor: f32) {
+    let (r, g, b) = planes(image);
+    let total: f64 = r
+        .iter()
+        .zip(g.iter())
+        .zip(b.iter())
+        .map(|((r, g), b)| f64::from(0.2989 * r + 0.587 * g + 0.114 * b))
+        .sum();
+    let mean = (total / r.len() as f64) as f32;
+    image.mapv_inplace(|v| (factor * v + (1.0 - factor) * mean).clamp(0.0, 1.0));
+}
+
+/// [`adjust_saturation`] in place (RGB, standard layout).
+pub(crate) fn saturation_in_place(image: &mut Image, factor: f32) {
+    let (r, g, b) = planes(image);
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        let gray = (1.0 - factor) * (0.2989 * *r + 0.587 * *g + 0.114 * *b);
+        *r = (factor * *r + gray).clamp(0.0, 1.0);
+        *g = (factor * *g + gray).clamp(0.0, 1.0);
+        *b = (factor * *b + gray).clamp(0.0, 1.0);
+    }
 }
 
 /// Luma replicated over the three channels (torchvision's `rgb_to_grayscale(num_output_channels=3)`).
@@ -39,18 +68,19 @@ pub fn to_grayscale(image: ImageView<'_>) -> Result<Image> {
 /// Rotates the hue by `factor` turns (`factor ∈ [−0.5, 0.5]`), through HSV as torchvision does.
 pub fn adjust_hue(image: ImageView<'_>, factor: f32) -> Result<Image> {
     require_rgb("hue", image)?;
-    let mut out = image.to_owned();
-    let (_, h, w) = image.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let (hh, s, v) = rgb_to_hsv(image[[0, y, x]], image[[1, y, x]], image[[2, y, x]]);
-            let (r, g, b) = hsv_to_rgb((hh + factor).rem_euclid(1.0), s, v);
-            out[[0, y, x]] = r.clamp(0.0, 1.0);
-            out[[1, y, x]] = g.clamp(0.0, 1.0);
-            out[[2, y, x]] = b.clamp(0.0, 1.0);
-        }
-    }
+    let mut out = image.as_standard_layout().into_owned();
+    hue_in_place(&mut out, factor);
     Ok(out)
+}
+
+/// [`adjust_hue`] on an owned RGB image in standard layout.
+pub(crate) fn hue_in_place(image: &mut Image, factor: f32) {
+    let (r, g, b) = planes(image);
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        let (hh, s, v) = rgb_to_hsv(*r, *g, *b);
+        let (nr, ng, nb) = hsv_to_rgb(wrap_unit(hh + factor), s, v);
+        (*r, *g, *b) = (nr.clamp(0.0, 1.0), ng.clamp(0.0, 1.0), nb.clamp(0.0, 1.0));
+    }
 }
 
 /// torchvision's `_rgb2hsv`: hue in `[0, 1)`.
@@ -70,15 +100,23 @@ fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     } else {
         4.0 + gc - rc
     };
-    ((h / 6.0 + 1.0).rem_euclid(1.0), s, maxc)
+    (wrap_unit(h / 6.0 + 1.0), s, maxc)
+}
+
+/// `x mod 1` for `x ∈ (−2, 2)`, without a call to `fmod` (`rem_euclid` is a library call on baseline x86-64).
+#[inline(always)]
+fn wrap_unit(x: f32) -> f32 {
+    let y = x - (x as i32) as f32;
+    if y < 0.0 { y + 1.0 } else { y }
 }
 
 /// torchvision's `_hsv2rgb`.
 fn hsv_to_rgb(h: f32, s: f32, v: f32) -> (f32, f32, f32) {
-    let i = (h * 6.0).floor();
-    let f = h * 6.0 - i;
+    // h ∈ [0, 1): truncation is the floor.
+    let i = (h * 6.0) as i32;
+    let f = h * 6.0 - i as f32;
     let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
-    match (i as i32).rem_euclid(6) {
+    match i.rem_euclid(6) {
         0 => (v, t, p),
         1 => (q, v, p),
         2 => (p, v, t),

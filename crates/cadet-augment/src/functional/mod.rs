@@ -7,6 +7,7 @@ mod resample;
 
 pub use blur::{gaussian_blur, gaussian_kernel};
 pub use color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, to_grayscale};
+pub(crate) use color::{contrast_in_place, hue_in_place, saturation_in_place};
 pub use resample::{CropBox, full_box, resize_box};
 
 use ndarray::{Axis, s};

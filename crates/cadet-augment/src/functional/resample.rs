@@ -1,10 +1,12 @@
 //! Bilinear resampling with antialiasing, exactly the algorithm of Pillow's `BILINEAR` filter and of
 //! torchvision's `resize(..., antialias=True)`: a triangle filter whose support widens by the downscale factor,
-//! weights normalised per output pixel, pixel centres at half-integers.
+//! weights normalised per output pixel, pixel centres at half-integers. Taps never leave the crop box
+//! (torchvision crops first, then resizes the crop).
 
-use ndarray::{Array3, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
 
+use crate::simd::dispatch;
 use crate::{Error, Image, ImageView, Result};
 
 /// A box of pixels: rows `top..top + height`, columns `left..left + width`.
@@ -20,34 +22,54 @@ pub struct CropBox {
     pub width: usize,
 }
 
-/// Taps of one output pixel: first input index and normalised weights.
+/// The taps of every output pixel of one axis, padded to a common width so inner loops have a fixed length:
+/// output `i` reads inputs `first[i] .. first[i] + width` with `weights[i·width ..]` (zeros in the padding).
 struct Taps {
-    first: usize,
+    first: Vec<usize>,
     weights: Vec<f32>,
+    width: usize,
 }
 
 /// Pillow's `precompute_coeffs` for the bilinear filter (support 1), from `in_size` to `out_size` pixels.
-fn taps(in_size: usize, out_size: usize) -> Vec<Taps> {
+fn taps(in_size: usize, out_size: usize) -> Taps {
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale;
-    (0..out_size)
+    let per_pixel: Vec<(usize, Vec<f64>)> = (0..out_size)
         .map(|i| {
             let center = (i as f64 + 0.5) * scale;
             // Truncation toward zero, then clamping, as in Pillow's C code.
             let lo = ((center - support + 0.5) as i64).max(0) as usize;
             let hi = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-            let mut weights: Vec<f64> = (lo..hi)
+            let mut w: Vec<f64> = (lo..hi)
                 .map(|j| (1.0 - ((j as f64 - center + 0.5) / filter_scale).abs()).max(0.0))
                 .collect();
-            let total: f64 = weights.iter().sum();
-            weights.iter_mut().for_each(|w| *w /= total);
-            Taps {
-                first: lo,
-                weights: weights.into_iter().map(|w| w as f32).collect(),
-            }
+            let total: f64 = w.iter().sum();
+            w.iter_mut().for_each(|v| *v /= total);
+            (lo, w)
         })
-        .collect()
+        .collect();
+    let width = per_pixel
+        .iter()
+        .map(|(_, w)| w.len())
+        .max()
+        .unwrap_or(1)
+        .min(in_size);
+    let mut first = Vec::with_capacity(out_size);
+    let mut weights = vec![0.0f32; out_size * width];
+    for (i, (lo, w)) in per_pixel.into_iter().enumerate() {
+        // Shift the window left where it would run past the end; the weights move with it.
+        let start = lo.min(in_size - width);
+        for (k, v) in w.into_iter().enumerate() {
+            weights[i * width + (lo - start) + k] = v as f32;
+        }
+        first.push(start);
+    }
+    Taps {
+        first,
+        weights,
+        width,
+    }
 }
 
 /// Resamples the box `b` of `image` to `(out_h, out_w)`: torchvision's `resized_crop` (and `resize` when the box
@@ -68,36 +90,86 @@ pub fn resize_box(image: ImageView<'_>, b: CropBox, out_h: usize, out_w: usize) 
             reason: format!("output {out_h}×{out_w}"),
         });
     }
-    // Taps stay inside the box: torchvision crops first, then resizes the crop.
     let (tx, ty) = (taps(b.width, out_w), taps(b.height, out_h));
-    let mut horizontal = Array3::<f32>::zeros((c, b.height, out_w));
-    for ch in 0..c {
-        let plane = image.index_axis(Axis(0), ch);
-        for y in 0..b.height {
-            let src = plane.row(b.top + y);
-            let mut dst = horizontal.slice_mut(ndarray::s![ch, y, ..]);
-            for (o, t) in dst.iter_mut().zip(&tx) {
-                *o = t
-                    .weights
-                    .iter()
-                    .enumerate()
-                    .map(|(k, wt)| wt * src[b.left + t.first + k])
-                    .sum();
-            }
-        }
-    }
+    let src = image.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
     let mut out = Array3::<f32>::zeros((c, out_h, out_w));
-    for ch in 0..c {
-        for (oy, t) in ty.iter().enumerate() {
-            let mut dst = out.slice_mut(ndarray::s![ch, oy, ..]);
-            for (k, &wt) in t.weights.iter().enumerate() {
-                let src = horizontal.slice(ndarray::s![ch, t.first + k, ..]);
-                dst.zip_mut_with(&src, |d, &s| *d += wt * s);
+    let dst = out.as_slice_mut().expect("fresh array");
+    SCRATCH.with_borrow_mut(|horizontal| {
+        // A per-thread buffer: views are made by the thousand, and fresh large allocations cost page faults.
+        horizontal.resize(b.height * out_w, 0.0);
+        for ch in 0..c {
+            let plane = &src[ch * h * w..(ch + 1) * h * w];
+            let out_plane = &mut dst[ch * out_h * out_w..(ch + 1) * out_h * out_w];
+            dispatch(|| resample_plane(plane, w, b, &tx, &ty, horizontal, out_plane, out_w));
+        }
+    });
+    Ok(out)
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One channel: horizontal taps into `horizontal` (`b.height × out_w`), then vertical taps into `out`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn resample_plane(
+    plane: &[f32],
+    w: usize,
+    b: CropBox,
+    tx: &Taps,
+    ty: &Taps,
+    horizontal: &mut [f32],
+    out: &mut [f32],
+    out_w: usize,
+) {
+    for y in 0..b.height {
+        let row = &plane[(b.top + y) * w + b.left..(b.top + y) * w + b.left + b.width];
+        let dst = &mut horizontal[y * out_w..(y + 1) * out_w];
+        // Fixed tap counts unroll; upsampling and mild downsampling use 2 to 4 taps.
+        match tx.width {
+            1 => horizontal_row::<1>(row, tx, dst),
+            2 => horizontal_row::<2>(row, tx, dst),
+            3 => horizontal_row::<3>(row, tx, dst),
+            4 => horizontal_row::<4>(row, tx, dst),
+            5 => horizontal_row::<5>(row, tx, dst),
+            _ => {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    let taps = &row[tx.first[x]..tx.first[x] + tx.width];
+                    let wts = &tx.weights[x * tx.width..(x + 1) * tx.width];
+                    *d = taps.iter().zip(wts).map(|(s, wt)| s * wt).sum();
+                }
             }
         }
     }
-    out.mapv_inplace(|v| v.clamp(0.0, 1.0));
-    Ok(out)
+    for (oy, dst) in out.chunks_exact_mut(out_w).enumerate() {
+        for k in 0..ty.width {
+            let wt = ty.weights[oy * ty.width + k];
+            if wt != 0.0 {
+                let src = &horizontal[(ty.first[oy] + k) * out_w..(ty.first[oy] + k + 1) * out_w];
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += wt * s);
+            }
+        }
+        dst.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+    }
+}
+
+#[inline(always)]
+fn horizontal_row<const K: usize>(row: &[f32], tx: &Taps, dst: &mut [f32]) {
+    for ((d, &first), wts) in dst
+        .iter_mut()
+        .zip(&tx.first)
+        .zip(tx.weights.chunks_exact(K))
+    {
+        let taps: &[f32; K] = row[first..first + K].try_into().expect("K taps");
+        let wts: &[f32; K] = wts.try_into().expect("K weights");
+        let mut acc = 0.0;
+        for k in 0..K {
+            acc += taps[k] * wts[k];
+        }
+        *d = acc;
+    }
 }
 
 /// The box covering the whole image.
@@ -179,5 +251,17 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn padded_taps_keep_weights_and_bounds() {
+        for (i, o) in [(7, 3), (3, 7), (222, 224), (256, 224), (1, 5), (5, 1)] {
+            let t = taps(i, o);
+            for x in 0..o {
+                assert!(t.first[x] + t.width <= i);
+                let s: f32 = t.weights[x * t.width..(x + 1) * t.width].iter().sum();
+                assert!((s - 1.0).abs() < 1e-5, "{i}→{o} at {x}: {s}");
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AugmentRng, Transform, check_probability};
 use crate::functional::{
-    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, gaussian_blur, to_grayscale,
+    contrast_in_place, gaussian_blur, hue_in_place, saturation_in_place, to_grayscale,
 };
 use crate::image::require_rgb;
 use crate::{Error, Image, ImageView, Result};
@@ -89,15 +89,20 @@ impl ColorJitter {
 
     /// Applies drawn parameters.
     pub fn apply_params(image: ImageView<'_>, p: &JitterParams) -> Result<Image> {
-        require_rgb("ColorJitter", image)?;
-        let mut current = image.to_owned();
+        Self::apply_params_owned(image.as_standard_layout().into_owned(), p)
+    }
+
+    /// Applies drawn parameters to an owned image, in place where the adjustment allows.
+    pub fn apply_params_owned(image: Image, p: &JitterParams) -> Result<Image> {
+        require_rgb("ColorJitter", image.view())?;
+        let mut current = image.as_standard_layout().into_owned();
         for step in p.order {
-            current = match step {
-                0 => adjust_brightness(current.view(), p.brightness),
-                1 => adjust_contrast(current.view(), p.contrast)?,
-                2 => adjust_saturation(current.view(), p.saturation)?,
-                _ => adjust_hue(current.view(), p.hue)?,
-            };
+            match step {
+                0 => current.mapv_inplace(|v| (v * p.brightness).clamp(0.0, 1.0)),
+                1 => contrast_in_place(&mut current, p.contrast),
+                2 => saturation_in_place(&mut current, p.saturation),
+                _ => hue_in_place(&mut current, p.hue),
+            }
         }
         Ok(current)
     }
@@ -108,6 +113,11 @@ impl Transform for ColorJitter {
         self.check()?;
         let params = self.sample(rng);
         Self::apply_params(image, &params)
+    }
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        self.check()?;
+        let params = self.sample(rng);
+        Self::apply_params_owned(image, &params)
     }
 }
 

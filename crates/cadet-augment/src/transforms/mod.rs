@@ -24,17 +24,30 @@ pub type AugmentRng = ChaCha8Rng;
 pub trait Transform: Send + Sync + Debug {
     /// Applies the transform.
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image>;
+
+    /// Applies the transform to an image the caller gives up, with exactly the same result and the same draws
+    /// as [`apply`](Self::apply). Transforms that can work in place (flips, skipped random steps, point-wise
+    /// colour changes) override it to save a copy; pipelines chain their steps through it.
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        self.apply(image.view(), rng)
+    }
 }
 
 impl<T: Transform + ?Sized> Transform for Arc<T> {
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
         (**self).apply(image, rng)
     }
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        (**self).apply_owned(image, rng)
+    }
 }
 
 impl<T: Transform + ?Sized> Transform for Box<T> {
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
         (**self).apply(image, rng)
+    }
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        (**self).apply_owned(image, rng)
     }
 }
 
@@ -88,11 +101,17 @@ impl Compose {
 
 impl Transform for Compose {
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
-        let mut current = image.to_owned();
-        for step in &self.steps {
-            current = step.apply(current.view(), rng)?;
+        match self.steps.split_first() {
+            None => Ok(image.to_owned()),
+            Some((first, rest)) => rest
+                .iter()
+                .try_fold(first.apply(image, rng)?, |x, step| step.apply_owned(x, rng)),
         }
-        Ok(current)
+    }
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        self.steps
+            .iter()
+            .try_fold(image, |x, step| step.apply_owned(x, rng))
     }
 }
 
