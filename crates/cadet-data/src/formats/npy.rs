@@ -1,0 +1,106 @@
+//! `.npy` image arrays with `.npy` labels (CIFAR-10.1's format: `uint8` images `(N, H, W, C)`, integer labels).
+
+use std::path::Path;
+
+use ndarray::{Array1, Array3, Array4, Axis};
+use ndarray_npy::ReadNpyExt;
+
+use super::numbered;
+use crate::{Dataset, Error, Result};
+
+fn npy_error(path: &Path, reason: impl ToString) -> Error {
+    Error::Npy {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn open(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Images `(N, H, W, C)` or `(N, H, W)` as `uint8`, and labels of any integer dtype (`int64` in CIFAR-10.1);
+/// `classes` names the labels, or `None` numbers them.
+pub fn npy_images(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+    classes: Option<Vec<String>>,
+) -> Result<Dataset> {
+    let (ip, lp) = (images.as_ref(), labels.as_ref());
+    let hwc = match Array4::<u8>::read_npy(open(ip)?) {
+        Ok(a) => a,
+        Err(e4) => match Array3::<u8>::read_npy(open(ip)?) {
+            Ok(a) => a.insert_axis(Axis(3)),
+            Err(_) => {
+                return Err(npy_error(
+                    ip,
+                    format!("expected a uint8 array (N, H, W, C) or (N, H, W): {e4}"),
+                ));
+            }
+        },
+    };
+    let images = hwc
+        .permuted_axes([0, 3, 1, 2])
+        .as_standard_layout()
+        .into_owned();
+    let labels = read_labels(lp)?;
+    if labels.iter().any(|&l| l < 0 || l > i64::from(u32::MAX)) {
+        return Err(npy_error(lp, "labels must be non-negative integers"));
+    }
+    let labels: Vec<u32> = labels.into_iter().map(|l| l as u32).collect();
+    let classes =
+        classes.unwrap_or_else(|| numbered(labels.iter().max().map_or(0, |&m| m as usize + 1)));
+    Dataset::new(images, labels, classes)
+}
+
+/// A 1-d integer array of any common dtype, widened to `i64`.
+fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    macro_rules! attempt {
+        ($($t:ty),*) => {
+            $(if let Ok(a) = Array1::<$t>::read_npy(open(path)?) {
+                return Ok(a.iter().map(|&v| v as i64).collect());
+            })*
+        };
+    }
+    attempt!(i64, i32, i16, i8, u64, u32, u16, u8);
+    Err(npy_error(path, "expected a 1-d integer array of labels"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray_npy::write_npy;
+
+    #[test]
+    fn reads_cifar101_layout_and_rejects_wrong_dtypes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ip, lp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+        let hwc = Array4::from_shape_fn((2, 2, 3, 3), |(n, y, x, c)| {
+            (n * 100 + y * 30 + x * 3 + c) as u8
+        });
+        write_npy(&ip, &hwc).unwrap();
+        write_npy(&lp, &Array1::from(vec![1i64, 0])).unwrap();
+        let d = npy_images(&ip, &lp, None).unwrap();
+        assert_eq!(d.image_shape(), (3, 2, 3));
+        assert_eq!(d.images()[[1, 2, 1, 2]], hwc[[1, 1, 2, 2]]);
+        assert_eq!(d.labels(), &[1, 0]);
+        write_npy(&lp, &Array1::from(vec![1i64, 0, 1])).unwrap();
+        assert!(matches!(
+            npy_images(&ip, &lp, None),
+            Err(Error::Mismatch { .. })
+        ));
+        write_npy(&lp, &Array1::from(vec![0.5f32, 1.0])).unwrap();
+        assert!(matches!(npy_images(&ip, &lp, None), Err(Error::Npy { .. })));
+        write_npy(&ip, &Array4::<f32>::zeros((2, 2, 3, 3))).unwrap();
+        assert!(matches!(npy_images(&ip, &lp, None), Err(Error::Npy { .. })));
+        std::fs::write(&ip, b"\x93NUMPY garbage").unwrap();
+        assert!(matches!(npy_images(&ip, &lp, None), Err(Error::Npy { .. })));
+        assert!(matches!(
+            npy_images(dir.path().join("missing.npy"), &lp, None),
+            Err(Error::Io { .. })
+        ));
+    }
+}

@@ -1,0 +1,115 @@
+//! What the model sees: PNG grids of SimCLR training views and CADet evaluation views of a few images.
+//!
+//! ```text
+//! cargo run --release --example augment -- [--folder DIR] [--images 6] [--views 8] [--size 32] [--out out/augment]
+//! ```
+//! Images come from an image folder (one subfolder per class) or, by default, the synthetic data set. Writes
+//! `originals.png` (one image per row), `train_views.png` and `eval_views.png` (row i: views of image i), and
+//! with `--samples-per-class N`, `synthetic.png`: N synthetic images of each class, one class per row.
+
+use std::path::PathBuf;
+
+use cadet::augment::{cadet_eval, simclr_train, views};
+use cadet::data::formats::ImageFolder;
+use cadet::data::{Dataset, Synthetic, save_grid};
+use clap::Parser;
+use ndarray::Axis;
+
+#[derive(Parser)]
+#[command(about = "Render PNG grids of training and evaluation views")]
+struct Args {
+    /// Image folder (one subfolder per class); the synthetic data set when absent.
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Number of source images.
+    #[arg(long, default_value_t = 6)]
+    images: usize,
+    /// Views per image.
+    #[arg(long, default_value_t = 8)]
+    views: usize,
+    /// Side of the views in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Colour-jitter strength of the training views.
+    #[arg(long, default_value_t = 1.0)]
+    strength: f32,
+    /// Output folder.
+    #[arg(long, default_value = "out/augment")]
+    out: PathBuf,
+    /// Also write a grid of this many synthetic images per class.
+    #[arg(long)]
+    samples_per_class: Option<usize>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    let data: Dataset = match &args.folder {
+        Some(dir) => ImageFolder::new(dir)
+            .resize(args.size as u32, args.size as u32)
+            .limit_per_class(args.images)
+            .load()?,
+        None => Synthetic {
+            per_class: args.images.div_ceil(10).max(1),
+            size: args.size,
+            ..Synthetic::default()
+        }
+        .generate()?,
+    };
+    let picked: Vec<usize> = (0..args.images.min(data.len()))
+        .map(|i| i * data.len() / args.images.min(data.len()))
+        .collect();
+    let originals = data.batch_f32(&picked)?;
+    save_grid(originals.view(), 1, args.out.join("originals.png"))?;
+    let train = views(
+        originals.view(),
+        args.views,
+        &simclr_train(args.size, args.strength),
+        args.seed,
+        0,
+    )?;
+    save_grid(train.view(), args.views, args.out.join("train_views.png"))?;
+    let eval = views(
+        originals.view(),
+        args.views,
+        &cadet_eval(args.size),
+        args.seed,
+        0,
+    )?;
+    save_grid(eval.view(), args.views, args.out.join("eval_views.png"))?;
+    println!(
+        "{} source images ({}): {}",
+        picked.len(),
+        if args.folder.is_some() {
+            "folder"
+        } else {
+            "synthetic"
+        },
+        args.out.display()
+    );
+    if let Some(k) = args.samples_per_class {
+        let synth = Synthetic {
+            per_class: k,
+            size: args.size,
+            seed: args.seed,
+            ..Synthetic::default()
+        }
+        .generate()?;
+        // Rows = classes: image i has class i mod 10, so reorder class-major.
+        let order: Vec<usize> = (0..10)
+            .flat_map(|c| (0..k).map(move |j| j * 10 + c))
+            .collect();
+        let grid = synth.batch_f32(&order)?;
+        save_grid(grid.view(), k, args.out.join("synthetic.png"))?;
+        println!(
+            "synthetic samples: {} (rows: {})",
+            args.out.join("synthetic.png").display(),
+            cadet::data::SHAPES.join(", ")
+        );
+        let _ = grid.len_of(Axis(0));
+    }
+    Ok(())
+}
