@@ -15,6 +15,11 @@ pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
     /// Embeds a batch of images, `(N, C, H, W)` → `(N, dim())`.
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
+    /// A name that identifies the model (architecture, checkpoint), recorded in calibration artefacts so a
+    /// mismatched embedder can be refused later. Defaults to the Rust type name.
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
 }
 
 /// A similarity between feature vectors (rows).
@@ -63,5 +68,8 @@ impl<E: Embedder + ?Sized> Embedder for &E {
     }
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         (**self).embed(images)
+    }
+    fn name(&self) -> String {
+        (**self).name()
     }
 }

@@ -1,0 +1,164 @@
+//! CADet (PAPER.md §3): calibrate on two held-out in-distribution sets, then score images to p-values.
+
+mod calibration;
+mod features;
+
+pub use calibration::{Calibration, EmbedderIdentity, ImageScore};
+
+use cadet_augment::{CadetEval, cadet_eval};
+use cadet_core::{Embedder, Progress};
+use ndarray::ArrayView4;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{ViewStats, mean_unit_feature, view_stats};
+use crate::{Error, Result};
+
+/// Streams of the view RNG used for X⁽¹⁾, X⁽²⁾ and scored images: disjoint, so no two sets share transforms.
+pub(crate) const STREAM_X1: u64 = 0;
+pub(crate) const STREAM_X2: u64 = 1 << 40;
+pub(crate) const STREAM_SCORE: u64 = 2 << 40;
+
+/// Unchecked settings of [`Cadet`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CadetParams {
+    pub(crate) n_trs: usize,
+    pub(crate) pipeline: CadetEval,
+    pub(crate) seed: u64,
+    pub(crate) batch_images: usize,
+}
+
+impl CadetParams {
+    /// Transforms per image (the paper: 50; at least 2).
+    pub fn n_trs(mut self, n_trs: usize) -> Self {
+        self.n_trs = n_trs;
+        self
+    }
+    /// The evaluation pipeline (the paper's: `cadet_eval(size)`, with a resize to 256 for 224 px ImageNet).
+    pub fn pipeline(mut self, pipeline: CadetEval) -> Self {
+        self.pipeline = pipeline;
+        self
+    }
+    /// Seed of the transforms.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Images per call to the embedder (each contributes `n_trs` views); larger batches feed a GPU better.
+    pub fn batch_images(mut self, batch_images: usize) -> Self {
+        self.batch_images = batch_images;
+        self
+    }
+    /// Validates the settings.
+    pub fn check(self) -> Result<Cadet> {
+        if self.n_trs < 2 {
+            return Err(Error::InvalidParameter {
+                name: "n_trs",
+                reason: format!("at least 2 transforms, got {}", self.n_trs),
+            });
+        }
+        if self.batch_images == 0 {
+            return Err(Error::InvalidParameter {
+                name: "batch_images",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Cadet { params: self })
+    }
+
+    /// Transforms per image.
+    pub fn transforms(&self) -> usize {
+        self.n_trs
+    }
+}
+
+/// The CADet detector's settings, validated; [`Cadet::calibrate`] makes a [`Calibration`] that scores images.
+///
+/// ```
+/// use cadet_core::{Embedder, NoProgress};
+/// use cadet_detect::Cadet;
+/// use ndarray::{Array2, Array4, ArrayView4};
+///
+/// /// A toy embedder: per-channel means and a corner pixel.
+/// struct Toy;
+/// impl Embedder for Toy {
+///     fn dim(&self) -> usize { 4 }
+///     fn embed(&self, x: ArrayView4<'_, f32>) -> cadet_core::Result<Array2<f32>> {
+///         Ok(Array2::from_shape_fn((x.dim().0, 4), |(n, k)| {
+///             if k < 3 { x.slice(ndarray::s![n, k, .., ..]).mean().unwrap() + 0.1 } else { x[[n, 0, 0, 0]] }
+///         }))
+///     }
+/// }
+/// let images = |n: usize, shift: usize| {
+///     Array4::from_shape_fn((n, 3, 16, 16), |(i, c, y, x)| ((i * 7 + c * 5 + y * x + shift) % 17) as f32 / 16.0)
+/// };
+/// let cadet = Cadet::params(16).n_trs(8).check()?;
+/// let calibration = cadet.calibrate(&Toy, images(20, 0).view(), images(40, 3).view(), &NoProgress)?;
+/// let scores = calibration.score(&Toy, images(5, 1).view(), &NoProgress)?;
+/// assert!(scores.iter().all(|s| s.p_value > 0.0 && s.p_value <= 1.0));
+/// # Ok::<(), cadet_detect::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cadet {
+    pub(crate) params: CadetParams,
+}
+
+impl Cadet {
+    /// The paper's settings for `size × size` views: 50 transforms, `cadet_eval(size)`, seed 0, 16 images per
+    /// embedder call.
+    pub fn params(size: usize) -> CadetParams {
+        CadetParams {
+            n_trs: 50,
+            pipeline: cadet_eval(size),
+            seed: 0,
+            batch_images: 16,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &CadetParams {
+        &self.params
+    }
+
+    /// Calibrates on two disjoint held-out in-distribution sets: `x1` (X⁽¹⁾, the paper: 300 images) gives the
+    /// mean feature `μ`; `x2` (X⁽²⁾, the paper: 2000) gives `γ = sqrt(Var m_in / Var m_out)` and the calibration
+    /// scores. Images are `(N, C, H, W)` in `[0, 1]`.
+    pub fn calibrate<E: Embedder + ?Sized>(
+        &self,
+        embedder: &E,
+        x1: ArrayView4<'_, f32>,
+        x2: ArrayView4<'_, f32>,
+        progress: &dyn Progress,
+    ) -> Result<Calibration> {
+        if x1.dim().0 == 0 || x2.dim().0 < 2 {
+            return Err(Error::Degenerate(format!(
+                "X(1) needs ≥ 1 image and X(2) ≥ 2, got {} and {}",
+                x1.dim().0,
+                x2.dim().0
+            )));
+        }
+        if x1.shape()[1..] != x2.shape()[1..] {
+            return Err(Error::ShapeMismatch {
+                what: "X(2) images",
+                expected: x1.shape().to_vec(),
+                got: x2.shape().to_vec(),
+            });
+        }
+        progress.start("CADet calibration: X(1)", x1.dim().0 as u64);
+        let f1 = features::transform_features(self, embedder, x1, STREAM_X1, progress)?;
+        let mu = mean_unit_feature(f1.view())?;
+        progress.start("CADet calibration: X(2)", x2.dim().0 as u64);
+        let f2 = features::transform_features(self, embedder, x2, STREAM_X2, progress)?;
+        let stats: Vec<ViewStats> = f2
+            .outer_iter()
+            .map(|img| view_stats(img, &mu))
+            .collect::<Result<_>>()?;
+        progress.finish();
+        Calibration::fit(
+            self.params.clone(),
+            EmbedderIdentity::of(embedder, x1.shape()[1..].try_into().expect("3 dims"))?,
+            mu,
+            &stats,
+            x1.dim().0,
+        )
+    }
+}

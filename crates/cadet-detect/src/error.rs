@@ -1,0 +1,53 @@
+//! The error type of `cadet-detect`.
+
+use std::path::PathBuf;
+
+/// Errors of calibration, scoring, the baselines and calibration files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyperparameter outside its valid range.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Why, with the value.
+        reason: String,
+    },
+    /// Arrays whose shapes do not fit together.
+    #[error("{what}: expected shape {expected:?}, got {got:?}")]
+    ShapeMismatch {
+        /// Which array.
+        what: &'static str,
+        /// The shape required (0 stands for "any").
+        expected: Vec<usize>,
+        /// The shape found.
+        got: Vec<usize>,
+    },
+    /// A calibration set too small or too uniform to calibrate on (e.g. zero variance of `m_out`).
+    #[error("calibration impossible: {0}")]
+    Degenerate(String),
+    /// The embedder differs from the one the calibration was made with.
+    #[error("embedder mismatch: {0}")]
+    EmbedderMismatch(String),
+    /// A calibration file that cannot be read, is corrupt, or has an unsupported version.
+    #[error("{path}: {reason}")]
+    CalibrationFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A numerical failure of a fit (a covariance that is not positive definite, ...).
+    #[error("{0}")]
+    Numerical(String),
+    /// Empty input, NaN or infinity, an embedder's failure: the checks shared with `cadet-core`.
+    #[error(transparent)]
+    Core(#[from] cadet_core::Error),
+    /// A failure while making the views.
+    #[error(transparent)]
+    Augment(#[from] cadet_augment::Error),
+}
+
+/// `Result` with [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

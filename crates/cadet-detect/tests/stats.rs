@@ -1,0 +1,87 @@
+//! The O(n_trs · d) statistics against the naive pairwise sums (brute force here, NumPy on a fixture).
+
+mod common;
+
+use cadet_detect::stats::{mean_unit_feature, view_stats};
+use cadet_detect::stats_from_features;
+use ndarray::{Array3, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::Value;
+
+fn cos(a: ArrayView2<'_, f32>, i: usize, b: ArrayView2<'_, f32>, j: usize) -> f64 {
+    let (x, y) = (a.row(i), b.row(j));
+    let dot: f64 = x
+        .iter()
+        .zip(y.iter())
+        .map(|(p, q)| f64::from(*p) * f64::from(*q))
+        .sum();
+    let nx = x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    let ny = y.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    dot / (nx * ny)
+}
+
+#[test]
+fn factorised_statistics_equal_naive_pairwise_sums() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut normal = |shape: (usize, usize, usize), shift: f32| {
+        Array3::from_shape_fn(shape, |(_, _, k)| {
+            let v: f32 = StandardNormal.sample(&mut rng);
+            v + if k == 0 { shift } else { 0.0 }
+        })
+    };
+    let (test, x1) = (normal((4, 9, 7), 0.3), normal((6, 9, 7), 1.0));
+    let got = stats_from_features(test.view(), x1.view()).unwrap();
+    for (t, s) in got.iter().enumerate() {
+        let img = test.index_axis(ndarray::Axis(0), t);
+        let n = img.nrows();
+        // m_in: mean over ordered pairs i ≠ j.
+        let mut m_in = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    m_in += cos(img, i, img, j);
+                }
+            }
+        }
+        m_in /= (n * (n - 1)) as f64;
+        // m_out: mean over every X(1) image k and all pairs (i, j).
+        let mut m_out = 0.0;
+        for k in 0..x1.dim().0 {
+            let other = x1.index_axis(ndarray::Axis(0), k);
+            for i in 0..n {
+                for j in 0..other.nrows() {
+                    m_out += cos(img, i, other, j);
+                }
+            }
+        }
+        m_out /= (n * x1.dim().0 * x1.dim().1) as f64;
+        assert!(
+            (s.m_in - m_in).abs() < 1e-9 && (s.m_out - m_out).abs() < 1e-9,
+            "{s:?} vs {m_in} {m_out}"
+        );
+    }
+    assert_eq!(mean_unit_feature(x1.view()).unwrap().len(), 7);
+}
+
+#[test]
+fn statistics_equal_numpy_reference_fixture() {
+    let fx: Value = serde_json::from_str(include_str!("fixtures/reference_cadet.json")).unwrap();
+    let arr = |v: &Value| {
+        let a: Vec<Vec<Vec<f32>>> = serde_json::from_value(v.clone()).unwrap();
+        Array3::from_shape_fn((a.len(), a[0].len(), a[0][0].len()), |(i, j, k)| a[i][j][k])
+    };
+    let (test, x1) = (arr(&fx["test"]), arr(&fx["x1"]));
+    let m_in: Vec<f64> = serde_json::from_value(fx["m_in"].clone()).unwrap();
+    let m_out: Vec<f64> = serde_json::from_value(fx["m_out"].clone()).unwrap();
+    let got = stats_from_features(test.view(), x1.view()).unwrap();
+    for ((s, a), b) in got.iter().zip(&m_in).zip(&m_out) {
+        assert!(
+            (s.m_in - a).abs() < 1e-5 && (s.m_out - b).abs() < 1e-5,
+            "{s:?} vs {a} {b}"
+        );
+    }
+    let mu = mean_unit_feature(x1.view()).unwrap();
+    assert!(view_stats(test.index_axis(ndarray::Axis(0), 0), &mu[..3]).is_err());
+}
