@@ -38,12 +38,15 @@ pub fn roc_curve(in_scores: &[f64], out_scores: &[f64]) -> Result<Vec<RocPoint>>
 /// Area under the ROC curve: `P(s_out > s_in) + ½ P(s_out = s_in)`, the Mann–Whitney U statistic divided by
 /// `|in| · |out|`. 1 is perfect separation, 0.5 chance.
 pub fn auroc(in_scores: &[f64], out_scores: &[f64]) -> Result<f64> {
-    // The trapezoidal area under the tie-grouped curve counts a tie as half a win: exactly U / (n_in · n_out).
-    let points = roc_curve(in_scores, out_scores)?;
-    Ok(points
-        .windows(2)
-        .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
-        .sum())
+    check(in_scores, out_scores)?;
+    // The area under the tie-grouped curve in whole counts: each group adds Δneg · (pos_before + pos_after) / 2,
+    // which counts a tie as half a win; one division at the end keeps the result exact (0.5 is 0.5).
+    let (mut twice_wins, mut neg, mut pos) = (0u128, 0usize, 0usize);
+    for c in cumulative_counts(in_scores, out_scores) {
+        twice_wins += ((c.negatives - neg) * (pos + c.positives)) as u128;
+        (neg, pos) = (c.negatives, c.positives);
+    }
+    Ok(twice_wins as f64 / (2 * in_scores.len() * out_scores.len()) as f64)
 }
 
 /// The FPR at the highest threshold whose TPR reaches `tpr` (0.95 by convention: "FPR@95TPR"): the share of
