@@ -8,6 +8,7 @@
 //! | [`core`] | `cadet-core` | `Embedder` and `Kernel` traits, errors, detection metrics |
 //! | [`augment`] | `cadet-augment` | SimCLR training views, CADet evaluation views, batches of views |
 //! | [`data`] | `cadet-data` | loaders (CIFAR, `.npy`, image folders, IDX), splits, the synthetic data set |
+//! | [`detect`] | `cadet-detect` | CADet calibration and scoring with p-values, label-based baselines, evaluation |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
 //! ```
@@ -25,4 +26,5 @@
 pub use cadet_augment as augment;
 pub use cadet_core as core;
 pub use cadet_data as data;
+pub use cadet_detect as detect;
 pub use cadet_mmd as mmd;

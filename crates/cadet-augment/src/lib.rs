@@ -29,7 +29,6 @@ mod error;
 pub mod functional;
 pub mod image;
 mod pipelines;
-mod simd;
 pub mod transforms;
 mod views;
 

@@ -26,6 +26,7 @@ mod error;
 pub mod linalg;
 pub mod metrics;
 mod progress;
+pub mod simd;
 mod traits;
 pub mod validate;
 

@@ -5,6 +5,8 @@
 //! `m_out = ⟨Σ z_i, μ⟩ / n` (the mean cosine over all pairs with X⁽¹⁾'s transforms). X⁽¹⁾ enters only through
 //! `μ`, so its size costs nothing at scoring time.
 
+use cadet_core::linalg::dot;
+use cadet_core::simd::dispatch;
 use ndarray::{ArrayView2, ArrayView3, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -19,33 +21,39 @@ pub struct ViewStats {
     pub m_out: f64,
 }
 
-/// Unit-normalised rows in `f64`; a zero row is an error.
-fn unit_rows(features: ArrayView2<'_, f32>) -> Result<Vec<Vec<f64>>> {
-    features
-        .rows()
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let norm = r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
-            if !(norm > 0.0 && norm.is_finite()) {
-                return Err(Error::Core(cadet_core::Error::ZeroNorm {
-                    what: "transform features",
-                    row: i,
-                }));
-            }
-            Ok(r.iter().map(|&v| f64::from(v) / norm).collect())
-        })
-        .collect()
-}
-
-/// `Σ_i z_i` (unit features) and `Σ_i ‖z_i‖²` of one image's transforms (`n_trs × d`).
+/// `Σ_i z_i` (unit features, in `f64`) and `Σ_i ‖z_i‖²` of one image's transforms (`n_trs × d`, standard
+/// layout or not); a zero row is an error.
 fn sums(features: ArrayView2<'_, f32>) -> Result<(Vec<f64>, f64)> {
-    let rows = unit_rows(features)?;
-    let mut s = vec![0.0; features.ncols()];
+    let features = features.as_standard_layout();
+    let mut s = vec![0.0f64; features.ncols()];
     let mut sq = 0.0;
-    for r in &rows {
-        s.iter_mut().zip(r).for_each(|(a, v)| *a += v);
-        sq += r.iter().map(|v| v * v).sum::<f64>();
+    for (i, r) in features.rows().into_iter().enumerate() {
+        let r = r.to_slice().expect("standard layout");
+        let norm2 = dot(r, r);
+        if !norm2.is_finite() {
+            // NaN or infinity somewhere in the row (or squares beyond f64): name the element.
+            cadet_core::validate::finite_array(
+                "transform features",
+                ndarray::aview1(r).into_dyn(),
+            )?;
+            return Err(Error::InvalidParameter {
+                name: "features",
+                reason: format!("row {i}: squared norm overflows"),
+            });
+        }
+        if norm2 == 0.0 {
+            return Err(Error::Core(cadet_core::Error::ZeroNorm {
+                what: "transform features",
+                row: i,
+            }));
+        }
+        let inv = 1.0 / norm2.sqrt();
+        dispatch(|| {
+            s.iter_mut()
+                .zip(r)
+                .for_each(|(a, &v)| *a += f64::from(v) * inv)
+        });
+        sq += norm2 * inv * inv;
     }
     Ok((s, sq))
 }
@@ -84,8 +92,7 @@ pub fn view_stats(features: ArrayView2<'_, f32>, mu: &[f64]) -> Result<ViewStats
             got: vec![n, d],
         });
     }
-    cadet_core::validate::finite_array("transform features", features.into_dyn())?;
-    let (s, sq) = sums(features)?;
+    let (s, sq) = sums(features)?; // rejects NaN and infinity row by row
     let norm2: f64 = s.iter().map(|v| v * v).sum();
     let n = n as f64;
     Ok(ViewStats {
@@ -124,5 +131,10 @@ mod tests {
         assert!(view_stats(array![[1.0f32, 0.0]].view(), &[1.0, 0.0]).is_err());
         assert!(view_stats(array![[1.0f32, 0.0], [0.0, 0.0]].view(), &[1.0, 0.0]).is_err());
         assert!(view_stats(f.view(), &[1.0]).is_err());
+        let nan = array![[1.0f32, 0.0], [f32::NAN, 1.0]];
+        assert!(matches!(
+            view_stats(nan.view(), &[1.0, 0.0]),
+            Err(Error::Core(cadet_core::Error::NonFinite { .. }))
+        ));
     }
 }

@@ -134,7 +134,7 @@ fn vim_flags_features_outside_the_principal_subspace() {
         assert_relative_eq!(*o, e, epsilon = 1e-9);
     }
     let feats = array![[1.0f32, 1.0, 0.0, 0.0], [1.0, 1.0, 3.0, 0.0]];
-    let logits = feats.dot(&w.t()) + &ndarray::aview1(&b);
+    let logits = feats.dot(&w.t()) + ndarray::aview1(&b);
     let s = vim
         .anomaly_scores(ClassifierOutputs {
             logits: logits.view(),

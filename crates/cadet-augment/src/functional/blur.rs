@@ -2,7 +2,7 @@
 
 use ndarray::Array3;
 
-use crate::simd::dispatch;
+use cadet_core::simd::dispatch;
 
 use crate::{Error, Image, ImageView, Result};
 

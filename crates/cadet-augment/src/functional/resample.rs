@@ -6,8 +6,8 @@
 use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
 
-use crate::simd::dispatch;
 use crate::{Error, Image, ImageView, Result};
+use cadet_core::simd::dispatch;
 
 /// A box of pixels: rows `top..top + height`, columns `left..left + width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

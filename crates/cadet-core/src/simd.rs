@@ -1,10 +1,11 @@
-//! Runs a hot loop compiled for AVX2 + FMA when the CPU has them (detected once): the same Rust code, built
-//! twice, so results are identical up to the fused multiply-adds.
+//! Runs a hot loop compiled for AVX2 + FMA when the CPU has them (detected once at run time): the same Rust
+//! code built twice, so a portable binary still gets wide vectors. Results are identical up to the fused
+//! multiply-adds.
 
 /// Calls `f` inside a function compiled with AVX2 and FMA enabled when available, so that `#[inline(always)]`
 /// code inside `f` is vectorised with them.
 #[inline]
-pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
