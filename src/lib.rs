@@ -11,6 +11,8 @@
 //! | [`detect`] | `cadet-detect` | CADet calibration and scoring with p-values, label-based baselines, evaluation |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
+//! [`plots`] draws ROC curves and score histograms as SVG for the examples.
+//!
 //! ```
 //! use cadet::mmd::{CosineKernel, PermutationTest};
 //! use ndarray::Array2;
@@ -28,3 +30,4 @@ pub use cadet_core as core;
 pub use cadet_data as data;
 pub use cadet_detect as detect;
 pub use cadet_mmd as mmd;
+pub mod plots;
