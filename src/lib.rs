@@ -9,6 +9,7 @@
 //! | [`augment`] | `cadet-augment` | SimCLR training views, CADet evaluation views, batches of views |
 //! | [`data`] | `cadet-data` | loaders (CIFAR, `.npy`, image folders, IDX), splits, the synthetic data set |
 //! | [`detect`] | `cadet-detect` | CADet calibration and scoring with p-values, label-based baselines, evaluation |
+//! | `model` | `cadet-model` | ResNets, SimCLRv2 head and NT-Xent on Burn, pretrained CIFAR ResNets, `BurnEmbedder` (feature `model`, default) |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
 //! [`plots`] draws ROC curves and score histograms as SVG for the examples.
@@ -30,4 +31,6 @@ pub use cadet_core as core;
 pub use cadet_data as data;
 pub use cadet_detect as detect;
 pub use cadet_mmd as mmd;
+#[cfg(feature = "model")]
+pub use cadet_model as model;
 pub mod plots;

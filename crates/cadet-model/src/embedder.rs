@@ -1,0 +1,128 @@
+//! Any Burn feature model as a cadet [`Embedder`]: images `(N, C, H, W)` in `[0, 1]` in, features out, the
+//! normalisation inside.
+
+use burn::prelude::*;
+use cadet_core::Embedder;
+use ndarray::{Array2, ArrayView4};
+
+use crate::{Error, FeatureModel};
+
+/// Per-channel normalisation applied before the model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Normalization {
+    /// Channel means.
+    pub mean: [f32; 3],
+    /// Channel standard deviations.
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// ImageNet statistics (torchvision's pretrained models, and the CIFAR ResNets of `../shared/data`).
+    pub fn imagenet() -> Self {
+        Self {
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+    /// No normalisation.
+    pub fn identity() -> Self {
+        Self {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        }
+    }
+    /// `(x − mean) / std` on a batch `(N, 3, H, W)`.
+    pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let mean =
+            Tensor::<4>::from_data(TensorData::new(self.mean.to_vec(), [1, 3, 1, 1]), &device);
+        let std = Tensor::<4>::from_data(TensorData::new(self.std.to_vec(), [1, 3, 1, 1]), &device);
+        (x - mean) / std
+    }
+}
+
+/// A [`FeatureModel`] on a device, embedding images in batches.
+#[derive(Debug)]
+pub struct BurnEmbedder<M> {
+    model: M,
+    device: Device,
+    normalization: Normalization,
+    batch_size: usize,
+    name: String,
+}
+
+impl<M: FeatureModel> BurnEmbedder<M> {
+    /// `model` (already on `device`, in inference mode), `name` identifying the weights.
+    pub fn new(
+        model: M,
+        device: Device,
+        normalization: Normalization,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            model,
+            device,
+            normalization,
+            batch_size: 256,
+            name: name.into(),
+        }
+    }
+
+    /// Images per forward pass (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Images `(N, 3, H, W)` in `[0, 1]` to a normalised tensor on the device.
+    pub fn to_tensor(&self, images: ArrayView4<'_, f32>) -> Result<Tensor<4>, Error> {
+        let (n, c, h, w) = images.dim();
+        if c != 3 {
+            return Err(Error::ImageShape {
+                channels: 3,
+                got: images.shape().to_vec(),
+            });
+        }
+        let data: Vec<f32> = images.iter().copied().collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [n, c, h, w]), &self.device);
+        Ok(self.normalization.apply(x))
+    }
+}
+
+/// A tensor's values back on the host.
+pub(crate) fn to_vec(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2]), Error> {
+    let dims = t.dims();
+    let data = t.into_data();
+    let values = data
+        .as_slice::<f32>()
+        .map_err(|e| Error::Readback(format!("{e:?}")))?
+        .to_vec();
+    Ok((values, dims))
+}
+
+impl<M: FeatureModel> Embedder for BurnEmbedder<M> {
+    fn dim(&self) -> usize {
+        self.model.feature_dim()
+    }
+    fn embed(&self, images: ArrayView4<'_, f32>) -> cadet_core::Result<Array2<f32>> {
+        let n = images.dim().0;
+        let mut out = Array2::<f32>::zeros((n, self.dim()));
+        for start in (0..n).step_by(self.batch_size) {
+            let end = (start + self.batch_size).min(n);
+            let x = self.to_tensor(images.slice(ndarray::s![start..end, .., .., ..]))?;
+            let (values, [rows, cols]) = to_vec(self.model.forward_features(x))?;
+            let block = Array2::from_shape_vec((rows, cols), values)
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            out.slice_mut(ndarray::s![start..end, ..]).assign(&block);
+        }
+        Ok(out)
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}

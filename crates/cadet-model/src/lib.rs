@@ -1,0 +1,52 @@
+//! # cadet-model
+//!
+//! The neural side of cadet-rs, on Burn 0.22 (CPU `flex` backend by default, CUDA with the `cuda` feature):
+//!
+//! - [`ResNetConfig`]: ResNet-18/34/50 in torchvision's layout, CIFAR or ImageNet stem, width multiplier,
+//!   optional classifier; [`FeatureModel::forward_features`] gives pooled features.
+//! - [`CifarResNetConfig`]: He et al.'s CIFAR ResNet-20/32/44/56 with "option A" shortcuts, loading the
+//!   pretrained weights of `../shared/data/resnet-cifar10/` ([`CifarResNet::load_safetensors`]).
+//! - [`ProjectionHeadConfig`] and [`nt_xent`]: SimCLRv2's head and loss.
+//! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
+//!
+//! Not yet here (see the issue): LARS, the warm-up + cosine schedule, the trainer with checkpoints, weight
+//! import for torchvision ResNets, the CUDA build script.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use cadet_core::Embedder;
+//! use cadet_model::{BurnEmbedder, FeatureModel, Normalization, ResNetConfig};
+//!
+//! let device = Device::flex();
+//! let encoder = ResNetConfig::new(18).with_cifar_stem(true).init(&device)?;
+//! let embedder = BurnEmbedder::new(encoder, device, Normalization::imagenet(), "resnet18-random");
+//! let images = ndarray::Array4::<f32>::from_elem((2, 3, 16, 16), 0.5);
+//! assert_eq!(embedder.embed(images.view())?.dim(), (2, 512));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+mod cifar_resnet;
+mod embedder;
+mod error;
+mod head;
+mod layers;
+mod loss;
+mod resnet;
+
+pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig};
+pub use embedder::{BurnEmbedder, Normalization};
+pub use error::{Error, Result};
+pub use head::{ProjectionHead, ProjectionHeadConfig};
+pub use loss::nt_xent;
+pub use resnet::{BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig};
+
+use burn::prelude::*;
+
+/// A network that maps images `(N, C, H, W)` (normalised) to pooled features `(N, D)`.
+pub trait FeatureModel: Module + Send + Sync {
+    /// Pooled features.
+    fn forward_features(&self, x: Tensor<4>) -> Tensor<2>;
+    /// `D`.
+    fn feature_dim(&self) -> usize;
+}

@@ -1,0 +1,245 @@
+//! ResNet-18/34/50 in torchvision's layout (v1.5 bottleneck: stride on the 3 × 3 convolution), with the ImageNet
+//! stem (7 × 7 stride 2 and max-pool) or the CIFAR stem (3 × 3 stride 1, no max-pool), a width multiplier, and
+//! an optional classifier.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::layers::{bn, conv};
+use crate::{Error, FeatureModel, Result};
+
+/// Configuration of a [`ResNet`].
+#[derive(Config, Debug)]
+pub struct ResNetConfig {
+    /// 18, 34 or 50.
+    pub depth: usize,
+    /// CIFAR stem (3 × 3, stride 1, no max-pool) for small images; ImageNet stem otherwise.
+    #[config(default = false)]
+    pub cifar_stem: bool,
+    /// Width multiplier: stage widths are `64·k, 128·k, 256·k, 512·k` (SimCLRv2's ResNet-50 (2×) is `k = 2`).
+    #[config(default = 1)]
+    pub width_multiplier: usize,
+    /// Classes of a linear classifier on the pooled features; none for an encoder.
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
+}
+
+/// The two 3 × 3 convolutions of ResNet-18/34.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    downsample: Option<Downsample>,
+}
+
+/// 1 × 1 → 3 × 3 (strided) → 1 × 1 ×4 of ResNet-50.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Conv2d,
+    bn3: BatchNorm,
+    downsample: Option<Downsample>,
+}
+
+/// Projection shortcut (torchvision's `downsample.0` / `downsample.1`).
+#[derive(Module, Debug)]
+pub struct Downsample {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+/// A residual block of either kind.
+// Burn's `Module` derive has no `Box<T>` support, and a stage holds blocks of one kind only, so the size
+// difference between the variants costs nothing in practice.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Block {
+    /// ResNet-18/34.
+    Basic(BasicBlock),
+    /// ResNet-50.
+    Bottleneck(Bottleneck),
+}
+
+impl Downsample {
+    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv: conv(cin, cout, 1, stride, device),
+            bn: bn(cout, device),
+        }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+impl Block {
+    fn new(
+        bottleneck: bool,
+        cin: usize,
+        width: usize,
+        stride: usize,
+        device: &Device,
+    ) -> (Self, usize) {
+        let cout = if bottleneck { width * 4 } else { width };
+        let downsample =
+            (stride != 1 || cin != cout).then(|| Downsample::new(cin, cout, stride, device));
+        let block = if bottleneck {
+            Block::Bottleneck(Bottleneck {
+                conv1: conv(cin, width, 1, 1, device),
+                bn1: bn(width, device),
+                conv2: conv(width, width, 3, stride, device),
+                bn2: bn(width, device),
+                conv3: conv(width, cout, 1, 1, device),
+                bn3: bn(cout, device),
+                downsample,
+            })
+        } else {
+            Block::Basic(BasicBlock {
+                conv1: conv(cin, width, 3, stride, device),
+                bn1: bn(width, device),
+                conv2: conv(width, width, 3, 1, device),
+                bn2: bn(width, device),
+                downsample,
+            })
+        };
+        (block, cout)
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Block::Basic(b) => {
+                let identity = b
+                    .downsample
+                    .as_ref()
+                    .map_or_else(|| x.clone(), |d| d.forward(x.clone()));
+                let out = relu(b.bn1.forward(b.conv1.forward(x)));
+                relu(b.bn2.forward(b.conv2.forward(out)) + identity)
+            }
+            Block::Bottleneck(b) => {
+                let identity = b
+                    .downsample
+                    .as_ref()
+                    .map_or_else(|| x.clone(), |d| d.forward(x.clone()));
+                let out = relu(b.bn1.forward(b.conv1.forward(x)));
+                let out = relu(b.bn2.forward(b.conv2.forward(out)));
+                relu(b.bn3.forward(b.conv3.forward(out)) + identity)
+            }
+        }
+    }
+}
+
+/// A ResNet: [`FeatureModel::forward_features`] gives the pooled features, [`ResNet::forward`] the logits when
+/// configured with classes.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    maxpool: Option<MaxPool2d>,
+    layer1: Vec<Block>,
+    layer2: Vec<Block>,
+    layer3: Vec<Block>,
+    layer4: Vec<Block>,
+    pool: AdaptiveAvgPool2d,
+    fc: Option<Linear>,
+    feature_dim: usize,
+}
+
+impl ResNetConfig {
+    /// Builds the network on `device` (torchvision's initialisation).
+    pub fn init(&self, device: &Device) -> Result<ResNet> {
+        let (blocks, bottleneck) = match self.depth {
+            18 => ([2, 2, 2, 2], false),
+            34 => ([3, 4, 6, 3], false),
+            50 => ([3, 4, 6, 3], true),
+            d => {
+                return Err(Error::InvalidConfig {
+                    name: "depth",
+                    reason: format!("18, 34 or 50, got {d}"),
+                });
+            }
+        };
+        if self.width_multiplier == 0 {
+            return Err(Error::InvalidConfig {
+                name: "width_multiplier",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let k = self.width_multiplier;
+        let stem_width = 64 * k;
+        let (conv1, maxpool) = if self.cifar_stem {
+            (conv(3, stem_width, 3, 1, device), None)
+        } else {
+            let pool = MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init();
+            (conv(3, stem_width, 7, 2, device), Some(pool))
+        };
+        let mut cin = stem_width;
+        let mut stages: Vec<Vec<Block>> = Vec::new();
+        for (stage, (&n, width)) in blocks.iter().zip([64, 128, 256, 512]).enumerate() {
+            let mut layer = Vec::with_capacity(n);
+            for i in 0..n {
+                let stride = if i == 0 && stage > 0 { 2 } else { 1 };
+                let (block, cout) = Block::new(bottleneck, cin, width * k, stride, device);
+                layer.push(block);
+                cin = cout;
+            }
+            stages.push(layer);
+        }
+        let fc = self
+            .num_classes
+            .map(|c| LinearConfig::new(cin, c).init(device));
+        let mut stages = stages.into_iter();
+        Ok(ResNet {
+            conv1,
+            bn1: bn(stem_width, device),
+            maxpool,
+            layer1: stages.next().expect("4 stages"),
+            layer2: stages.next().expect("4 stages"),
+            layer3: stages.next().expect("4 stages"),
+            layer4: stages.next().expect("4 stages"),
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc,
+            feature_dim: cin,
+        })
+    }
+}
+
+impl ResNet {
+    /// Logits `(N, classes)`; `None` for an encoder without classifier.
+    pub fn forward(&self, x: Tensor<4>) -> Option<Tensor<2>> {
+        let features = self.forward_features(x);
+        self.fc.as_ref().map(|fc| fc.forward(features))
+    }
+}
+
+impl FeatureModel for ResNet {
+    fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        if let Some(pool) = &self.maxpool {
+            x = pool.forward(x);
+        }
+        for block in self
+            .layer1
+            .iter()
+            .chain(&self.layer2)
+            .chain(&self.layer3)
+            .chain(&self.layer4)
+        {
+            x = block.forward(x);
+        }
+        self.pool.forward(x).flatten(1, 3)
+    }
+    fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+}
