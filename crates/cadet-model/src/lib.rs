@@ -7,10 +7,11 @@
 //! - [`CifarResNetConfig`]: He et al.'s CIFAR ResNet-20/32/44/56 with "option A" shortcuts, loading the
 //!   pretrained weights of `../shared/data/resnet-cifar10/` ([`CifarResNet::load_safetensors`]).
 //! - [`ProjectionHeadConfig`] and [`nt_xent`]: SimCLRv2's head and loss.
+//! - [`LarsConfig`] (LARS with batch-norm and bias parameters excluded) and [`WarmupCosine`].
 //! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
 //!
-//! Not yet here (see the issue): LARS, the warm-up + cosine schedule, the trainer with checkpoints, weight
-//! import for torchvision ResNets, the CUDA build script.
+//! Not yet here (see the issue): the trainer with gradient accumulation and checkpoints, weight import for
+//! torchvision ResNets, the CUDA build script.
 //!
 //! ```
 //! use burn::prelude::*;
@@ -32,6 +33,7 @@ mod error;
 mod head;
 mod layers;
 mod loss;
+mod optim;
 mod resnet;
 
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig};
@@ -39,6 +41,7 @@ pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
+pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
 pub use resnet::{BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig};
 
 use burn::prelude::*;
