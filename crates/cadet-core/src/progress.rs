@@ -10,6 +10,10 @@ pub trait Progress: Sync {
     fn advance(&self, steps: u64);
     /// The phase is over.
     fn finish(&self) {}
+    /// A short status line (a loss, a learning rate, a throughput) for the current phase.
+    fn note(&self, message: &str) {
+        let _ = message;
+    }
 }
 
 /// Reports nothing.

@@ -10,8 +10,10 @@
 //! - [`LarsConfig`] (LARS with batch-norm and bias parameters excluded) and [`WarmupCosine`].
 //! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
 //!
-//! Not yet here (see the issue): the trainer with gradient accumulation and checkpoints, weight import for
-//! torchvision ResNets, the CUDA build script.
+//! - [`SimClrTrainer`]: seeded batches of two views ([`ViewPairs`]), gradient accumulation, progress, and
+//!   checkpoints a later run resumes from.
+//!
+//! Not yet here (see the issue): weight import for torchvision ResNets, the CUDA build and GPU script.
 //!
 //! ```
 //! use burn::prelude::*;
@@ -35,6 +37,8 @@ mod layers;
 mod loss;
 mod optim;
 mod resnet;
+mod simclr;
+mod trainer;
 
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig};
 pub use embedder::{BurnEmbedder, Normalization};
@@ -43,6 +47,8 @@ pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
 pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
 pub use resnet::{BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig};
+pub use simclr::{SimClr, SimClrConfig};
+pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
 
 use burn::prelude::*;
 
