@@ -9,6 +9,7 @@
 //! | [`augment`] | `cadet-augment` | SimCLR training views, CADet evaluation views, batches of views |
 //! | [`data`] | `cadet-data` | loaders (CIFAR, `.npy`, image folders, IDX), splits, the synthetic data set |
 //! | [`detect`] | `cadet-detect` | CADet calibration and scoring with p-values, label-based baselines, evaluation |
+//! | `attacks` | `cadet-attacks` | PGD, CW, FGSM against any Burn classifier (feature `model`, default) |
 //! | `model` | `cadet-model` | ResNets, SimCLRv2 head and NT-Xent on Burn, pretrained CIFAR ResNets, `BurnEmbedder` (feature `model`, default) |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
@@ -26,6 +27,8 @@
 //! # Ok::<(), cadet::mmd::Error>(())
 //! ```
 
+#[cfg(feature = "model")]
+pub use cadet_attacks as attacks;
 pub use cadet_augment as augment;
 pub use cadet_core as core;
 pub use cadet_data as data;

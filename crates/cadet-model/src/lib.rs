@@ -8,6 +8,7 @@
 //!   pretrained weights of `../shared/data/resnet-cifar10/` ([`CifarResNet::load_safetensors`]).
 //! - [`ProjectionHeadConfig`] and [`nt_xent`]: SimCLRv2's head and loss.
 //! - [`LarsConfig`] (LARS with batch-norm and bias parameters excluded) and [`WarmupCosine`].
+//! - [`Classifier`] and [`Normalized`]: the contract attacks work against (images in `[0, 1]` → logits).
 //! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
 //!
 //! - [`SimClrTrainer`]: seeded batches of two views ([`ViewPairs`]), gradient accumulation, progress, and
@@ -30,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod cifar_resnet;
+mod classifier;
 mod embedder;
 mod error;
 mod head;
@@ -41,6 +43,7 @@ mod simclr;
 mod trainer;
 
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig};
+pub use classifier::{Classifier, Normalized};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};

@@ -1,0 +1,29 @@
+//! The error type of `cadet-attacks`.
+
+/// Errors of the attacks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter outside its valid range (ε < 0, no step, ...).
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Why, with the value.
+        reason: String,
+    },
+    /// Inputs that do not fit together (labels per image, targets per image, image values outside [0, 1]).
+    #[error("{what}: {reason}")]
+    Input {
+        /// Which input.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A gradient or a tensor that could not be obtained from the backend.
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// `Result` with [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

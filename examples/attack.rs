@@ -1,0 +1,148 @@
+//! Adversarial attacks on a pretrained CIFAR-10 ResNet: accuracy before and after each of the paper's presets,
+//! success rates and mean norms; adversarial images as `.npy` and a PNG grid (clean / perturbation ×10 /
+//! adversarial).
+//!
+//! ```text
+//! cargo run --release --example attack -- --data ../shared/data [--depth 20] [--limit 1000] [--preset all]
+//!     [--out out/attack]
+//! ```
+//! Images: the lossless CIFAR-10 test images 0..limit; weights: `resnet<depth>-*.safetensors` of the data folder.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
+use cadet::data::formats::cifar10_lossless;
+use cadet::data::save_grid;
+use cadet::model::{CifarResNetConfig, Normalization, Normalized};
+use cadet_core::Progress;
+use clap::{Parser, ValueEnum};
+use ndarray::{Array4, Axis, concatenate, s};
+
+#[derive(Parser)]
+#[command(about = "PGD, CW and FGSM against a pretrained CIFAR-10 ResNet")]
+struct Args {
+    /// The data folder (layout of ../shared/data); defaults to $CADET_DATA.
+    #[arg(long, env = "CADET_DATA")]
+    data: PathBuf,
+    /// ResNet depth: 20, 32, 44 or 56.
+    #[arg(long, default_value_t = 20)]
+    depth: usize,
+    /// Number of test images (lossless test 0..limit, at most 1000).
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Which preset.
+    #[arg(long, value_enum, default_value_t = Preset::All)]
+    preset: Preset,
+    /// Output folder.
+    #[arg(long, default_value = "out/attack")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Preset {
+    Pgd,
+    Cw,
+    Fgsm,
+    All,
+}
+
+/// Progress on stderr every tenth of the way.
+struct Stderr(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
+impl Progress for Stderr {
+    fn start(&self, what: &str, total: u64) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.1.store(total, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{what}: {total} images");
+    }
+    fn advance(&self, steps: u64) {
+        let done = self
+            .0
+            .fetch_add(steps, std::sync::atomic::Ordering::Relaxed)
+            + steps;
+        eprintln!(
+            "  {done}/{}",
+            self.1.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    let device = Device::flex().autodiff();
+    let dir = args.data.join("resnet-cifar10");
+    let weights = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&format!("resnet{}-", args.depth)) && n.ends_with(".safetensors")
+            })
+        })
+        .ok_or("no weights for that depth")?;
+    let net = CifarResNetConfig::new(args.depth)
+        .init(&device)?
+        .load_safetensors(&weights)?;
+    let classifier = Normalized::new(net, Normalization::imagenet(), device);
+    let (_, test) = cifar10_lossless(args.data.join("cifar10-lossless"))?;
+    let n = args.limit.min(test.len());
+    let idx: Vec<usize> = (0..n).collect();
+    let images = test.batch_f32(&idx)?;
+    let labels = &test.labels()[..n];
+    let attacks: Vec<(&str, Box<dyn Attack>)> = [
+        (
+            Preset::Pgd,
+            "pgd",
+            Box::new(Pgd::paper()) as Box<dyn Attack>,
+        ),
+        (Preset::Cw, "cw", Box::new(CarliniWagner::paper())),
+        (Preset::Fgsm, "fgsm", Box::new(Fgsm::paper())),
+    ]
+    .into_iter()
+    .filter(|(p, _, _)| args.preset == Preset::All || args.preset == *p)
+    .map(|(_, name, a)| (name, a))
+    .collect();
+    println!(
+        "ResNet-{} on lossless CIFAR-10 test 0–{}:",
+        args.depth,
+        n - 1
+    );
+    println!(
+        "{:<52} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "attack", "clean acc", "adv acc", "success", "mean L∞", "mean L2", "s"
+    );
+    let progress = Stderr(0.into(), 0.into());
+    for (name, attack) in attacks {
+        let t = Instant::now();
+        let out = attack.attack(
+            &classifier,
+            images.view(),
+            labels,
+            &Goal::Untargeted,
+            &progress,
+        )?;
+        let (linf, l2) = out.mean_norms();
+        println!(
+            "{:<52} {:>8.1}% {:>8.1}% {:>8.1}% {:>9.4} {:>9.4} {:>7.1}",
+            attack.name(),
+            100.0 * out.clean_accuracy(labels),
+            100.0 * out.adversarial_accuracy(labels),
+            100.0 * out.success_rate(),
+            linf,
+            l2,
+            t.elapsed().as_secs_f64()
+        );
+        ndarray_npy::write_npy(args.out.join(format!("{name}.npy")), &out.adversarial)?;
+        // Grid: 8 images, rows clean / perturbation (×10, around grey) / adversarial.
+        let k = n.min(8);
+        let clean = images.slice(s![..k, .., .., ..]).to_owned();
+        let adv = out.adversarial.slice(s![..k, .., .., ..]).to_owned();
+        let pert: Array4<f32> = ((&adv - &clean) * 10.0 + 0.5).mapv(|v| v.clamp(0.0, 1.0));
+        let grid = concatenate(Axis(0), &[clean.view(), pert.view(), adv.view()])?;
+        save_grid(grid.view(), k, args.out.join(format!("{name}.png")))?;
+    }
+    eprintln!("outputs: {}", args.out.display());
+    Ok(())
+}
