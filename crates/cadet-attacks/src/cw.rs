@@ -50,7 +50,11 @@ impl CarliniWagner {
         if self.c.is_nan() || self.c <= 0.0 || self.c.is_infinite() {
             return bad("c", format!("must be > 0, got {}", self.c));
         }
-        if self.kappa.is_nan() || self.kappa < 0.0 || self.learning_rate.is_nan() || self.learning_rate <= 0.0 {
+        if self.kappa.is_nan()
+            || self.kappa < 0.0
+            || self.learning_rate.is_nan()
+            || self.learning_rate <= 0.0
+        {
             return bad(
                 "kappa/learning_rate",
                 format!(
