@@ -206,3 +206,23 @@ fn bad_parameters_are_typed_errors() {
     let identity = Compose::new();
     assert_eq!(identity.apply(img.view(), &mut rng).unwrap(), img);
 }
+
+#[test]
+fn owned_and_borrowed_application_agree_draw_for_draw() {
+    use cadet_augment::{ColorJitter, RandomGrayscale};
+    let img = ramp(3, 12, 14);
+    let steps: Vec<Box<dyn Transform>> = vec![
+        Box::new(HorizontalFlip::default()),
+        Box::new(RandomGrayscale { p: 0.5 }),
+        Box::new(RandomApply::new(ColorJitter::simclr(1.0), 0.5)),
+        Box::new(simclr_train(10, 1.0)),
+    ];
+    for step in &steps {
+        let (mut a, mut b) = (image_rng(4, 0), image_rng(4, 0));
+        for _ in 0..20 {
+            let borrowed = step.apply(img.view(), &mut a).unwrap();
+            let owned = step.apply_owned(img.clone(), &mut b).unwrap();
+            assert_eq!(borrowed, owned, "{step:?}");
+        }
+    }
+}

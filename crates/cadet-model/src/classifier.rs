@@ -13,7 +13,11 @@ pub trait Classifier: Send + Sync {
     fn device(&self) -> Device;
 }
 
-/// A network trained on normalised inputs, wrapped so it takes images in `[0, 1]`.
+/// A network trained on normalised inputs, wrapped so it takes images in `[0, 1]`. The network is frozen: on an
+/// autodiff device (where attacks need it, for gradients with respect to the input) its batch norms still use
+/// their running statistics and its parameters take no gradient, exactly as at inference. The network is frozen: on an
+/// autodiff device (where attacks need it, for gradients with respect to the input) its batch norms still use
+/// their running statistics and its parameters take no gradient, exactly as at inference.
 #[derive(Debug, Clone)]
 pub struct Normalized<M> {
     /// The network.
@@ -23,11 +27,11 @@ pub struct Normalized<M> {
     device: Device,
 }
 
-impl<M> Normalized<M> {
+impl<M: Module> Normalized<M> {
     /// `model` living on `device`, trained on inputs normalised by `normalization`.
     pub fn new(model: M, normalization: Normalization, device: Device) -> Self {
         Self {
-            model,
+            model: model.freeze(),
             normalization,
             device,
         }

@@ -52,7 +52,8 @@ pub struct BurnEmbedder<M> {
 }
 
 impl<M: FeatureModel> BurnEmbedder<M> {
-    /// `model` (already on `device`, in inference mode), `name` identifying the weights.
+    /// `model` (already on `device`), `name` identifying the weights. The model is frozen, so it embeds in
+    /// inference mode (batch norm on running statistics) even on an autodiff device.
     pub fn new(
         model: M,
         device: Device,
@@ -60,7 +61,7 @@ impl<M: FeatureModel> BurnEmbedder<M> {
         name: impl Into<String>,
     ) -> Self {
         Self {
-            model,
+            model: model.freeze(),
             device,
             normalization,
             batch_size: 256,

@@ -62,6 +62,33 @@ fn parameter_counts_match_the_reference_implementations() {
 }
 
 #[test]
+fn classifiers_and_embedders_run_in_inference_mode_on_autodiff_devices() {
+    use cadet_model::{Classifier, Normalized};
+    // Random weights with fresh running statistics (mean 0, variance 1): the inference path differs from the
+    // batch-statistics path, so a wrapper left in training mode gives other logits.
+    let plain = Device::flex();
+    plain.seed(5);
+    let net = CifarResNetConfig::new(20).init(&plain).unwrap();
+    let x = Tensor::<4>::random(
+        [4, 3, 16, 16],
+        burn::tensor::Distribution::Uniform(0.0, 1.0),
+        &plain,
+    );
+    // Burn draws weights lazily, per copy: draw them once before copying the network.
+    let _ = net.forward(x.clone());
+    let reference =
+        Normalized::new(net.clone(), Normalization::imagenet(), plain.clone()).logits(x.clone());
+    let ad = plain.clone().autodiff();
+    let on_ad = Normalized::new(net.fork(&ad), Normalization::imagenet(), ad.clone());
+    let logits = on_ad.logits(Tensor::from_data(x.into_data(), &ad));
+    let diff: f32 = (Tensor::<2>::from_data(logits.into_data(), &plain) - reference)
+        .abs()
+        .max()
+        .into_scalar();
+    assert!(diff < 1e-4, "{diff}");
+}
+
+#[test]
 fn embedder_batches_and_checks_shapes() {
     let device = Device::flex();
     let net = CifarResNetConfig::new(20).init(&device).unwrap();

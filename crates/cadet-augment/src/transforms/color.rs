@@ -137,6 +137,14 @@ impl Transform for RandomGrayscale {
             Ok(image.to_owned())
         }
     }
+    fn apply_owned(&self, image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        check_probability("RandomGrayscale.p", self.p)?;
+        if rng.random::<f64>() < self.p {
+            to_grayscale(image.view())
+        } else {
+            Ok(image)
+        }
+    }
 }
 
 /// torchvision's `GaussianBlur(kernel_size, sigma=(lo, hi))`: σ drawn uniformly, reflect padding.

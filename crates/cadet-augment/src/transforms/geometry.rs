@@ -137,6 +137,19 @@ impl Transform for HorizontalFlip {
             image.to_owned()
         })
     }
+    fn apply_owned(&self, mut image: Image, rng: &mut AugmentRng) -> Result<Image> {
+        check_probability("HorizontalFlip.p", self.p)?;
+        if rng.random::<f64>() < self.p {
+            // In place: reverse every row.
+            for mut row in image.rows_mut() {
+                let len = row.len();
+                for x in 0..len / 2 {
+                    row.swap(x, len - 1 - x);
+                }
+            }
+        }
+        Ok(image)
+    }
 }
 
 /// torchvision's `Resize(size)` with an integer size: the shorter side becomes `size`, the other keeps the
