@@ -22,6 +22,10 @@ pub struct ResNetConfig {
     /// Width multiplier: stage widths are `64·k, 128·k, 256·k, 512·k` (SimCLRv2's ResNet-50 (2×) is `k = 2`).
     #[config(default = 1)]
     pub width_multiplier: usize,
+    /// Width of the stem and first stage before the multiplier: torchvision's 64. Smaller values (16, 32) give
+    /// narrow networks that train on a CPU in minutes.
+    #[config(default = 64)]
+    pub base_width: usize,
     /// Classes of a linear classifier on the pooled features; none for an encoder.
     #[config(default = "None")]
     pub num_classes: Option<usize>,
@@ -166,14 +170,14 @@ impl ResNetConfig {
                 });
             }
         };
-        if self.width_multiplier == 0 {
+        if self.width_multiplier == 0 || self.base_width == 0 {
             return Err(Error::InvalidConfig {
                 name: "width_multiplier",
-                reason: "must be at least 1".into(),
+                reason: "width multiplier and base width must be at least 1".into(),
             });
         }
         let k = self.width_multiplier;
-        let stem_width = 64 * k;
+        let stem_width = self.base_width * k;
         let (conv1, maxpool) = if self.cifar_stem {
             (conv(3, stem_width, 3, 1, device), None)
         } else {
@@ -185,7 +189,11 @@ impl ResNetConfig {
         };
         let mut cin = stem_width;
         let mut stages: Vec<Vec<Block>> = Vec::new();
-        for (stage, (&n, width)) in blocks.iter().zip([64, 128, 256, 512]).enumerate() {
+        for (stage, (&n, width)) in blocks
+            .iter()
+            .zip([1, 2, 4, 8].map(|f| f * self.base_width))
+            .enumerate()
+        {
             let mut layer = Vec::with_capacity(n);
             for i in 0..n {
                 let stride = if i == 0 && stage > 0 { 2 } else { 1 };

@@ -29,6 +29,18 @@ fn resnet_feature_sizes_and_shapes() {
         .init(&device)
         .unwrap();
     assert_eq!(wide.forward_features(images(1, 32)).dims(), [1, 1024]);
+    let narrow = ResNetConfig::new(18)
+        .with_cifar_stem(true)
+        .with_base_width(16)
+        .init(&device)
+        .unwrap();
+    assert_eq!(narrow.forward_features(images(2, 8)).dims(), [2, 128]);
+    assert!(
+        ResNetConfig::new(18)
+            .with_base_width(0)
+            .init(&device)
+            .is_err()
+    );
     assert!(ResNetConfig::new(19).init(&device).is_err());
     assert!(
         ResNetConfig::new(18)

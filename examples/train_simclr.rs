@@ -1,0 +1,156 @@
+//! SimCLR training on the CPU: the synthetic data set (or an image folder) through `simclr_train` views into
+//! `SimClrTrainer`, with progress, periodic checkpoints and resume, for a bounded time.
+//!
+//! ```text
+//! cargo run --release --example train_simclr -- [--folder DIR] [--minutes 5] [--epochs 50] [--batch 64]
+//!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume]
+//! ```
+//! Prints one line per step (loss, learning rate, images per second) and a summary; `--resume` continues from
+//! the latest checkpoint in `--checkpoints`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use cadet::augment::{SimclrTrain, simclr_train, views};
+use cadet::data::formats::ImageFolder;
+use cadet::data::{Dataset, Synthetic};
+use cadet::model::{
+    LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig,
+    ViewPairs,
+};
+use cadet_core::Progress;
+use clap::Parser;
+use ndarray::{Array4, Axis};
+
+#[derive(Parser)]
+#[command(about = "SimCLR training on the CPU with checkpoints")]
+struct Args {
+    /// Image folder (one subfolder per class); the synthetic data set when absent.
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Time budget in minutes.
+    #[arg(long, default_value_t = 5.0)]
+    minutes: f64,
+    /// Epochs of the schedule.
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// ResNet depth (18, 34, 50), CIFAR stem.
+    #[arg(long, default_value_t = 18)]
+    depth: usize,
+    /// Base width of the ResNet (torchvision: 64).
+    #[arg(long, default_value_t = 16)]
+    base_width: usize,
+    /// Checkpoint folder.
+    #[arg(long, default_value = "out/simclr")]
+    checkpoints: PathBuf,
+    /// Continue from the latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Two `simclr_train` views of the data set's images.
+struct Views {
+    images: Array4<f32>,
+    pipeline: SimclrTrain,
+}
+
+impl ViewPairs for Views {
+    fn len(&self) -> usize {
+        self.images.dim().0
+    }
+    fn pairs(
+        &self,
+        indices: &[usize],
+        seed: u64,
+    ) -> cadet::model::Result<(Array4<f32>, Array4<f32>)> {
+        let batch = self.images.select(Axis(0), indices);
+        let two = views(batch.view(), 2, &self.pipeline, seed, 0).map_err(|e| {
+            cadet::model::Error::InvalidConfig {
+                name: "views",
+                reason: e.to_string(),
+            }
+        })?;
+        // Rows 2i and 2i + 1 are the two views of image i.
+        let first: Vec<usize> = (0..indices.len()).map(|i| 2 * i).collect();
+        let second: Vec<usize> = (0..indices.len()).map(|i| 2 * i + 1).collect();
+        Ok((two.select(Axis(0), &first), two.select(Axis(0), &second)))
+    }
+}
+
+/// One line per step on stderr.
+struct Lines(Instant);
+impl Progress for Lines {
+    fn start(&self, what: &str, total: u64) {
+        eprintln!("{what}: {total} steps left in the schedule");
+    }
+    fn advance(&self, _steps: u64) {}
+    fn note(&self, message: &str) {
+        eprintln!("[{:>6.1}s] {message}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let data: Dataset = match &args.folder {
+        Some(dir) => ImageFolder::new(dir).resize(32, 32).load()?,
+        None => Synthetic {
+            classes: 8,
+            per_class: 250,
+            size: 32,
+            seed: 0,
+        }
+        .generate()?,
+    };
+    let size = data.image_shape().1;
+    let mut pipeline = simclr_train(size, 0.5);
+    pipeline.blur.p = 0.0; // SimCLR's CIFAR setting: no blur at 32 px
+    let source = Views {
+        images: data.images_f32(),
+        pipeline,
+    };
+    let device = Device::flex();
+    let mut trainer = if args.resume {
+        SimClrTrainer::resume(&args.checkpoints, &device)?
+    } else {
+        let encoder = ResNetConfig::new(args.depth)
+            .with_cifar_stem(true)
+            .with_base_width(args.base_width);
+        let model = SimClrConfig::new(encoder)
+            .with_hidden(4 * args.base_width * 8)
+            .with_output(64);
+        let config =
+            TrainConfig::new(args.batch, args.epochs, LarsConfig::new()).with_warmup_epochs(2.0);
+        SimClrTrainer::new(
+            model,
+            config,
+            Normalization::identity(),
+            &device,
+            source.len(),
+        )?
+    };
+    let start = Instant::now();
+    let first_step = trainer.state().step;
+    let stop = StopAfter {
+        steps: None,
+        time: Some(Duration::from_secs_f64(args.minutes * 60.0)),
+    };
+    trainer.train(&source, &Lines(start), stop, Some((&args.checkpoints, 50)))?;
+    let steps = trainer.state().step - first_step;
+    let secs = start.elapsed().as_secs_f64();
+    let losses = &trainer.state().losses;
+    println!(
+        "{steps} steps in {secs:.0} s ({:.2} steps/s, {:.1} images/s); step {} of {}; loss {:.3} → {:.3}; checkpoint in {}",
+        steps as f64 / secs,
+        steps as f64 * args.batch as f64 / secs,
+        trainer.state().step,
+        trainer.total_steps(),
+        losses.first().copied().unwrap_or(f32::NAN),
+        losses.last().copied().unwrap_or(f32::NAN),
+        args.checkpoints.display()
+    );
+    Ok(())
+}
