@@ -54,6 +54,9 @@ pub struct TrainConfig {
     /// Seed of the sample order and of the views.
     #[config(default = 0)]
     pub seed: u64,
+    /// Checkpoints kept in the checkpoint folder (the newest ones; at least 1).
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
 }
 
 /// Where a run stands.
@@ -321,6 +324,20 @@ impl SimClrTrainer {
         let latest_tmp = dir.join(".latest.tmp");
         std::fs::write(&latest_tmp, &name).map_err(|e| io(&latest_tmp, e))?;
         std::fs::rename(&latest_tmp, dir.join("latest")).map_err(|e| io(dir, e))?;
+        // Older checkpoints go only once the new one is complete and named in `latest`.
+        let mut old: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("ckpt-"))
+            })
+            .collect();
+        old.sort();
+        let keep = self.config.keep_checkpoints.max(1);
+        for stale in old.iter().take(old.len().saturating_sub(keep)) {
+            std::fs::remove_dir_all(stale).map_err(|e| io(stale, e))?;
+        }
         Ok(final_dir)
     }
 

@@ -112,6 +112,21 @@ fn a_resumed_run_continues_exactly() {
         assert!((x - y).abs() < 1e-4, "{a:?} vs {b:?}");
     }
     assert!(SimClrTrainer::resume(&dir.path().join("nothing"), &Device::flex()).is_err());
+    // Only the newest checkpoints stay (3 by default): steps 1 and 2 were written, then the final one (2 again).
+    for _ in 0..3 {
+        resumed.step(&Patterns).unwrap();
+        resumed.save_checkpoint(dir.path()).unwrap();
+    }
+    let mut kept: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("ckpt-"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec!["ckpt-00000004", "ckpt-00000005", "ckpt-00000006"]
+    );
 }
 
 #[test]
