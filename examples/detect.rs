@@ -144,7 +144,7 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
     let sets = vec![
         score("in-distribution test", &test)?,
         score("unseen shapes (crescent, pair)", &unseen.images_f32())?,
-        score("pixel noise ±0.15 (pooled away by this embedder)", &noise)?,
+        score("pixel noise ±0.15", &noise)?,
     ];
     Ok((cal, sets))
 }
