@@ -15,7 +15,7 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::data::formats::cifar10_lossless;
 use cadet::data::save_grid;
-use cadet::model::{CifarResNetConfig, Normalization, Normalized};
+use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
 use cadet_core::Progress;
 use clap::{Parser, ValueEnum};
 use ndarray::{Array4, Axis, concatenate, s};
@@ -73,15 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.out)?;
     let device = Device::flex().autodiff();
     let dir = args.data.join("resnet-cifar10");
-    let weights = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with(&format!("resnet{}-", args.depth)) && n.ends_with(".safetensors")
-            })
-        })
-        .ok_or("no weights for that depth")?;
+    let weights = pretrained_weights(&dir, args.depth)?;
     let net = CifarResNetConfig::new(args.depth)
         .init(&device)?
         .load_safetensors(&weights)?;

@@ -13,7 +13,6 @@ use cadet::augment::{cadet_eval, simclr_train, views};
 use cadet::data::formats::ImageFolder;
 use cadet::data::{Dataset, Synthetic, save_grid};
 use clap::Parser;
-use ndarray::Axis;
 
 #[derive(Parser)]
 #[command(about = "Render PNG grids of training and evaluation views")]
@@ -109,7 +108,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.out.join("synthetic.png").display(),
             cadet::data::SHAPES.join(", ")
         );
-        let _ = grid.len_of(Axis(0));
     }
     Ok(())
 }

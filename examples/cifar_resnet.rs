@@ -13,7 +13,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless};
-use cadet::model::{CifarResNet, CifarResNetConfig, Normalization};
+use cadet::model::{CifarResNet, CifarResNetConfig, Normalization, pretrained_weights};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -66,16 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = Device::flex();
     let dir = args.data.join("resnet-cifar10");
-    let file = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            name.starts_with(&format!("resnet{}-", args.depth)) && name.ends_with(".safetensors")
-        })
-        .ok_or_else(|| format!("no resnet{}-*.safetensors in {}", args.depth, dir.display()))?;
+    let file = pretrained_weights(&dir, args.depth)?;
     let model = CifarResNetConfig::new(args.depth)
         .init(&device)?
         .load_safetensors(&file)?;

@@ -1,7 +1,7 @@
 //! Dense matrix products for the statistics: one safe entry point over the `gemm` crate, whose AVX-512/AVX2
 //! kernels and Rayon threading make it the fastest pure-Rust GEMM on the CPUs this runs on.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::{Error, Result};
 
@@ -125,6 +125,24 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f64 {
         .map(|(x, y)| f64::from(*x) * f64::from(*y))
         .sum();
     acc.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
+}
+
+/// Rows scaled to unit Euclidean norm (norms computed in `f64`); a row of zero or non-finite norm is
+/// [`Error::ZeroNorm`]. Shared by the cosine kernel and feature-space detectors.
+pub fn normalize_rows(what: &'static str, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    let mut out = x.to_owned();
+    for (row, mut r) in out.axis_iter_mut(Axis(0)).enumerate() {
+        let norm = r
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return Err(Error::ZeroNorm { what, row });
+        }
+        r.mapv_inplace(|v| (f64::from(v) / norm) as f32);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -135,6 +135,27 @@ impl CifarResNet {
     }
 }
 
+/// The pretrained weights of depth `depth` in `dir` (`resnet<depth>-<hash>.safetensors`, the naming of
+/// `../shared/data/resnet-cifar10/`).
+pub fn pretrained_weights(dir: impl AsRef<Path>, depth: usize) -> Result<std::path::PathBuf> {
+    let dir = dir.as_ref();
+    let err = |reason: String| Error::Weights {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let prefix = format!("resnet{depth}-");
+    std::fs::read_dir(dir)
+        .map_err(|e| err(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with(&prefix)
+                    && n.to_string_lossy().ends_with(".safetensors")
+            })
+        })
+        .ok_or_else(|| err(format!("no {prefix}*.safetensors")))
+}
+
 impl FeatureModel for CifarResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = relu(self.bn1.forward(self.conv1.forward(x)));

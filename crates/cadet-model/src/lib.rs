@@ -42,7 +42,7 @@ mod resnet;
 mod simclr;
 mod trainer;
 
-pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig};
+pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
 pub use classifier::{Classifier, Normalized};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};

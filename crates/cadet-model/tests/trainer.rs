@@ -112,7 +112,7 @@ fn a_resumed_run_continues_exactly() {
         assert!((x - y).abs() < 1e-4, "{a:?} vs {b:?}");
     }
     assert!(SimClrTrainer::resume(&dir.path().join("nothing"), &Device::flex()).is_err());
-    // Only the newest checkpoints stay (3 by default): steps 1 and 2 were written, then the final one (2 again).
+    // Only the newest checkpoints stay (3 by default): three more saves at steps 4, 5, 6 push out steps 1 and 2.
     for _ in 0..3 {
         resumed.step(&Patterns).unwrap();
         resumed.save_checkpoint(dir.path()).unwrap();

@@ -1,6 +1,6 @@
 //! Deep nearest neighbours (Sun et al., 2022): distance to the k-th nearest training feature, on unit features.
 
-use cadet_core::linalg::{Threads, matmul};
+use cadet_core::linalg::{Threads, matmul, normalize_rows};
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::features;
@@ -16,19 +16,7 @@ pub struct Knn {
 }
 
 fn unit(f: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-    let mut out = f.to_owned();
-    for (i, mut r) in out.axis_iter_mut(Axis(0)).enumerate() {
-        let norm = r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return Err(cadet_core::Error::ZeroNorm {
-                what: "features",
-                row: i,
-            }
-            .into());
-        }
-        r.mapv_inplace(|v| (f64::from(v) / norm) as f32);
-    }
-    Ok(out)
+    Ok(normalize_rows("features", f)?)
 }
 
 impl Knn {

@@ -8,11 +8,11 @@ pub use embedding::EmbeddingKernel;
 pub use gaussian::{Bandwidth, GaussianKernel};
 
 use cadet_core::linalg::{Threads, matmul};
-use cadet_core::{Error, Kernel, Result, validate};
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use cadet_core::{Kernel, Result, validate};
+use ndarray::{Array2, ArrayView2, Zip};
 
 /// Cosine similarity `⟨x, y⟩ / (‖x‖ ‖y‖)`: the paper's learned similarity when applied to encoder features.
-/// Rows of zero norm are rejected ([`Error::ZeroNorm`]).
+/// Rows of zero norm are rejected ([`cadet_core::Error::ZeroNorm`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CosineKernel;
 
@@ -20,22 +20,7 @@ pub struct CosineKernel;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinearKernel;
 
-/// Rows scaled to unit Euclidean norm (norms computed in `f64`).
-pub fn normalize_rows(what: &'static str, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-    let mut out = x.to_owned();
-    for (row, mut r) in out.axis_iter_mut(Axis(0)).enumerate() {
-        let norm = r
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt();
-        if norm == 0.0 || !norm.is_finite() {
-            return Err(Error::ZeroNorm { what, row });
-        }
-        r.mapv_inplace(|v| (f64::from(v) / norm) as f32);
-    }
-    Ok(out)
-}
+pub use cadet_core::linalg::normalize_rows;
 
 /// Checks a pair of sample matrices: non-empty, finite, same feature dimension.
 pub(crate) fn check_pair(x: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>) -> Result<()> {
@@ -98,6 +83,7 @@ pub(crate) fn squared_distances(
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
+    use cadet_core::Error;
     use ndarray::array;
 
     #[test]
