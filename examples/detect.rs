@@ -9,14 +9,14 @@
 //! cargo run --release --example detect -- --x1 X1.npy --x2 X2.npy --set test=T.npy --set ood=O.npy
 //! cargo run --release --example detect -- --calibration cal.json --set test=T.npy --set ood=O.npy --json
 //! ```
-//! Writes `roc.svg`, `scores.svg` (CADet scores), `m_in.svg` and `m_out.svg` into `--out`.
+//! Writes `roc.png`, `scores.png` (CADet scores), `m_in.png` and `m_out.png` into `--out`.
 
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
-use cadet::detect::evaluation::{NamedScores, evaluate, stats_row};
 use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, stats::view_stats};
-use cadet_core::{Embedder, Progress, metrics};
+use cadet::report::{CadetReport, cadet_pictures};
+use cadet_core::{Embedder, Progress};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
 
@@ -112,6 +112,7 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
         per_class: 120,
         size: 32,
         seed: 1,
+        plain: false,
     }
     .generate()?;
     let seen = data.without_classes(&[8, 9]);
@@ -202,110 +203,22 @@ fn main() -> Result<(), BoxError> {
     } else {
         from_features(&args)?
     };
-    std::fs::create_dir_all(&args.out)?;
     if let Some(p) = &args.save_calibration {
         cal.save(p)?;
         eprintln!("calibration saved to {}", p.display());
     }
-    let named: Vec<NamedScores> = sets
-        .iter()
-        .map(|(n, s)| NamedScores::from_cadet(n.clone(), s))
-        .collect();
-    let table = evaluate(&named[0], &named[1..], args.alpha)?;
-    let stats: Vec<_> = sets
-        .iter()
-        .map(|(n, s)| stats_row(n.clone(), s, cal.gamma))
-        .collect::<Result<_, _>>()?;
+    let report = CadetReport::new(&cal, &sets, args.alpha)?;
     if args.json {
-        for (row, st) in table.iter().zip(&stats) {
+        for (row, st) in report.rows.iter().zip(&report.stats) {
             println!(
                 "{}",
                 serde_json::json!({ "set": row, "table5": st, "gamma": cal.gamma })
             );
         }
     } else {
-        println!(
-            "CADet, {} transforms, |X1| = {}, |X2| = {}, γ = {:.3}, α = {}",
-            cal.params.transforms(),
-            cal.x1_size,
-            cal.scores.len(),
-            cal.gamma,
-            args.alpha
-        );
-        println!(
-            "{:<34} {:>5} {:>7} {:>9} {:>8} {:>8} {:>11}",
-            "set", "n", "AUROC", "FPR@95TPR", "AUPR-in", "AUPR-out", "p ≤ α"
-        );
-        for r in &table {
-            println!(
-                "{:<34} {:>5} {:>6.1}% {:>8.1}% {:>7.1}% {:>7.1}% {:>10.1}%",
-                r.name,
-                r.n,
-                100.0 * r.auroc,
-                100.0 * r.fpr_at_95_tpr,
-                100.0 * r.aupr_in,
-                100.0 * r.aupr_out,
-                100.0 * r.rejected_at_alpha.unwrap_or(f64::NAN)
-            );
-        }
-        println!(
-            "\nTable 5 (mean ± sd)            m_in                m_out               γ·m_out"
-        );
-        for s in &stats {
-            println!(
-                "{:<30} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4}",
-                s.name,
-                s.m_in_mean,
-                s.m_in_var.sqrt(),
-                s.m_out_mean,
-                s.m_out_var.sqrt(),
-                s.gamma_m_out_mean,
-                s.gamma_m_out_var.sqrt()
-            );
-        }
+        print!("{report}");
     }
-    let in_anomaly = &named[0].anomaly;
-    let curves = named[1..]
-        .iter()
-        .map(|s| {
-            Ok((
-                s.name.clone(),
-                metrics::roc_curve(in_anomaly, &s.anomaly)?,
-                metrics::auroc(in_anomaly, &s.anomaly)?,
-            ))
-        })
-        .collect::<Result<Vec<_>, cadet_core::Error>>()?;
-    cadet::plots::roc_svg(
-        args.out.join("roc.svg"),
-        "CADet: ROC against the in-distribution test set",
-        &curves,
-    )?;
-    let series = |f: fn(&ImageScore) -> f64| {
-        sets.iter()
-            .map(|(n, s)| (n.clone(), s.iter().map(f).collect()))
-            .collect::<Vec<_>>()
-    };
-    cadet::plots::histogram_svg(
-        args.out.join("scores.svg"),
-        "CADet score m_in + γ·m_out",
-        "score",
-        &series(|s| s.score),
-        30,
-    )?;
-    cadet::plots::histogram_svg(
-        args.out.join("m_in.svg"),
-        "m_in (similarity among an image's own transforms)",
-        "m_in",
-        &series(|s| s.m_in),
-        30,
-    )?;
-    cadet::plots::histogram_svg(
-        args.out.join("m_out.svg"),
-        "m_out (similarity to X(1)'s transforms)",
-        "m_out",
-        &series(|s| s.m_out),
-        30,
-    )?;
+    cadet_pictures(&args.out, &sets)?;
     eprintln!("pictures: {}", args.out.display());
     Ok(())
 }

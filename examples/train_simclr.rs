@@ -102,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             per_class: 250,
             size: 32,
             seed: 0,
+            plain: false,
         }
         .generate()?,
     };

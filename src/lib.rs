@@ -13,7 +13,8 @@
 //! | `model` | `cadet-model` | ResNets, SimCLRv2 head and NT-Xent on Burn, pretrained CIFAR ResNets, `BurnEmbedder` (feature `model`, default) |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
-//! [`plots`] draws ROC curves and score histograms as SVG for the examples.
+//! [`plots`] draws ROC curves and score histograms (PNG or SVG) and [`report`] prints and draws what CADet
+//! found, for the examples.
 //!
 //! ```
 //! use cadet::mmd::{CosineKernel, PermutationTest};
@@ -37,3 +38,4 @@ pub use cadet_mmd as mmd;
 #[cfg(feature = "model")]
 pub use cadet_model as model;
 pub mod plots;
+pub mod report;

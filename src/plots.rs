@@ -1,9 +1,12 @@
-//! Pictures of results as SVG (no font or system library needed): ROC curves and score histograms. Files are
-//! written to a temporary name and renamed, so a crash never leaves half a picture.
+//! Pictures of results, PNG or SVG by the file's extension: ROC curves and score histograms. PNG text uses a
+//! font compiled in (Ubuntu Light, from `epaint_default_fonts`), so no system font or library is needed. Files
+//! are written to a temporary name and renamed, so a crash never leaves half a picture.
 
 use std::path::{Path, PathBuf};
 
 use cadet_core::metrics::RocPoint;
+use image::ImageEncoder;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// A plotting failure (drawing or writing the file).
@@ -27,30 +30,91 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn atomic<F>(path: &Path, draw: F) -> Result<(), PlotError>
-where
-    F: FnOnce(&Path) -> Result<(), Box<dyn std::error::Error>>,
-{
+/// The result of drawing on a backend.
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// Something drawn on any plotters backend.
+trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws `figure` on the backend the extension of `path` names (`.png` or `.svg`) and writes it atomically.
+fn picture(path: &Path, figure: &impl Figure) -> Result<(), PlotError> {
     let err = |e: &dyn std::fmt::Display| PlotError {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let tmp = path.with_extension("svg.tmp");
-    draw(&tmp).map_err(|e| err(&e))?;
+    let (width, height) = figure.size();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    // Both backends lay text out with the registered font.
+    register_font();
+    let bytes: Vec<u8> = match extension.as_deref() {
+        Some("svg") => {
+            let mut text = String::new();
+            {
+                let root = SVGBackend::with_string(&mut text, (width, height)).into_drawing_area();
+                figure.draw(&root).map_err(|e| err(&e))?;
+                root.present().map_err(|e| err(&e))?;
+            }
+            text.into_bytes()
+        }
+        Some("png") => {
+            let mut rgb = vec![255u8; (width * height * 3) as usize];
+            {
+                let root =
+                    BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+                figure.draw(&root).map_err(|e| err(&e))?;
+                root.present().map_err(|e| err(&e))?;
+            }
+            let mut png = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut png)
+                .write_image(&rgb, width, height, image::ExtendedColorType::Rgb8)
+                .map_err(|e| err(&e))?;
+            png
+        }
+        _ => return Err(err(&"the file name must end in .png or .svg")),
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| err(&e))?;
     std::fs::rename(&tmp, path).map_err(|e| err(&e))
 }
 
-/// ROC curves, one per named set, with the chance diagonal; AUROCs in the legend.
-pub fn roc_svg(
-    path: impl AsRef<Path>,
-    title: &str,
-    curves: &[(String, Vec<RocPoint>, f64)],
-) -> Result<(), PlotError> {
-    atomic(path.as_ref(), |tmp| {
-        let root = SVGBackend::new(tmp, (560, 480)).into_drawing_area();
+/// The font of PNG text, registered once.
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // A TrueType file compiled in: registering it cannot fail in practice, and a failure would only cost
+        // the text, so it is not worth an error path.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+    });
+}
+
+struct Roc<'a> {
+    title: &'a str,
+    curves: &'a [(String, Vec<RocPoint>, f64)],
+}
+
+impl Figure for Roc<'_> {
+    fn size(&self) -> (u32, u32) {
+        (560, 480)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(44)
@@ -61,7 +125,7 @@ pub fn roc_svg(
             .y_desc("true-positive rate")
             .draw()?;
         chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))?;
-        for (i, (name, points, auroc)) in curves.iter().enumerate() {
+        for (i, (name, points, auroc)) in self.curves.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(
@@ -79,14 +143,83 @@ pub fn roc_svg(
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()?;
-        root.present()?;
         Ok(())
-    })
+    }
+}
+
+/// ROC curves, one per named set, with the chance diagonal; AUROCs in the legend. PNG or SVG by the extension
+/// of `path`.
+pub fn roc_curves(
+    path: impl AsRef<Path>,
+    title: &str,
+    curves: &[(String, Vec<RocPoint>, f64)],
+) -> Result<(), PlotError> {
+    picture(path.as_ref(), &Roc { title, curves })
+}
+
+struct Histograms<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    names: Vec<&'a str>,
+    densities: Vec<Vec<f64>>,
+    lo: f64,
+    width: f64,
+}
+
+impl Figure for Histograms<'_> {
+    fn size(&self) -> (u32, u32) {
+        (560, 400)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let (lo, width) = (self.lo, self.width);
+        let bins = self.densities.first().map_or(1, Vec::len);
+        let top = self
+            .densities
+            .iter()
+            .flatten()
+            .fold(0.0f64, |a, &b| a.max(b))
+            * 1.1
+            + f64::MIN_POSITIVE;
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(lo..lo + bins as f64 * width, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc("density")
+            .draw()?;
+        for (i, (name, h)) in self.names.iter().zip(&self.densities).enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let steps = h
+                .iter()
+                .enumerate()
+                .flat_map(|(b, &d)| [(lo + b as f64 * width, d), (lo + (b + 1) as f64 * width, d)]);
+            chart
+                .draw_series(LineSeries::new(steps, color.stroke_width(2)))?
+                .label(name.to_string())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
 }
 
 /// Histograms of scores, one outline per named set, on shared bins; densities so sets of different sizes
-/// compare.
-pub fn histogram_svg(
+/// compare. PNG or SVG by the extension of `path`.
+pub fn histograms(
     path: impl AsRef<Path>,
     title: &str,
     x_label: &str,
@@ -102,12 +235,14 @@ pub fn histogram_svg(
     });
     let (lo, hi) = if lo < hi {
         (lo, hi)
-    } else {
+    } else if lo.is_finite() {
         (lo - 0.5, lo + 0.5)
+    } else {
+        (0.0, 1.0)
     };
     let bins = bins.max(1);
     let width = (hi - lo) / bins as f64;
-    let densities: Vec<Vec<f64>> = sets
+    let densities = sets
         .iter()
         .map(|(_, v)| {
             let mut h = vec![0.0; bins];
@@ -119,42 +254,96 @@ pub fn histogram_svg(
                 .collect()
         })
         .collect();
-    let top = densities.iter().flatten().fold(0.0f64, |a, &b| a.max(b)) * 1.1 + f64::MIN_POSITIVE;
-    atomic(path.as_ref(), |tmp| {
-        let root = SVGBackend::new(tmp, (560, 400)).into_drawing_area();
+    let figure = Histograms {
+        title,
+        x_label,
+        names: sets.iter().map(|(n, _)| n.as_str()).collect(),
+        densities,
+        lo,
+        width,
+    };
+    picture(path.as_ref(), &figure)
+}
+
+struct Lines<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    series: &'a [(String, Vec<(f64, f64)>)],
+}
+
+impl Figure for Lines<'_> {
+    fn size(&self) -> (u32, u32) {
+        (560, 400)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let points = || self.series.iter().flat_map(|(_, p)| p.iter().copied());
+        let bounds = |f: fn(&(f64, f64)) -> f64| {
+            let (lo, hi) = points()
+                .map(|p| f(&p))
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(v), b.max(v))
+                });
+            match (lo.is_finite(), lo < hi) {
+                (true, true) => (lo, hi),
+                (true, false) => (lo - 0.5, lo + 0.5),
+                _ => (0.0, 1.0),
+            }
+        };
+        let ((x0, x1), (y0, y1)) = (bounds(|p| p.0), bounds(|p| p.1));
+        let pad = 0.05 * (y1 - y0);
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, 0f64..top)?;
+            .build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)?;
         chart
             .configure_mesh()
-            .x_desc(x_label)
-            .y_desc("density")
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
             .draw()?;
-        for (i, ((name, _), h)) in sets.iter().zip(&densities).enumerate() {
+        for (i, (name, p)) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let steps = h
-                .iter()
-                .enumerate()
-                .flat_map(|(b, &d)| [(lo + b as f64 * width, d), (lo + (b + 1) as f64 * width, d)]);
             chart
-                .draw_series(LineSeries::new(steps, color.stroke_width(2)))?
+                .draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))?
                 .label(name.clone())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
+            chart.draw_series(p.iter().map(|&xy| Circle::new(xy, 3, color.filled())))?;
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()?;
-        root.present()?;
         Ok(())
-    })
+    }
+}
+
+/// Named series of points joined by lines (e.g. AUROC against the number of transforms). PNG or SVG by the
+/// extension of `path`.
+pub fn line_chart(
+    path: impl AsRef<Path>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), PlotError> {
+    let figure = Lines {
+        title,
+        x_label,
+        y_label,
+        series,
+    };
+    picture(path.as_ref(), &figure)
 }
 
 #[cfg(test)]
@@ -162,15 +351,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_svg_files_atomically() {
+    fn writes_svg_and_png_files_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let roc = cadet_core::metrics::roc_curve(&[0.1, 0.4, 0.2], &[0.5, 0.3, 0.9]).unwrap();
         let p = dir.path().join("roc.svg");
-        roc_svg(&p, "ROC", &[("ood".into(), roc, 0.8)]).unwrap();
+        roc_curves(&p, "ROC", &[("ood".into(), roc, 0.8)]).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with("<svg") && text.contains("AUROC 80.0%"));
         let h = dir.path().join("h.svg");
-        histogram_svg(
+        histograms(
             &h,
             "scores",
             "score",
@@ -179,7 +368,28 @@ mod tests {
         )
         .unwrap();
         assert!(std::fs::read_to_string(&h).unwrap().contains("</svg>"));
-        assert!(!dir.path().join("roc.svg.tmp").exists());
-        assert!(roc_svg(dir.path().join("missing/dir/x.svg"), "t", &[]).is_err());
+        assert!(!dir.path().join("roc.tmp").exists());
+        assert!(roc_curves(dir.path().join("missing/dir/x.svg"), "t", &[]).is_err());
+        assert!(roc_curves(dir.path().join("x.gif"), "t", &[]).is_err());
+        let png = dir.path().join("h.png");
+        histograms(
+            &png,
+            "scores",
+            "score",
+            &[("a".into(), vec![0.0, 1.0, 1.0])],
+            5,
+        )
+        .unwrap();
+        let decoded = image::open(&png).unwrap().to_rgb8();
+        assert_eq!(decoded.dimensions(), (560, 400));
+        // Not blank: lines and text in colours other than the white background.
+        assert!(decoded.pixels().filter(|p| p.0 != [255, 255, 255]).count() > 1000);
+        let lines = dir.path().join("l.png");
+        let series = [("auroc".to_string(), vec![(1.0, 0.5), (10.0, 0.9)])];
+        line_chart(&lines, "t", "x", "y", &series).unwrap();
+        assert_eq!(
+            image::open(&lines).unwrap().to_rgb8().dimensions(),
+            (560, 400)
+        );
     }
 }

@@ -159,6 +159,24 @@ impl Dataset {
         }
     }
 
+    /// Colour images as gray ones, still with three equal channels: Pillow's `convert("L")`
+    /// (`(299·R + 587·G + 114·B) / 1000`, rounded). Single-channel images are replicated to three.
+    pub fn to_grayscale(&self) -> Dataset {
+        if self.images.dim().1 != 3 {
+            return self.to_rgb();
+        }
+        let (n, _, h, w) = self.images.dim();
+        let images = Array4::from_shape_fn((n, 3, h, w), |(i, _, y, x)| {
+            let [r, g, b] = [0, 1, 2].map(|c| u32::from(self.images[[i, c, y, x]]));
+            ((299 * r + 587 * g + 114 * b + 500) / 1000) as u8
+        });
+        Dataset {
+            images,
+            labels: self.labels.clone(),
+            classes: self.classes.clone(),
+        }
+    }
+
     fn check_indices(&self, indices: &[usize]) -> Result<()> {
         match indices.iter().find(|&&i| i >= self.len()) {
             Some(&i) => Err(Error::InvalidParameter {
@@ -173,6 +191,23 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grayscale_is_pillows_luma_in_three_channels() {
+        let images = Array4::from_shape_vec(
+            (2, 3, 1, 1),
+            vec![255, 0, 0, /* second image */ 10, 200, 30],
+        )
+        .unwrap();
+        let d = Dataset::new(images, vec![0, 1], vec!["a".into(), "b".into()]).unwrap();
+        let g = d.to_grayscale();
+        // Pillow: Image.new("RGB", (1, 1), (255, 0, 0)).convert("L") is 76; (10, 200, 30) gives 124.
+        assert_eq!(
+            g.images().iter().copied().collect::<Vec<_>>(),
+            vec![76, 76, 76, 124, 124, 124]
+        );
+        assert_eq!(g.labels(), d.labels());
+    }
 
     fn tiny(n: usize) -> Dataset {
         let images = Array4::from_shape_fn((n, 1, 2, 2), |(i, _, y, x)| (i * 4 + y * 2 + x) as u8);

@@ -15,8 +15,6 @@ pub trait Classifier: Send + Sync {
 
 /// A network trained on normalised inputs, wrapped so it takes images in `[0, 1]`. The network is frozen: on an
 /// autodiff device (where attacks need it, for gradients with respect to the input) its batch norms still use
-/// their running statistics and its parameters take no gradient, exactly as at inference. The network is frozen: on an
-/// autodiff device (where attacks need it, for gradients with respect to the input) its batch norms still use
 /// their running statistics and its parameters take no gradient, exactly as at inference.
 #[derive(Debug, Clone)]
 pub struct Normalized<M> {

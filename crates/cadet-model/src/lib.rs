@@ -11,10 +11,11 @@
 //! - [`Classifier`] and [`Normalized`]: the contract attacks work against (images in `[0, 1]` → logits).
 //! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
 //!
+//! - [`train_supervised`]: cross-entropy training of any [`LogitsModel`] (the supervised baseline and the
+//!   attacks' target).
 //! - [`SimClrTrainer`]: seeded batches of two views ([`ViewPairs`]), gradient accumulation, progress, and
 //!   checkpoints a later run resumes from.
 //!
-//! Not yet here (see the issue): weight import for torchvision ResNets, the CUDA build and GPU script.
 //!
 //! ```
 //! use burn::prelude::*;
@@ -40,6 +41,7 @@ mod loss;
 mod optim;
 mod resnet;
 mod simclr;
+mod supervised;
 mod trainer;
 
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
@@ -49,8 +51,11 @@ pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
 pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
-pub use resnet::{BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig};
+pub use resnet::{
+    BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig, TorchvisionImport,
+};
 pub use simclr::{SimClr, SimClrConfig};
+pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
 
 use burn::prelude::*;

@@ -2,10 +2,13 @@
 //! stem (7 × 7 stride 2 and max-pool) or the CIFAR stem (3 × 3 stride 1, no max-pool), a width multiplier, and
 //! an optional classifier.
 
+use std::path::Path;
+
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 
 use crate::layers::{bn, conv};
@@ -228,6 +231,75 @@ impl ResNet {
         let features = self.forward_features(x);
         self.fc.as_ref().map(|fc| fc.forward(features))
     }
+
+    /// Loads weights saved from a torchvision-layout ResNet (`torchvision.models.resnet18/34/50`, or a SimCLR
+    /// or supervised checkpoint of that layout) as safetensors. `prefix` is stripped from every key first
+    /// (`""` for torchvision's own files, e.g. `"encoder."` or `"module.backbone."` for wrapped models).
+    ///
+    /// Every parameter and batch-norm statistic of `self` must be found with its shape; the file may hold more
+    /// (a classifier when `self` has none, `num_batches_tracked`, a projection head), which is returned in
+    /// [`TorchvisionImport::unused`]. PyTorch `.pth` files: convert once with
+    /// `safetensors.torch.save_file(torch.load(p, map_location="cpu"), out)` (see `docs/guide.md`).
+    pub fn load_torchvision(
+        mut self,
+        path: impl AsRef<Path>,
+        prefix: &str,
+    ) -> Result<(Self, TorchvisionImport)> {
+        let path = path.as_ref();
+        let err = |reason: String| Error::Weights {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(err("no such file".into()));
+        }
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            // Burn names the variant of the `Block` enum in its paths (`layer1.0.Basic.conv1`); PyTorch does not.
+            .skip_enum_variants(true)
+            .allow_partial(true);
+        if !prefix.is_empty() {
+            store = store.with_key_remapping(format!("^{}", escape_regex(prefix)), "");
+        }
+        // torchvision's `downsample` is a Sequential(conv, bn): indices where this crate has names.
+        store = store
+            .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
+            .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.");
+        let applied = self.load_from(&mut store).map_err(|e| err(e.to_string()))?;
+        if !applied.errors.is_empty() || !applied.missing.is_empty() {
+            return Err(err(format!(
+                "{} tensors missing (first: {:?}), {} errors (first: {:?})",
+                applied.missing.len(),
+                applied.missing.first(),
+                applied.errors.len(),
+                applied.errors.first()
+            )));
+        }
+        let report = TorchvisionImport {
+            loaded: applied.applied.len(),
+            unused: applied.unused,
+        };
+        Ok((self, report))
+    }
+}
+
+/// What [`ResNet::load_torchvision`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TorchvisionImport {
+    /// Tensors loaded.
+    pub loaded: usize,
+    /// Keys of the file that the model has no place for.
+    pub unused: Vec<String>,
+}
+
+/// `text` with the regex metacharacters escaped.
+fn escape_regex(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 impl FeatureModel for ResNet {

@@ -191,6 +191,11 @@ impl SimClrTrainer {
         &self.state
     }
 
+    /// The input normalisation the run trains with.
+    pub fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+
     /// The model (on the autodiff device).
     pub fn model(&self) -> &SimClr {
         &self.model

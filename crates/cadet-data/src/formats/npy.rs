@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use ndarray::{Array1, Array3, Array4, Axis};
-use ndarray_npy::ReadNpyExt;
+use ndarray::{ArrayBase, Data, Dimension};
+use ndarray_npy::{ReadNpyExt, WritableElement, WriteNpyExt};
 
 use super::numbered;
 use crate::{Dataset, Error, Result};
@@ -13,6 +14,29 @@ fn npy_error(path: &Path, reason: impl ToString) -> Error {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     }
+}
+
+/// Writes `array` to `path` as `.npy`, atomically: to a temporary file beside it, then renamed, so a crash
+/// never leaves a truncated array.
+pub fn save_npy<A, S, D>(array: &ArrayBase<S, D>, path: impl AsRef<Path>) -> Result<()>
+where
+    A: WritableElement,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("npy.tmp");
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut writer = std::io::BufWriter::new(file);
+    array
+        .write_npy(&mut writer)
+        .map_err(|e| npy_error(path, e))?;
+    std::io::Write::flush(&mut writer).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn open(path: &Path) -> Result<std::fs::File> {

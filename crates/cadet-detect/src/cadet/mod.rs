@@ -7,7 +7,7 @@ pub use calibration::{Calibration, EmbedderIdentity, ImageScore};
 
 use cadet_augment::{CadetEval, cadet_eval};
 use cadet_core::{Embedder, Progress};
-use ndarray::ArrayView4;
+use ndarray::{Array3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{ViewStats, mean_unit_feature, view_stats};
@@ -117,6 +117,22 @@ impl Cadet {
     /// The settings.
     pub fn settings(&self) -> &CadetParams {
         &self.params
+    }
+
+    /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image, image `i`'s views drawn from
+    /// stream `first_stream + i` of the seed: what calibration and scoring compute internally, for saving, for
+    /// [`Cadet::calibrate_features`] or for scoring elsewhere. Images are `(N, C, H, W)` in `[0, 1]`.
+    pub fn transform_features<E: Embedder + ?Sized>(
+        &self,
+        embedder: &E,
+        images: ArrayView4<'_, f32>,
+        first_stream: u64,
+        progress: &dyn Progress,
+    ) -> Result<Array3<f32>> {
+        progress.start("CADet transform features", images.dim().0 as u64);
+        let out = features::transform_features(self, embedder, images, first_stream, progress)?;
+        progress.finish();
+        Ok(out)
     }
 
     /// Calibrates on two disjoint held-out in-distribution sets: `x1` (X⁽¹⁾, the paper: 300 images) gives the
