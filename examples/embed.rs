@@ -10,7 +10,7 @@
 //! ```
 //! `--images` is an image folder (one subfolder per class, PNG/JPEG) or a `uint8` `.npy` `(N, H, W, C)`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::prelude::*;
 use cadet::data::Dataset;
@@ -36,6 +36,9 @@ struct Args {
     /// Prefix of the encoder's keys in the torchvision file (e.g. `encoder.`).
     #[arg(long, default_value = "")]
     prefix: String,
+    /// Base width of the torchvision ResNet (64 in torchvision).
+    #[arg(long, default_value_t = 64)]
+    base_width: usize,
     /// The torchvision ResNet uses the CIFAR stem (3 × 3, no max-pool).
     #[arg(long)]
     cifar_stem: bool,
@@ -48,6 +51,9 @@ struct Args {
     /// Resize folder images to `size × size` (needed when their sizes differ).
     #[arg(long)]
     size: Option<u32>,
+    /// At most this many images per class folder.
+    #[arg(long)]
+    limit_per_class: Option<usize>,
     /// CADet evaluation transforms per image; 0 for plain features.
     #[arg(long, default_value_t = 0)]
     n_trs: usize,
@@ -81,7 +87,8 @@ impl Progress for Lines {
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn load_images(path: &Path, size: Option<u32>) -> Result<Dataset, BoxError> {
+fn load_images(args: &Args) -> Result<Dataset, BoxError> {
+    let (path, size) = (args.images.as_path(), args.size);
     if path.extension().is_some_and(|e| e == "npy") {
         let hwc: Array4<u8> = ndarray_npy::read_npy(path)
             .map_err(|e| format!("{}: expected uint8 (N, H, W, C): {e}", path.display()))?;
@@ -92,7 +99,10 @@ fn load_images(path: &Path, size: Option<u32>) -> Result<Dataset, BoxError> {
             .to_owned();
         Ok(Dataset::new(nchw, vec![0; n], vec!["images".into()])?.to_rgb())
     } else {
-        let folder = ImageFolder::new(path);
+        let mut folder = ImageFolder::new(path);
+        if let Some(n) = args.limit_per_class {
+            folder = folder.limit_per_class(n);
+        }
         let folder = match size {
             Some(s) => folder.resize(s, s),
             None => folder,
@@ -115,6 +125,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, Strin
         (None, Some(file)) => {
             let net = ResNetConfig::new(args.depth)
                 .with_cifar_stem(args.cifar_stem)
+                .with_base_width(args.base_width)
                 .init(device)?;
             let (net, report) = net.load_torchvision(file, &args.prefix)?;
             eprintln!(
@@ -143,7 +154,7 @@ fn main() -> Result<(), BoxError> {
     // A checkpoint's encoder lives on the autodiff device; embedding freezes it either way.
     let device = net.devices().into_iter().next().unwrap_or(device);
     let embedder = BurnEmbedder::new(net, device, normalization, name).with_batch_size(128);
-    let data = load_images(&args.images, args.size)?;
+    let data = load_images(&args)?;
     let images = data.images_f32();
     eprintln!("{} images {:?}", data.len(), data.image_shape());
     if args.n_trs == 0 {

@@ -10,7 +10,7 @@
 //! 4. Attacks the classifier on in-distribution test images with PGD, CW and FGSM.
 //! 5. Calibrates CADet on the encoder with held-out in-distribution images, scores the in-distribution test set,
 //!    the held-out shapes and the three attacks, and prints one table (AUROC, FPR@95TPR, share with p ≤ α,
-//!    m_in / m_out per set); then runs MMD-CC two-sample tests on small sets of each.
+//!    m_in / m_out per set); then the share of MMD-CC two-sample tests that reject, on sets of 20 of each.
 //! 6. Writes ROC curves and histograms (PNG) into `--out`.
 //!
 //! Everything is seeded: the same command prints the same table on the same machine.
@@ -24,13 +24,14 @@ use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::{SimclrTrain, simclr_train, views};
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
 use cadet::detect::{Cadet, ImageScore};
-use cadet::mmd::{CosineKernel, PermutationTest};
+use cadet::mmd::experiments::RejectionRate;
+use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
     BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
     SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, train_supervised,
 };
 use cadet::report::{CadetReport, cadet_pictures};
-use cadet_core::{Embedder, Progress};
+use cadet_core::{Embedder, NoProgress, Progress};
 use clap::Parser;
 use ndarray::{Array4, Axis, concatenate, s};
 
@@ -41,7 +42,7 @@ struct Args {
     #[arg(long, default_value = "out/quickstart")]
     out: PathBuf,
     /// SimCLR optimizer steps (batch 128).
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1500)]
     simclr_steps: u64,
     /// Supervised epochs.
     #[arg(long, default_value_t = 3)]
@@ -255,32 +256,44 @@ fn main() -> Result<(), BoxError> {
     println!();
     print!("{}", CadetReport::new(&calibration, &sets, args.alpha)?);
 
-    // MMD-CC on small sets: 20 images of each set against the 100 clean images of `mmd_pool`.
+    // MMD-CC on small sets: 100 random sets of 20 images from each pool against the in-distribution images
+    // of `mmd_pool` (the clean sets S_P, S_P⁽²⁾), each test at α.
+    let n = 20;
     println!(
-        "\nMMD-CC two-sample tests (encoder features, cosine kernel, 500 permutations), n = 20:"
+        "\nMMD-CC on sets of {n} (encoder features, cosine kernel, 500 permutations): share of 100 tests with p ≤ {}",
+        args.alpha
     );
-    let features = |x: &Array4<f32>| embedder.embed(x.slice(s![..20, .., .., ..]));
     let pool = embedder.embed(mmd_pool.images_f32().view())?;
-    let (p1, p2) = (pool.slice(s![..80, ..]), pool.slice(s![80.., ..]));
-    let test_mmd = PermutationTest::params().n_perm(500).seed(3).check()?;
+    let experiment = RejectionRate::params(n)
+        .repeats(100)
+        .alpha(args.alpha)
+        .method(Method::MmdCc)
+        .seed(3)
+        .test(PermutationTest::params().n_perm(500))
+        .check()?;
     let mut mmd_sets = vec![
         (
             "in-distribution test (the null holds)".to_string(),
-            features(&test_images.slice(s![100.., .., .., ..]).to_owned())?,
+            embedder.embed(test_images.view())?,
         ),
         (
             "held-out shapes".to_string(),
-            features(&unseen.images_f32())?,
+            embedder.embed(unseen.images_f32().view())?,
         ),
     ];
     for (name, adversarial) in &attacked {
-        mmd_sets.push((format!("{name} adversarial"), features(adversarial)?));
+        mmd_sets.push((
+            format!("{name} adversarial"),
+            embedder.embed(adversarial.view())?,
+        ));
     }
     for (name, q) in &mmd_sets {
-        let r = test_mmd.clean_calibration(p1, p2, q.view(), &CosineKernel)?;
+        let r = experiment.run_two_pools(pool.view(), q.view(), &CosineKernel, &NoProgress)?;
         println!(
-            "  {name:<40} MMD² {:>9.5}  p = {:.4}",
-            r.statistic, r.p_value
+            "  {name:<40} {:>5.1}%  (95% interval {:.1}–{:.1}%)",
+            100.0 * r.rate,
+            100.0 * r.interval.0,
+            100.0 * r.interval.1
         );
     }
 

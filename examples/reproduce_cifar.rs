@@ -56,6 +56,9 @@ struct Args {
     /// Time budget of that training in minutes (it resumes on the next run).
     #[arg(long, default_value_t = 60.0)]
     train_minutes: f64,
+    /// Device for training and embedding: cpu, or cuda / cuda:N (built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// SimCLR batch size.
     #[arg(long, default_value_t = 256)]
     train_batch: usize,
@@ -157,7 +160,7 @@ impl ViewPairs for Views {
 /// SimCLR on the JPEG training set (ResNet-18, CIFAR stem; SimCLR's CIFAR augmentations: strength 0.5, no
 /// blur), resuming from `dir` when it holds a checkpoint.
 fn train_simclr(args: &Args, data: &Data, dir: &Path, progress: &Lines) -> Result<(), BoxError> {
-    let device = Device::flex();
+    let device = cadet::model::device(&args.device)?;
     let mut pipeline = simclr_train(32, 0.5);
     pipeline.blur.p = 0.0;
     let source = Views {
@@ -216,7 +219,7 @@ fn embedder(args: &Args, classifier: &CifarResNet) -> Result<Box<dyn Embedder>, 
         ));
     }
     let dir = Path::new(&args.encoder);
-    let trainer = SimClrTrainer::resume(dir, &Device::flex())?;
+    let trainer = SimClrTrainer::resume(dir, &cadet::model::device(&args.device)?)?;
     let encoder = trainer.model().encoder.clone();
     let device = encoder
         .devices()

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example train_simclr -- [--folder DIR] [--minutes 5] [--epochs 50] [--batch 64]
-//!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume]
+//!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume] [--device cpu|cuda:0]
 //! ```
 //! Prints one line per step (loss, learning rate, images per second) and a summary; `--resume` continues from
 //! the latest checkpoint in `--checkpoints`.
@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use burn::prelude::*;
 use cadet::augment::{SimclrTrain, simclr_train, views};
 use cadet::data::formats::ImageFolder;
 use cadet::data::{Dataset, Synthetic};
@@ -50,6 +49,9 @@ struct Args {
     /// Continue from the latest checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Device: cpu, or cuda / cuda:N (built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Two `simclr_train` views of the data set's images.
@@ -113,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         images: data.images_f32(),
         pipeline,
     };
-    let device = Device::flex();
+    let device = cadet::model::device(&args.device)?;
     let mut trainer = if args.resume {
         SimClrTrainer::resume(&args.checkpoints, &device)?
     } else {

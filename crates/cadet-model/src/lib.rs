@@ -31,6 +31,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backend;
 mod cifar_resnet;
 mod classifier;
 mod embedder;
@@ -44,6 +45,7 @@ mod simclr;
 mod supervised;
 mod trainer;
 
+pub use backend::device;
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
 pub use classifier::{Classifier, Normalized};
 pub use embedder::{BurnEmbedder, Normalization};

@@ -1,0 +1,58 @@
+//! Picking a device by name, for command lines: `cpu` (Burn's `flex` backend) or `cuda` / `cuda:N` (Burn's CUDA
+//! backend, with this crate's `cuda` feature).
+
+use burn::prelude::*;
+
+use crate::{Error, Result};
+
+/// The device named `name`: `cpu` or `flex` for the CPU backend; `cuda` or `cuda:N` for GPU `N` (default 0),
+/// which needs the `cuda` feature.
+pub fn device(name: &str) -> Result<Device> {
+    let name = name.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "cpu" | "flex" => Ok(Device::flex()),
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let index = match cuda.strip_prefix("cuda:") {
+                None => 0,
+                Some(i) => i.parse::<usize>().map_err(|_| Error::InvalidConfig {
+                    name: "device",
+                    reason: format!("{name}: expected cuda:N with N a GPU index"),
+                })?,
+            };
+            cuda_device(index)
+        }
+        _ => Err(Error::InvalidConfig {
+            name: "device",
+            reason: format!("{name}: expected cpu, cuda or cuda:N"),
+        }),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_index: usize) -> Result<Device> {
+    Err(Error::InvalidConfig {
+        name: "device",
+        reason: "built without the `cuda` feature (cargo build --features cuda; see docs/guide.md)"
+            .into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(device("cpu").is_ok());
+        assert!(device(" FLEX ").is_ok());
+        assert!(matches!(device("tpu"), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(device("cuda:x"), Err(Error::InvalidConfig { .. })));
+        #[cfg(not(feature = "cuda"))]
+        assert!(matches!(device("cuda:0"), Err(Error::InvalidConfig { .. })));
+    }
+}
