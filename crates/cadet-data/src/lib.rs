@@ -12,7 +12,7 @@
 //! ```
 //! use cadet_data::Synthetic;
 //!
-//! let data = Synthetic { classes: 6, per_class: 20, size: 32, seed: 0 }.generate()?;
+//! let data = Synthetic { classes: 6, per_class: 20, size: 32, seed: 0, plain: false }.generate()?;
 //! // In-distribution: shapes 0..4; held out (unseen classes): shapes 4 and 5.
 //! let seen = data.without_classes(&[4, 5]);
 //! let unseen = data.with_classes(&[4, 5]);

@@ -56,3 +56,17 @@ mod tests {
         assert!(matches!(device("cuda:0"), Err(Error::InvalidConfig { .. })));
     }
 }
+
+/// Debian 12's static LLVM 22 (linked into CUDA builds, see `scripts/setup-cuda-build.sh`) calls `arc4random`,
+/// which glibc has only since 2.36. Defining it keeps CUDA binaries loadable on glibc 2.35 (Ubuntu 22.04). LLVM
+/// uses it only to seed hashing; the quality needed is minimal. (From `../shared/burn-probe`.)
+#[cfg(feature = "cuda")]
+#[unsafe(no_mangle)]
+pub extern "C" fn arc4random() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish() as u32
+}

@@ -1,0 +1,185 @@
+//! Device check and timings for a GPU machine (issues 4 and 6): the device's outputs against the CPU's on the
+//! same weights and inputs, ResNet-50 inference, the SimCLR training step (ResNet-50 + SimCLRv2 head, NT-Xent,
+//! LARS) and PGD-50 against a ResNet-50 classifier. `scripts/gpu-check.sh` builds it with `--features cuda` and
+//! runs it beside `../shared/bench/torch_anchor.py`.
+//!
+//! ```text
+//! cargo run --release --features cuda --example gpu_bench -- --device cuda:0 [--batch 128] [--size 224]
+//!     [--steps 10] [--warmup 4] [--what all|compare|infer|train|pgd]
+//! ```
+//! Inputs are random tensors made on the device (the timings exclude data loading and augmentation). Prints one
+//! JSON object per measurement.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use cadet::attacks::{Attack, Goal, Pgd};
+use cadet::model::{
+    FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig, device,
+};
+use cadet_core::NoProgress;
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser)]
+#[command(about = "CPU-vs-device check and timings of ResNet-50 inference, SimCLR step and PGD-50")]
+struct Args {
+    /// Device: cuda:N (built with --features cuda) or cpu.
+    #[arg(long, default_value = "cuda:0")]
+    device: String,
+    /// Images per batch (a SimCLR step sees two views of each).
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Image side.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed iterations first (autotuning, kernel compilation).
+    #[arg(long, default_value_t = 4)]
+    warmup: usize,
+    /// Images attacked by PGD-50.
+    #[arg(long, default_value_t = 32)]
+    pgd_batch: usize,
+    /// What to run.
+    #[arg(long, value_enum, default_value_t = What::All)]
+    what: What,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum What {
+    All,
+    Compare,
+    Infer,
+    Train,
+    Pgd,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn sync(device: &Device) -> Result<(), BoxError> {
+    device
+        .sync()
+        .map_err(|e| format!("device sync: {e:?}").into())
+}
+
+/// Seconds per call of `f` after `warmup` calls, over `steps` calls.
+fn time<F: FnMut() -> Result<(), BoxError>>(
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+    mut f: F,
+) -> Result<(f64, f64), BoxError> {
+    let t = Instant::now();
+    for _ in 0..warmup {
+        f()?;
+    }
+    sync(device)?;
+    let warm = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..steps {
+        f()?;
+    }
+    sync(device)?;
+    Ok((t.elapsed().as_secs_f64() / steps.max(1) as f64, warm))
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let dev = device(&args.device)?;
+    let (b, s) = (args.batch, args.size);
+    let run = |w: What| args.what == What::All || args.what == w;
+
+    if run(What::Compare) {
+        // Same weights and inputs on the CPU and on the device (small, so the CPU side stays quick).
+        let cpu = Device::flex();
+        cpu.seed(1);
+        let net = ResNetConfig::new(50).init(&cpu)?;
+        let x = Tensor::<4>::random([4, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &cpu);
+        let want = net.forward_features(x.clone());
+        let got = net
+            .to_device(&dev)
+            .forward_features(x.to_device(&dev))
+            .to_device(&cpu);
+        let err = (got - want.clone())
+            .square()
+            .sum()
+            .sqrt()
+            .into_scalar::<f32>()
+            / want.square().sum().sqrt().into_scalar::<f32>();
+        println!(
+            "{}",
+            serde_json::json!({"check": "resnet50 features, device vs cpu", "relative_l2_error": err})
+        );
+    }
+
+    if run(What::Infer) {
+        let net = ResNetConfig::new(50).init(&dev)?;
+        let x = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &dev);
+        let (per, warm) = time(&dev, args.warmup, args.steps, || {
+            let _ = net.forward_features(x.clone());
+            Ok(())
+        })?;
+        println!(
+            "{}",
+            serde_json::json!({"bench": "resnet50 inference f32", "batch": b, "size": s,
+                "images_per_s": b as f64 / per, "warmup_s": warm})
+        );
+    }
+
+    if run(What::Train) {
+        let ad = dev.clone().autodiff();
+        let mut model = SimClrConfig::new(ResNetConfig::new(50)).init(&ad)?;
+        let mut optim = LarsConfig::new().init()?;
+        let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        let mut last = f32::NAN;
+        let (per, warm) = time(&ad, args.warmup, args.steps, || {
+            let loss = model.loss(v1.clone(), v2.clone(), 0.1);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(0.3, model.clone(), grads);
+            last = loss.into_scalar::<f32>();
+            Ok(())
+        })?;
+        println!(
+            "{}",
+            serde_json::json!({"bench": "simclr step resnet50 f32 (lars)", "batch": b, "size": s,
+                "source_images_per_s": b as f64 / per, "warmup_s": warm, "last_loss": last})
+        );
+    }
+
+    if run(What::Pgd) {
+        let ad = dev.clone().autodiff();
+        let net = ResNetConfig::new(50)
+            .with_num_classes(Some(1000))
+            .init(&ad)?;
+        let classifier = Normalized::new(net, Normalization::imagenet(), ad.clone());
+        let n = args.pgd_batch;
+        let images = ndarray::Array4::from_shape_fn((n, 3, s, s), |(i, c, y, x)| {
+            (((i * 31 + c * 17 + y * 7 + x * 3) % 251) as f32) / 250.0
+        });
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 1000).collect();
+        let attack = Pgd::paper();
+        let mut success = 0.0;
+        let (per, warm) = time(&ad, 1, 1, || {
+            let out = attack.attack(
+                &classifier,
+                images.view(),
+                &labels,
+                &Goal::Untargeted,
+                &NoProgress,
+            )?;
+            success = out.success_rate();
+            Ok(())
+        })?;
+        println!(
+            "{}",
+            serde_json::json!({"bench": "pgd-50 resnet50 f32", "batch": n, "size": s,
+                "images_per_s": n as f64 / per, "seconds": per, "warmup_s": warm,
+                "success_rate": success})
+        );
+    }
+    Ok(())
+}
