@@ -14,11 +14,10 @@ use std::time::Instant;
 use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::data::formats::cifar10_lossless;
-use cadet::data::save_grid;
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
+use cadet::report::attack_grid;
 use cadet_core::Progress;
 use clap::{Parser, ValueEnum};
-use ndarray::{Array4, Axis, concatenate, s};
 
 #[derive(Parser)]
 #[command(about = "PGD, CW and FGSM against a pretrained CIFAR-10 ResNet")]
@@ -127,13 +126,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.elapsed().as_secs_f64()
         );
         ndarray_npy::write_npy(args.out.join(format!("{name}.npy")), &out.adversarial)?;
-        // Grid: 8 images, rows clean / perturbation (×10, around grey) / adversarial.
-        let k = n.min(8);
-        let clean = images.slice(s![..k, .., .., ..]).to_owned();
-        let adv = out.adversarial.slice(s![..k, .., .., ..]).to_owned();
-        let pert: Array4<f32> = ((&adv - &clean) * 10.0 + 0.5).mapv(|v| v.clamp(0.0, 1.0));
-        let grid = concatenate(Axis(0), &[clean.view(), pert.view(), adv.view()])?;
-        save_grid(grid.view(), k, args.out.join(format!("{name}.png")))?;
+        attack_grid(
+            images.view(),
+            out.adversarial.view(),
+            8,
+            &args.out.join(format!("{name}.png")),
+        )?;
     }
     eprintln!("outputs: {}", args.out.display());
     Ok(())

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
-use cadet::augment::{SimclrTrain, simclr_train, views};
+use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
 use cadet::detect::{Cadet, ImageScore};
 use cadet::mmd::experiments::RejectionRate;
@@ -30,10 +30,11 @@ use cadet::model::{
     BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
     SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, train_supervised,
 };
-use cadet::report::{CadetReport, cadet_pictures};
+use cadet::report::{CadetReport, attack_grid, cadet_pictures};
+use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
 use clap::Parser;
-use ndarray::{Array4, Axis, concatenate, s};
+use ndarray::{Array4, s};
 
 #[derive(Parser)]
 #[command(about = "CADet end to end on synthetic shapes: SimCLR, a classifier, attacks, detection")]
@@ -91,34 +92,6 @@ impl Progress for Lines {
         if self.notes.fetch_add(1, Ordering::Relaxed) % self.every == self.every - 1 {
             eprintln!("[{:>5.0}s]   {message}", self.elapsed());
         }
-    }
-}
-
-/// Two `simclr_train` views of each image.
-struct Views {
-    images: Array4<f32>,
-    pipeline: SimclrTrain,
-}
-
-impl ViewPairs for Views {
-    fn len(&self) -> usize {
-        self.images.dim().0
-    }
-    fn pairs(
-        &self,
-        indices: &[usize],
-        seed: u64,
-    ) -> cadet::model::Result<(Array4<f32>, Array4<f32>)> {
-        let batch = self.images.select(Axis(0), indices);
-        let two = views(batch.view(), 2, &self.pipeline, seed, 0).map_err(|e| {
-            cadet::model::Error::InvalidConfig {
-                name: "views",
-                reason: e.to_string(),
-            }
-        })?;
-        let first: Vec<usize> = (0..indices.len()).map(|i| 2 * i).collect();
-        let second: Vec<usize> = (0..indices.len()).map(|i| 2 * i + 1).collect();
-        Ok((two.select(Axis(0), &first), two.select(Axis(0), &second)))
     }
 }
 
@@ -212,15 +185,11 @@ fn main() -> Result<(), BoxError> {
             100.0 * out.adversarial_accuracy(labels),
             100.0 * out.success_rate()
         );
-        let k = 8;
-        let clean = test_images.slice(s![..k, .., .., ..]);
-        let adv = out.adversarial.slice(s![..k, .., .., ..]);
-        let perturbation = ((&adv - &clean) * 10.0 + 0.5).mapv(|v| v.clamp(0.0, 1.0));
-        let grid = concatenate(Axis(0), &[clean, perturbation.view(), adv])?;
-        save_grid(
-            grid.view(),
-            k,
-            args.out.join(format!("{}.png", name.to_lowercase())),
+        attack_grid(
+            test_images.view(),
+            out.adversarial.view(),
+            8,
+            &args.out.join(format!("{}.png", name.to_lowercase())),
         )?;
         attacked.push((*name, out.adversarial));
     }
@@ -321,7 +290,7 @@ fn train_simclr(
     let mut pipeline = simclr_train(SIZE, 1.0);
     pipeline.crop = pipeline.crop.with_scale(0.25, 1.0);
     pipeline.blur.p = 0.0;
-    let source = Views {
+    let source = SimclrPairs {
         images: train.images_f32(),
         pipeline,
     };

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
-use cadet::augment::{SimclrTrain, simclr_train, views};
+use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
 use cadet::detect::stats::view_stats;
@@ -36,6 +36,7 @@ use cadet::model::{
     pretrained_weights,
 };
 use cadet::report::{CadetReport, cadet_pictures};
+use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};
@@ -129,41 +130,13 @@ fn load(dir: &Path) -> Result<Data, BoxError> {
     })
 }
 
-/// Two `simclr_train` views per image.
-struct Views {
-    images: Array4<f32>,
-    pipeline: SimclrTrain,
-}
-
-impl ViewPairs for Views {
-    fn len(&self) -> usize {
-        self.images.dim().0
-    }
-    fn pairs(
-        &self,
-        indices: &[usize],
-        seed: u64,
-    ) -> cadet::model::Result<(Array4<f32>, Array4<f32>)> {
-        let batch = self.images.select(Axis(0), indices);
-        let two = views(batch.view(), 2, &self.pipeline, seed, 0).map_err(|e| {
-            cadet::model::Error::InvalidConfig {
-                name: "views",
-                reason: e.to_string(),
-            }
-        })?;
-        let first: Vec<usize> = (0..indices.len()).map(|i| 2 * i).collect();
-        let second: Vec<usize> = (0..indices.len()).map(|i| 2 * i + 1).collect();
-        Ok((two.select(Axis(0), &first), two.select(Axis(0), &second)))
-    }
-}
-
 /// SimCLR on the JPEG training set (ResNet-18, CIFAR stem; SimCLR's CIFAR augmentations: strength 0.5, no
 /// blur), resuming from `dir` when it holds a checkpoint.
 fn train_simclr(args: &Args, data: &Data, dir: &Path, progress: &Lines) -> Result<(), BoxError> {
     let device = cadet::model::device(&args.device)?;
     let mut pipeline = simclr_train(32, 0.5);
     pipeline.blur.p = 0.0;
-    let source = Views {
+    let source = SimclrPairs {
         images: data.jpeg_train.images_f32(),
         pipeline,
     };

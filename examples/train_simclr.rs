@@ -11,16 +11,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cadet::augment::{SimclrTrain, simclr_train, views};
+use cadet::augment::simclr_train;
 use cadet::data::formats::ImageFolder;
 use cadet::data::{Dataset, Synthetic};
 use cadet::model::{
     LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig,
     ViewPairs,
 };
+use cadet::training::SimclrPairs;
 use cadet_core::Progress;
 use clap::Parser;
-use ndarray::{Array4, Axis};
 
 #[derive(Parser)]
 #[command(about = "SimCLR training on the CPU with checkpoints")]
@@ -54,35 +54,6 @@ struct Args {
     device: String,
 }
 
-/// Two `simclr_train` views of the data set's images.
-struct Views {
-    images: Array4<f32>,
-    pipeline: SimclrTrain,
-}
-
-impl ViewPairs for Views {
-    fn len(&self) -> usize {
-        self.images.dim().0
-    }
-    fn pairs(
-        &self,
-        indices: &[usize],
-        seed: u64,
-    ) -> cadet::model::Result<(Array4<f32>, Array4<f32>)> {
-        let batch = self.images.select(Axis(0), indices);
-        let two = views(batch.view(), 2, &self.pipeline, seed, 0).map_err(|e| {
-            cadet::model::Error::InvalidConfig {
-                name: "views",
-                reason: e.to_string(),
-            }
-        })?;
-        // Rows 2i and 2i + 1 are the two views of image i.
-        let first: Vec<usize> = (0..indices.len()).map(|i| 2 * i).collect();
-        let second: Vec<usize> = (0..indices.len()).map(|i| 2 * i + 1).collect();
-        Ok((two.select(Axis(0), &first), two.select(Axis(0), &second)))
-    }
-}
-
 /// One line per step on stderr.
 struct Lines(Instant);
 impl Progress for Lines {
@@ -111,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = data.image_shape().1;
     let mut pipeline = simclr_train(size, 0.5);
     pipeline.blur.p = 0.0; // SimCLR's CIFAR setting: no blur at 32 px
-    let source = Views {
+    let source = SimclrPairs {
         images: data.images_f32(),
         pipeline,
     };

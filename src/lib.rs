@@ -39,3 +39,5 @@ pub use cadet_mmd as mmd;
 pub use cadet_model as model;
 pub mod plots;
 pub mod report;
+#[cfg(feature = "model")]
+pub mod training;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use cadet_core::metrics;
 use cadet_detect::evaluation::{NamedScores, SetReport, StatsRow, evaluate, stats_row};
 use cadet_detect::{Calibration, ImageScore};
+use ndarray::{ArrayView4, Axis, concatenate, s};
 
 use crate::plots::{self, PlotError};
 
@@ -165,4 +166,27 @@ pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>, Plo
         written.push(path);
     }
     Ok(written)
+}
+
+/// Saves a PNG grid of the first `k` images: clean (top row), perturbation ×10 around grey (middle), adversarial
+/// (bottom).
+pub fn attack_grid(
+    clean: ArrayView4<'_, f32>,
+    adversarial: ArrayView4<'_, f32>,
+    k: usize,
+    path: &Path,
+) -> Result<(), cadet_data::Error> {
+    let k = k.min(clean.dim().0).min(adversarial.dim().0);
+    let (clean, adversarial) = (
+        clean.slice(s![..k, .., .., ..]),
+        adversarial.slice(s![..k, .., .., ..]),
+    );
+    let perturbation = ((&adversarial - &clean) * 10.0 + 0.5).mapv(|v| v.clamp(0.0, 1.0));
+    let grid = concatenate(Axis(0), &[clean, perturbation.view(), adversarial]).map_err(|e| {
+        cadet_data::Error::InvalidParameter {
+            name: "attack_grid",
+            reason: e.to_string(),
+        }
+    })?;
+    cadet_data::save_grid(grid.view(), k.max(1), path)
 }
