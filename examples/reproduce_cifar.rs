@@ -237,10 +237,12 @@ fn main() -> Result<(), BoxError> {
     let mut md = String::new();
     writeln!(
         md,
-        "# CIFAR-10 reproduction\n\nCommand: `cargo run --release --example reproduce_cifar -- {}`\n\nEmbedder: `{}` ({}-d). Machine: see the run's notes.\n",
+        "# CIFAR-10 reproduction\n\nCommand: `cargo run --release --example reproduce_cifar -- {}`\n\nEmbedder: `{}` ({}-d). Device: `{}`, {} CPU threads.\n",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         embedder.name(),
-        embedder.dim()
+        embedder.dim(),
+        args.device,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     )?;
 
     // Disjoint JPEG test parts: X1 300, X2, the CADet in-distribution test set, the attacked images, and the
@@ -295,6 +297,7 @@ fn main() -> Result<(), BoxError> {
         eprintln!("{name}: {:.0} s", t.elapsed().as_secs_f64());
         adversarial.push((name.to_string(), r.adversarial));
     }
+    writeln!(md)?;
 
     // Single-view embeddings for the MMD tables.
     progress.start("embeddings for MMD", 0);
@@ -360,6 +363,7 @@ fn main() -> Result<(), BoxError> {
     )?;
     figure2(&identity, &f1, &f2, &sets, &args, &out, &mut md)?;
 
+    writeln!(md, "Run time: {:.0} s.", progress.0.elapsed().as_secs_f64())?;
     let tmp = args.markdown.with_extension("md.tmp");
     std::fs::write(&tmp, &md)?;
     std::fs::rename(&tmp, &args.markdown)?;

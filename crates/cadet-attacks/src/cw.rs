@@ -86,9 +86,13 @@ impl CarliniWagner {
 
 impl Attack for CarliniWagner {
     fn name(&self) -> String {
+        let bound = match self.max_l2 {
+            Some(d) => format!(", ‖δ‖₂ ≤ {d}"),
+            None => String::new(),
+        };
         format!(
-            "CW-L2 (c = {}, κ = {}, lr {}, {} steps, bound {:?})",
-            self.c, self.kappa, self.learning_rate, self.steps, self.max_l2
+            "CW-L2 (c = {}, κ = {}, lr {}, {} steps{bound})",
+            self.c, self.kappa, self.learning_rate, self.steps
         )
     }
 
