@@ -1,7 +1,8 @@
 //! The whole method on a fresh machine, CPU only, no download: README's first command.
 //!
 //! ```text
-//! cargo run --release --example quickstart [-- --out out/quickstart] [--simclr-steps 900] [--threads N]
+//! cargo run --release --example quickstart [-- --out out/quickstart] [--simclr-steps 1500]
+//!     [--size 32] [--base-width 16] [--cifar-stem]
 //! ```
 //!
 //! 1. The synthetic shapes of cadet-data (plain style, grayscale, 32 px): 8 shapes in distribution, 2 held out.
@@ -51,6 +52,15 @@ struct Args {
     /// CADet transforms per image.
     #[arg(long, default_value_t = 20)]
     n_trs: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// ResNet base width (torchvision: 64).
+    #[arg(long, default_value_t = 16)]
+    base_width: usize,
+    /// CIFAR stem (3 × 3, stride 1, no max-pool: full resolution, slower) instead of the ImageNet stem.
+    #[arg(long)]
+    cifar_stem: bool,
     /// Level α of the p-value test.
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
@@ -58,7 +68,6 @@ struct Args {
 
 /// The held-out shapes (class indices into `SHAPES`).
 const HELD_OUT: [u32; 2] = [8, 9];
-const SIZE: usize = 32;
 const TRAIN_PER_CLASS: usize = 500;
 const TEST_IMAGES: usize = 200;
 
@@ -97,10 +106,10 @@ impl Progress for Lines {
 
 /// The encoder and classifier layout: ResNet-18 blocks, ImageNet stem (32 px → 8 × 8 after the stem), base
 /// width 16 (256-d features).
-fn resnet() -> ResNetConfig {
+fn resnet(args: &Args) -> ResNetConfig {
     ResNetConfig::new(18)
-        .with_cifar_stem(false)
-        .with_base_width(16)
+        .with_cifar_stem(args.cifar_stem)
+        .with_base_width(args.base_width)
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -115,7 +124,7 @@ fn main() -> Result<(), BoxError> {
     let all = Synthetic {
         classes: SHAPES.len(),
         per_class: TRAIN_PER_CLASS + 100,
-        size: SIZE,
+        size: args.size,
         seed: 0,
         plain: true,
     }
@@ -143,7 +152,7 @@ fn main() -> Result<(), BoxError> {
 
     // 2. SimCLR.
     let device = Device::flex();
-    let encoder = train_simclr(train, args.simclr_steps, &device, &progress)?;
+    let encoder = train_simclr(&args, train, &device, &progress)?;
     // The encoder lives on the autodiff device it was trained on; the embedder freezes it (inference mode).
     let embedder = BurnEmbedder::new(
         encoder,
@@ -154,7 +163,7 @@ fn main() -> Result<(), BoxError> {
     .with_batch_size(256);
 
     // 3. The supervised classifier (the attacks' target).
-    let classifier = train_classifier(train, args.classifier_epochs, &device, &progress)?;
+    let classifier = train_classifier(&args, train, &device, &progress)?;
 
     // 4. Attacks on the in-distribution test images.
     let test_images = test.images_f32();
@@ -195,7 +204,7 @@ fn main() -> Result<(), BoxError> {
     }
 
     // 5. CADet.
-    let cadet = Cadet::params(SIZE)
+    let cadet = Cadet::params(args.size)
         .n_trs(args.n_trs)
         .batch_images(64)
         .check()?;
@@ -282,12 +291,12 @@ fn main() -> Result<(), BoxError> {
 /// SimCLR on `train`: batch 128, LARS (peak lr 0.8, square-root scaling for small batches), temperature 0.2,
 /// crops of 25–100% of the image, strong colour jitter, no blur at 32 px.
 fn train_simclr(
+    args: &Args,
     train: &Dataset,
-    steps: u64,
     device: &Device,
     progress: &Lines,
 ) -> Result<cadet::model::ResNet, BoxError> {
-    let mut pipeline = simclr_train(SIZE, 1.0);
+    let mut pipeline = simclr_train(args.size, 1.0);
     pipeline.crop = pipeline.crop.with_scale(0.25, 1.0);
     pipeline.blur.p = 0.0;
     let source = SimclrPairs {
@@ -296,8 +305,11 @@ fn train_simclr(
     };
     let batch = 128;
     let per_epoch = (source.len() / batch) as u64;
+    let steps = args.simclr_steps;
     let epochs = steps.div_ceil(per_epoch).max(1) as usize;
-    let model = SimClrConfig::new(resnet()).with_hidden(256).with_output(64);
+    let model = SimClrConfig::new(resnet(args))
+        .with_hidden(256)
+        .with_output(64);
     let config = TrainConfig::new(batch, epochs, LarsConfig::new())
         .with_base_lr(Some(0.8))
         .with_temperature(0.2)
@@ -331,21 +343,23 @@ fn train_simclr(
 
 /// The supervised classifier on `train`, on the autodiff device (attacks need input gradients).
 fn train_classifier(
+    args: &Args,
     train: &Dataset,
-    epochs: usize,
     device: &Device,
     progress: &Lines,
 ) -> Result<Normalized<cadet::model::ResNet>, BoxError> {
     let device = device.clone().autodiff();
     device.seed(5);
-    let net = resnet()
+    let net = resnet(args)
         .with_num_classes(Some(train.classes().len()))
         .init(&device)?;
     let data = InMemory {
         images: train.images_f32(),
         labels: train.labels().to_vec(),
     };
-    let config = SupervisedConfig::new(128, epochs).with_lr(0.1).with_seed(5);
+    let config = SupervisedConfig::new(128, args.classifier_epochs)
+        .with_lr(0.1)
+        .with_seed(5);
     let (net, losses) =
         train_supervised(net, &data, &config, &Normalization::identity(), progress)?;
     eprintln!(
