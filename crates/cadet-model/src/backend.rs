@@ -30,7 +30,25 @@ pub fn device(name: &str) -> Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> Result<Device> {
-    Ok(Device::cuda(index))
+    let device = Device::cuda(index);
+    // Burn reports a missing driver or GPU by panicking on its device thread, at the first operation: make that
+    // first operation here and turn the panic into an error.
+    let probe = std::panic::catch_unwind(|| {
+        Tensor::<1>::zeros([1], &device)
+            .into_data()
+            .try_to_vec::<f32>()
+            .is_ok()
+    });
+    match probe {
+        Ok(true) => Ok(device),
+        _ => Err(Error::InvalidConfig {
+            name: "device",
+            reason: format!(
+                "cuda:{index} is not usable (no NVIDIA driver, no such GPU, or the CUDA runtime failed; \
+                 Burn's message is above)"
+            ),
+        }),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
