@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{steps} steps in {secs:.0} s ({:.2} steps/s, {:.1} images/s); step {} of {}; loss {:.3} → {:.3}; checkpoint in {}",
         steps as f64 / secs,
-        steps as f64 * args.batch as f64 / secs,
+        steps as f64 * trainer.config().batch_size as f64 / secs,
         trainer.state().step,
         trainer.total_steps(),
         losses.first().copied().unwrap_or(f32::NAN),

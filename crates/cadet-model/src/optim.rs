@@ -43,10 +43,13 @@ impl<const D: usize> RecordState for LarsState<D> {
     fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
         out.push_tensor(prefix, "velocity", self.velocity.clone().into_data());
     }
-    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
         let data = src.take_tensor(prefix, "velocity")?;
+        // Burn passes its default device here (`ModuleOptimizer::load_record`), which in a `cuda` build is the
+        // GPU even when training on the CPU, and fails without a driver. The state goes to the CPU instead;
+        // Burn moves it to the parameter's device at the next step.
         Some(Self {
-            velocity: Tensor::from_data(data, device),
+            velocity: Tensor::from_data(data, &Device::flex()),
         })
     }
 }

@@ -191,6 +191,11 @@ impl SimClrTrainer {
         &self.state
     }
 
+    /// The run's settings (a resumed run keeps those of its first start).
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
     /// The input normalisation the run trains with.
     pub fn normalization(&self) -> Normalization {
         self.normalization
