@@ -146,9 +146,12 @@ pub fn train_supervised<M: LogitsModel>(
     let mut losses = Vec::with_capacity(total as usize);
     progress.start("supervised training", total);
     let start = Instant::now();
+    let mut order = Vec::new();
     for step in 0..total {
         let (epoch, k) = (step as usize / per_epoch, step as usize % per_epoch);
-        let order = epoch_order(data.len(), config.seed, epoch as u64);
+        if k == 0 {
+            order = epoch_order(data.len(), config.seed, epoch as u64);
+        }
         let indices = &order[k * config.batch_size..(k + 1) * config.batch_size];
         let (images, labels) = data.batch(indices, config.seed ^ (step << 20))?;
         let (n, c, h, w) = images.dim();
@@ -187,8 +190,8 @@ pub fn train_supervised<M: LogitsModel>(
     Ok((model, losses))
 }
 
-/// The seeded sample order of one epoch.
-fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+/// The seeded sample order of one epoch (shared with the SimCLR trainer).
+pub(crate) fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let mut order: Vec<usize> = (0..n).collect();

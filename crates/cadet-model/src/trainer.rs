@@ -208,14 +208,9 @@ impl SimClrTrainer {
 
     /// The images of step `step`: a seeded permutation per epoch, cut into batches.
     fn batch_indices(&self, step: u64) -> Vec<usize> {
-        use rand::SeedableRng;
-        use rand::seq::SliceRandom;
         let per_epoch = self.steps_per_epoch();
         let (epoch, k) = (step / per_epoch, (step % per_epoch) as usize);
-        let mut order: Vec<usize> = (0..self.state.dataset_len).collect();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.config.seed);
-        rng.set_stream(epoch);
-        order.shuffle(&mut rng);
+        let order = crate::supervised::epoch_order(self.state.dataset_len, self.config.seed, epoch);
         order[k * self.config.batch_size..(k + 1) * self.config.batch_size].to_vec()
     }
 
