@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless};
-use cadet::model::{CifarResNet, CifarResNetConfig, Normalization, pretrained_weights};
+use cadet::model::{CifarResNetConfig, Normalization, Normalized, accuracy, pretrained_weights};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -30,38 +29,6 @@ struct Args {
     jpeg: bool,
 }
 
-fn accuracy(
-    model: &CifarResNet,
-    data: &Dataset,
-    device: &Device,
-) -> Result<f64, Box<dyn std::error::Error>> {
-    let mut correct = 0usize;
-    for start in (0..data.len()).step_by(250) {
-        let idx: Vec<usize> = (start..(start + 250).min(data.len())).collect();
-        let batch = data.batch_f32(&idx)?;
-        let (n, c, h, w) = batch.dim();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(batch.into_raw_vec_and_offset().0, [n, c, h, w]),
-            device,
-        );
-        let predicted = model
-            .forward(Normalization::imagenet().apply(x))
-            .argmax(1)
-            .into_data();
-        let predicted: Vec<i64> = predicted
-            .convert::<i64>()
-            .as_slice::<i64>()
-            .map_err(|e| format!("{e:?}"))?
-            .to_vec();
-        correct += predicted
-            .iter()
-            .zip(&idx)
-            .filter(|(p, i)| **p as u32 == data.labels()[**i])
-            .count();
-    }
-    Ok(correct as f64 / data.len() as f64)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = Device::flex();
@@ -70,9 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = CifarResNetConfig::new(args.depth)
         .init(&device)?
         .load_safetensors(&file)?;
+    let model = Normalized::new(model, Normalization::imagenet(), device);
     let (_, test) = cifar10_lossless(args.data.join("cifar10-lossless"))?;
     let t = Instant::now();
-    let acc = accuracy(&model, &test, &device)?;
+    let acc = accuracy(&model, test.images_f32().view(), test.labels(), 250)?;
     println!(
         "ResNet-{} on lossless CIFAR-10 test 0–999: {:.1}% ({:.1} s)",
         args.depth,
@@ -82,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.jpeg {
         let jpeg = ImageFolder::new(args.data.join("cifar10-jpeg/test")).load()?;
         let t = Instant::now();
-        let acc = accuracy(&model, &jpeg, &device)?;
+        let acc = accuracy(&model, jpeg.images_f32().view(), jpeg.labels(), 250)?;
         println!(
             "ResNet-{} on JPEG CIFAR-10 test (10,000): {:.1}% ({:.1} s)",
             args.depth,

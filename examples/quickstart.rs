@@ -29,7 +29,7 @@ use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
     BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
-    SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, train_supervised,
+    SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, accuracy, train_supervised,
 };
 use cadet::report::{CadetReport, attack_grid, cadet_pictures};
 use cadet::training::SimclrPairs;
@@ -176,7 +176,7 @@ fn main() -> Result<(), BoxError> {
     let mut attacked = Vec::new();
     println!(
         "classifier accuracy on the in-distribution test set: {:.1}%",
-        100.0 * accuracy(&classifier, &test_images, labels)?
+        100.0 * accuracy(&classifier, test_images.view(), labels, 200)?
     );
     for (name, attack) in &attacks {
         let out = attack.attack(
@@ -370,31 +370,4 @@ fn train_classifier(
         losses.last().copied().unwrap_or(f32::NAN)
     );
     Ok(Normalized::new(net, Normalization::identity(), device))
-}
-
-/// Top-1 accuracy of `classifier` on `images`.
-fn accuracy(
-    classifier: &Normalized<cadet::model::ResNet>,
-    images: &Array4<f32>,
-    labels: &[u32],
-) -> Result<f64, BoxError> {
-    use cadet::model::Classifier;
-    let (n, c, h, w) = images.dim();
-    let x = Tensor::<4>::from_data(
-        TensorData::new(images.iter().copied().collect(), [n, c, h, w]),
-        &classifier.device(),
-    );
-    let predicted: Vec<i64> = classifier
-        .logits(x)
-        .argmax(1)
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .map_err(|e| format!("{e:?}"))?;
-    let correct = predicted
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| **p == **l as i64)
-        .count();
-    Ok(correct as f64 / n as f64)
 }

@@ -435,20 +435,14 @@ fn figure2(
     writeln!(
         md,
         "| set | {} |\n|---|{}",
-        ks.iter()
-            .map(|k| format!("n_trs = {k}"))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        cells(ks.iter().map(|k| format!("n_trs = {k}"))),
         "---|".repeat(ks.len())
     )?;
     for (name, p) in &series {
         writeln!(
             md,
             "| {name} | {} |",
-            p.iter()
-                .map(|(_, a)| format!("{:.1}%", 100.0 * a))
-                .collect::<Vec<_>>()
-                .join(" | ")
+            cells(p.iter().map(|(_, a)| format!("{:.1}%", 100.0 * a)))
         )?;
     }
     cadet::plots::line_chart(
@@ -480,11 +474,7 @@ fn table1(
         "## Two-sample tests (Table 1 style)\n\nShare of {} tests rejecting at α = 0.05 (cosine kernel on the embeddings, 500 permutations); sets drawn without replacement from each pool. P = CIFAR-10 JPEG test images not used elsewhere ({} images).\n\n| Q | test | {} |\n|---|---|{}",
         args.repeats,
         jpeg.nrows(),
-        sizes
-            .iter()
-            .map(|n| format!("n = {n}"))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        cells(sizes.iter().map(|n| format!("n = {n}"))),
         "---|".repeat(sizes.len())
     )?;
     let pairs: [(&str, Option<&Array2<f32>>); 3] = [
@@ -554,11 +544,7 @@ fn table2(
         md,
         "## Small sets (Table 2 style)\n\nAUROC of telling sets of n anomalies from sets of n in-distribution images by their MMD-CC p-value against an in-distribution reference of 100 ({} trials per cell).\n\n| anomalies | {} |\n|---|{}",
         args.trials,
-        sizes
-            .iter()
-            .map(|n| format!("n = {n}"))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        cells(sizes.iter().map(|n| format!("n = {n}"))),
         "---|".repeat(sizes.len())
     )?;
     for (name, pool) in out_pools {
@@ -577,12 +563,14 @@ fn table2(
         writeln!(
             md,
             "| {name} | {} |",
-            rows.iter()
-                .map(|r| format!("{:.1}%", 100.0 * r.auroc))
-                .collect::<Vec<_>>()
-                .join(" | ")
+            cells(rows.iter().map(|r| format!("{:.1}%", 100.0 * r.auroc)))
         )?;
     }
     writeln!(md)?;
     Ok(())
+}
+
+/// Markdown table cells joined with ` | `.
+fn cells(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(" | ")
 }

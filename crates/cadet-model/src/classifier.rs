@@ -2,8 +2,9 @@
 //! normalisation inside, on any device (an autodiff device when gradients with respect to the input are needed).
 
 use burn::prelude::*;
+use ndarray::ArrayView4;
 
-use crate::{CifarResNet, Normalization, ResNet};
+use crate::{CifarResNet, Error, Normalization, ResNet, Result};
 
 /// A classifier of images `(N, C, H, W)` in `[0, 1]`.
 pub trait Classifier: Send + Sync {
@@ -11,6 +12,55 @@ pub trait Classifier: Send + Sync {
     fn logits(&self, images: Tensor<4>) -> Tensor<2>;
     /// The device its parameters live on (inputs must be created there).
     fn device(&self) -> Device;
+}
+
+/// The predicted class of each image `(N, C, H, W)` in `[0, 1]`, `batch` images per forward pass.
+pub fn predict(
+    classifier: &dyn Classifier,
+    images: ArrayView4<'_, f32>,
+    batch: usize,
+) -> Result<Vec<u32>> {
+    let (n, c, h, w) = images.dim();
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(batch.max(1)) {
+        let end = (start + batch.max(1)).min(n);
+        let values: Vec<f32> = images
+            .slice(ndarray::s![start..end, .., .., ..])
+            .iter()
+            .copied()
+            .collect();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(values, [end - start, c, h, w]),
+            &classifier.device(),
+        );
+        let predicted = classifier
+            .logits(x)
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|e| Error::Readback(format!("{e:?}")))?;
+        out.extend(predicted.into_iter().map(|p| p as u32));
+    }
+    Ok(out)
+}
+
+/// Top-1 accuracy of `classifier` on `images` with `labels` (one per image).
+pub fn accuracy(
+    classifier: &dyn Classifier,
+    images: ArrayView4<'_, f32>,
+    labels: &[u32],
+    batch: usize,
+) -> Result<f64> {
+    if labels.len() != images.dim().0 || labels.is_empty() {
+        return Err(Error::InvalidConfig {
+            name: "labels",
+            reason: format!("{} labels for {} images", labels.len(), images.dim().0),
+        });
+    }
+    let predicted = predict(classifier, images, batch)?;
+    let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+    Ok(correct as f64 / labels.len() as f64)
 }
 
 /// A network trained on normalised inputs, wrapped so it takes images in `[0, 1]`. The network is frozen: on an
@@ -56,5 +106,41 @@ impl Classifier for Normalized<ResNet> {
     }
     fn device(&self) -> Device {
         self.device.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits = mean of each channel: the brightest channel is the class.
+    struct BrightestChannel(Device);
+    impl Classifier for BrightestChannel {
+        fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+            let [n, c, _, _] = images.dims();
+            images.mean_dim(3).mean_dim(2).reshape([n, c])
+        }
+        fn device(&self) -> Device {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn predictions_and_accuracy_by_hand() {
+        let clf = BrightestChannel(Device::flex());
+        // Image i is brightest in channel i % 3.
+        let images =
+            ndarray::Array4::from_shape_fn(
+                (7, 3, 2, 2),
+                |(i, c, _, _)| {
+                    if c == i % 3 { 0.9 } else { 0.1 }
+                },
+            );
+        let predicted = predict(&clf, images.view(), 3).unwrap();
+        assert_eq!(predicted, vec![0, 1, 2, 0, 1, 2, 0]);
+        let labels = [0, 1, 2, 0, 1, 2, 2];
+        let acc = accuracy(&clf, images.view(), &labels, 2).unwrap();
+        assert!((acc - 6.0 / 7.0).abs() < 1e-12);
+        assert!(accuracy(&clf, images.view(), &labels[..3], 2).is_err());
     }
 }

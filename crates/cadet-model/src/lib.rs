@@ -47,7 +47,7 @@ mod trainer;
 
 pub use backend::device;
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
-pub use classifier::{Classifier, Normalized};
+pub use classifier::{Classifier, Normalized, accuracy, predict};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
