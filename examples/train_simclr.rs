@@ -4,9 +4,11 @@
 //! ```text
 //! cargo run --release --example train_simclr -- [--folder DIR] [--minutes 5] [--epochs 50] [--batch 64]
 //!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume] [--device cpu|cuda:0]
+//!     [--knn-every 50] [--probe DIR]
 //! ```
-//! Prints one line per step (loss, learning rate, images per second) and a summary; `--resume` continues from
-//! the latest checkpoint in `--checkpoints`.
+//! Prints one line per step (loss, learning rate, images per second), the k-NN accuracy of the features on a
+//! labelled probe set every `--knn-every` steps, and a summary; `--resume` continues from the latest
+//! checkpoint in `--checkpoints`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,12 +17,13 @@ use cadet::augment::simclr_train;
 use cadet::data::formats::ImageFolder;
 use cadet::data::{Dataset, Synthetic};
 use cadet::model::{
-    LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig,
-    ViewPairs,
+    KnnMonitor, LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter,
+    TrainConfig, ViewPairs,
 };
 use cadet::training::SimclrPairs;
 use cadet_core::Progress;
 use clap::Parser;
+use ndarray::Axis;
 
 #[derive(Parser)]
 #[command(about = "SimCLR training on the CPU with checkpoints")]
@@ -52,6 +55,54 @@ struct Args {
     /// Device: cpu, or cuda / cuda:N (built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// k-NN accuracy of the features every this many steps (0: off). Neighbours: up to 2000 training images
+    /// with their labels; queries: `--probe`, or a fresh draw of the synthetic set.
+    #[arg(long, default_value_t = 50)]
+    knn_every: u64,
+    /// Labelled query images for the k-NN monitor (one subfolder per class, the classes of `--folder`).
+    #[arg(long)]
+    probe: Option<PathBuf>,
+}
+
+/// The k-NN monitor: `data` (evenly spaced, at most 2000) as neighbours, the probe images as queries.
+fn monitor(args: &Args, data: &Dataset) -> Result<Option<KnnMonitor>, Box<dyn std::error::Error>> {
+    let queries = match (&args.probe, &args.folder) {
+        _ if args.knn_every == 0 => return Ok(None),
+        (Some(dir), _) => ImageFolder::new(dir).resize(32, 32).load()?,
+        (None, None) => synthetic(1, 25)?,
+        (None, Some(_)) => {
+            eprintln!("no --probe folder: k-NN monitor off");
+            return Ok(None);
+        }
+    };
+    if queries.classes() != data.classes() {
+        return Err(format!(
+            "--probe has classes {:?}, the training data {:?}",
+            queries.classes(),
+            data.classes()
+        )
+        .into());
+    }
+    let stride = data.len().div_ceil(2000);
+    let picked: Vec<usize> = (0..data.len()).step_by(stride).collect();
+    let bank = (
+        data.images_f32().select(Axis(0), &picked),
+        picked.iter().map(|&i| data.labels()[i]).collect(),
+    );
+    let queries = (queries.images_f32(), queries.labels().to_vec());
+    Ok(Some(KnnMonitor::new(bank, queries, 20, args.knn_every)?))
+}
+
+/// The synthetic set the example trains on by default (8 classes).
+fn synthetic(seed: u64, per_class: usize) -> cadet::data::Result<Dataset> {
+    Synthetic {
+        classes: 8,
+        per_class,
+        size: 32,
+        seed,
+        plain: false,
+    }
+    .generate()
 }
 
 /// One line per step on stderr.
@@ -70,14 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir).resize(32, 32).load()?,
-        None => Synthetic {
-            classes: 8,
-            per_class: 250,
-            size: 32,
-            seed: 0,
-            plain: false,
-        }
-        .generate()?,
+        None => synthetic(0, 250)?,
     };
     let size = data.image_shape().1;
     let mut pipeline = simclr_train(size, 0.5);
@@ -106,6 +150,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             source.len(),
         )?
     };
+    if let Some(monitor) = monitor(&args, &data)? {
+        trainer = trainer.with_monitor(monitor);
+    }
     let start = Instant::now();
     let first_step = trainer.state().step;
     let stop = StopAfter {
@@ -126,5 +173,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         losses.last().copied().unwrap_or(f32::NAN),
         args.checkpoints.display()
     );
+    if let Some((step, accuracy)) = trainer.state().knn.last() {
+        println!(
+            "k-NN accuracy (k = 20) at step {step}: {:.1}%",
+            100.0 * accuracy
+        );
+    }
     Ok(())
 }

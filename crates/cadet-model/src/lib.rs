@@ -39,6 +39,7 @@ mod error;
 mod head;
 mod layers;
 mod loss;
+mod monitor;
 mod optim;
 mod resnet;
 mod simclr;
@@ -52,6 +53,7 @@ pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
+pub use monitor::{KnnMonitor, knn_accuracy};
 pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
 pub use resnet::{
     BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig, TorchvisionImport,

@@ -15,7 +15,10 @@ use cadet_core::Progress;
 use ndarray::Array4;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, LarsConfig, Normalization, Result, SimClr, SimClrConfig, WarmupCosine};
+use crate::{
+    BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Result, SimClr, SimClrConfig,
+    WarmupCosine,
+};
 
 /// A source of two views per image (e.g. `cadet-augment`'s `simclr_train` over a data set).
 pub trait ViewPairs: Sync {
@@ -68,6 +71,9 @@ pub struct TrainState {
     pub losses: Vec<f32>,
     /// Images in the data set trained on.
     pub dataset_len: usize,
+    /// `(step, accuracy)` of every [`KnnMonitor`] evaluation (empty without a monitor).
+    #[serde(default)]
+    pub knn: Vec<(u64, f64)>,
 }
 
 /// When [`SimClrTrainer::train`] returns.
@@ -88,6 +94,7 @@ pub struct SimClrTrainer {
     model: SimClr,
     optim: ModuleOptimizer,
     state: TrainState,
+    monitor: Option<KnnMonitor>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,7 +166,9 @@ impl SimClrTrainer {
                 step: 0,
                 losses: Vec::new(),
                 dataset_len,
+                knn: Vec::new(),
             },
+            monitor: None,
         })
     }
 
@@ -258,6 +267,42 @@ impl SimClrTrainer {
         Ok(total)
     }
 
+    /// Watches the run with `monitor`: its k-NN accuracy every `monitor.every()` steps and at the end of
+    /// [`Self::train`], reported as progress notes and kept in [`TrainState::knn`].
+    pub fn with_monitor(mut self, monitor: KnnMonitor) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Evaluates the monitor (if any) on the current encoder and records the result.
+    fn monitor_now(&mut self, progress: &dyn Progress) -> Result<()> {
+        let Some(monitor) = &self.monitor else {
+            return Ok(());
+        };
+        if self
+            .state
+            .knn
+            .last()
+            .is_some_and(|&(s, _)| s == self.state.step)
+        {
+            return Ok(());
+        }
+        let embedder = BurnEmbedder::new(
+            self.model.encoder.clone(),
+            self.device.clone(),
+            self.normalization,
+            "monitor",
+        );
+        let accuracy = monitor.accuracy(&embedder)?;
+        self.state.knn.push((self.state.step, accuracy));
+        progress.note(&format!(
+            "step {} kNN accuracy {:.1}%",
+            self.state.step,
+            100.0 * accuracy
+        ));
+        Ok(())
+    }
+
     /// Trains until the schedule ends or `stop` says so, reporting progress and writing a checkpoint into
     /// `checkpoints` every `every` steps and at the end.
     pub fn train(
@@ -285,6 +330,13 @@ impl SimClrTrainer {
                 self.schedule().lr(self.state.step - 1),
                 self.config.batch_size as f64 / t.elapsed().as_secs_f64()
             ));
+            if self
+                .monitor
+                .as_ref()
+                .is_some_and(|m| self.state.step % m.every() == 0)
+            {
+                self.monitor_now(progress)?;
+            }
             if let Some((dir, every)) = checkpoints
                 && every > 0
                 && self.state.step % every == 0
@@ -292,6 +344,7 @@ impl SimClrTrainer {
                 self.save_checkpoint(dir)?;
             }
         }
+        self.monitor_now(progress)?;
         progress.finish();
         if let Some((dir, _)) = checkpoints {
             self.save_checkpoint(dir)?;

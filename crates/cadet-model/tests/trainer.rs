@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 use cadet_model::{
-    LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig,
-    ViewPairs,
+    BurnEmbedder, KnnMonitor, LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer,
+    StopAfter, TrainConfig, ViewPairs,
 };
 use ndarray::Array4;
 
@@ -75,6 +75,56 @@ fn loss_falls_on_a_learnable_problem() {
         losses[9..].iter().sum::<f32>() / 3.0,
     );
     assert!(last < first, "{losses:?}");
+}
+
+/// The four patterns, noise-free, `per` images each, with their labels.
+fn probe_set(per: usize) -> (Array4<f32>, Vec<u32>) {
+    let indices: Vec<usize> = (0..4 * per).collect();
+    let (views, _) = Patterns.pairs(&indices, 99).unwrap();
+    (views, indices.iter().map(|&i| (i % 4) as u32).collect())
+}
+
+#[test]
+fn the_monitor_watches_without_changing_the_run() {
+    let monitor = KnnMonitor::new(probe_set(4), probe_set(3), 3, 4).unwrap();
+    let mut watched = trainer(1).with_monitor(monitor);
+    watched
+        .train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            StopAfter {
+                steps: Some(10),
+                time: None,
+            },
+            None,
+        )
+        .unwrap();
+    // Every 4 steps and at the end, once each.
+    let knn = &watched.state().knn;
+    assert_eq!(
+        knn.iter().map(|&(s, _)| s).collect::<Vec<_>>(),
+        vec![4, 8, 10]
+    );
+    assert!(knn.iter().all(|&(_, a)| (0.0..=1.0).contains(&a)));
+    // The last figure is the trained encoder's own.
+    let embedder = BurnEmbedder::new(
+        watched.model().encoder.clone(),
+        Device::flex().autodiff(),
+        Normalization::identity(),
+        "trained",
+    );
+    let again = KnnMonitor::new(probe_set(4), probe_set(3), 3, 4)
+        .unwrap()
+        .accuracy(&embedder)
+        .unwrap();
+    assert_eq!(again, knn[2].1);
+    // The same losses as an unwatched run: evaluation does not touch training.
+    let mut plain = trainer(1);
+    for _ in 0..10 {
+        plain.step(&Patterns).unwrap();
+    }
+    assert_eq!(plain.state().losses, watched.state().losses);
+    assert!(plain.state().knn.is_empty());
 }
 
 #[test]
