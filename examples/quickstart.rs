@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example quickstart [-- --out out/quickstart] [--simclr-steps 1500]
-//!     [--size 32] [--base-width 16] [--cifar-stem]
+//!     [--size 32] [--base-width 16] [--cifar-stem] [--held-out 8,9]
 //! ```
 //!
 //! 1. The synthetic shapes of cadet-data (plain style, grayscale, 32 px): 8 shapes in distribution, 2 held out.
@@ -11,7 +11,9 @@
 //! 4. Attacks the classifier on in-distribution test images with PGD, CW and FGSM.
 //! 5. Calibrates CADet on the encoder with held-out in-distribution images, scores the in-distribution test set,
 //!    the held-out shapes and the three attacks, and prints one table (AUROC, FPR@95TPR, share with p ≤ α,
-//!    m_in / m_out per set); then the share of MMD-CC two-sample tests that reject, on sets of 20 of each.
+//!    m_in / m_out per set, and how well each alone separates the set); then the share of MMD-CC two-sample
+//!    tests that reject, on sets of 20 of each; and, for comparison, the AUROC of a k-NN distance on the same
+//!    features.
 //! 6. Writes ROC curves and histograms (PNG) into `--out`.
 //!
 //! Everything is seeded: the same command prints the same table on the same machine.
@@ -24,7 +26,8 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
-use cadet::detect::{Cadet, ImageScore};
+use cadet::detect::baselines::Knn;
+use cadet::detect::{Cadet, ClassifierOutputs, Detector, ImageScore};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
@@ -35,7 +38,7 @@ use cadet::report::{CadetReport, attack_grid, cadet_pictures};
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
 use clap::Parser;
-use ndarray::{Array4, s};
+use ndarray::{Array2, Array4, s};
 
 #[derive(Parser)]
 #[command(about = "CADet end to end on synthetic shapes: SimCLR, a classifier, attacks, detection")]
@@ -64,10 +67,10 @@ struct Args {
     /// Level α of the p-value test.
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
+    /// The held-out shapes, as indices into cadet-data's `SHAPES` (0 disk … 7 ell, 8 crescent, 9 pair).
+    #[arg(long, value_delimiter = ',', default_value = "8,9")]
+    held_out: Vec<u32>,
 }
-
-/// The held-out shapes (class indices into `SHAPES`).
-const HELD_OUT: [u32; 2] = [8, 9];
 const TRAIN_PER_CLASS: usize = 500;
 const TEST_IMAGES: usize = 200;
 
@@ -130,18 +133,35 @@ fn main() -> Result<(), BoxError> {
     }
     .generate()?
     .to_grayscale();
-    let seen = all.without_classes(&HELD_OUT);
-    let parts = seen.split(&[8 * TRAIN_PER_CLASS, 100, 200, 100, TEST_IMAGES], 1)?;
+    let held_out = &args.held_out;
+    // Each seen shape gives TRAIN_PER_CLASS training images and 100 to the 600 of X1, X2, the MMD pool and the
+    // test set: at least 6 shapes stay in distribution.
+    let mut distinct = held_out.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != held_out.len()
+        || !(1..=4).contains(&held_out.len())
+        || held_out.iter().any(|&c| c as usize >= SHAPES.len())
+    {
+        return Err(format!(
+            "--held-out: 1 to 4 distinct shapes among 0..{}, got {held_out:?}",
+            SHAPES.len() - 1
+        )
+        .into());
+    }
+    let seen = all.without_classes(held_out);
+    let n_seen = SHAPES.len() - held_out.len();
+    let parts = seen.split(&[n_seen * TRAIN_PER_CLASS, 100, 200, 100, TEST_IMAGES], 1)?;
     let (train, x1, x2, mmd_pool, test) = (&parts[0], &parts[1], &parts[2], &parts[3], &parts[4]);
     let unseen = all
-        .with_classes(&HELD_OUT)
+        .with_classes(held_out)
         .split(&[TEST_IMAGES], 2)?
         .remove(0);
-    let held: Vec<&str> = HELD_OUT.iter().map(|&c| SHAPES[c as usize]).collect();
+    let held: Vec<&str> = held_out.iter().map(|&c| SHAPES[c as usize]).collect();
     eprintln!(
         "data: {} training images of {} shapes, held out: {}",
         train.len(),
-        SHAPES.len() - HELD_OUT.len(),
+        SHAPES.len() - held_out.len(),
         held.join(", ")
     );
     save_grid(
@@ -273,6 +293,26 @@ fn main() -> Result<(), BoxError> {
             100.0 * r.interval.0,
             100.0 * r.interval.1
         );
+    }
+
+    // The same features under a label-free nearest-neighbour score (Sun et al. 2022): whether the encoder
+    // separates a set at all, whatever CADet's two statistics make of it.
+    let knn = Knn::fit(embedder.embed(train.images_f32().view())?.view(), 10)?;
+    let knn_scores = |features: &Array2<f32>| {
+        knn.anomaly_scores(ClassifierOutputs {
+            logits: features.view(),
+            features: Some(features.view()),
+        })
+    };
+    let reference = knn_scores(&mmd_sets[0].1)?;
+    println!(
+        "\nFor comparison, the k-NN distance on the same features (Sun et al. 2022, k = 10, the {} training \
+         images as neighbours, no labels): AUROC against the in-distribution test set",
+        train.len()
+    );
+    for (name, features) in &mmd_sets[1..] {
+        let auroc = cadet_core::metrics::auroc(&reference, &knn_scores(features)?)?;
+        println!("  {name:<40} {:>5.1}%", 100.0 * auroc);
     }
 
     let pictures = cadet_pictures(&args.out, &sets)?;

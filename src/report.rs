@@ -6,7 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use cadet_core::metrics;
-use cadet_detect::evaluation::{NamedScores, SetReport, StatsRow, evaluate, stats_row};
+use cadet_detect::evaluation::{
+    NamedScores, PartAurocs, SetReport, StatsRow, evaluate, part_aurocs, stats_row,
+};
 use cadet_detect::{Calibration, ImageScore};
 use ndarray::{ArrayView4, Axis, concatenate, s};
 
@@ -24,6 +26,9 @@ pub struct CadetReport {
     pub rows: Vec<SetReport>,
     /// `m_in`, `m_out`, `γ·m_out` per set.
     pub stats: Vec<StatsRow>,
+    /// AUROC of `m_in` alone and of `m_out` alone, per set after the first: which statistic separates a set,
+    /// and whether one works against the other (below 50%).
+    pub parts: Vec<PartAurocs>,
 }
 
 impl CadetReport {
@@ -48,6 +53,10 @@ impl CadetReport {
             .iter()
             .map(|(n, s)| stats_row(n.clone(), s, calibration.gamma))
             .collect::<Result<_, _>>()?;
+        let parts = sets[1..]
+            .iter()
+            .map(|(n, s)| part_aurocs(n.clone(), &sets[0].1, s))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             header: format!(
                 "CADet, {} transforms, |X1| = {}, |X2| = {}, γ = {:.3}, α = {alpha}",
@@ -58,6 +67,7 @@ impl CadetReport {
             ),
             rows,
             stats,
+            parts,
         })
     }
 }
@@ -85,12 +95,18 @@ impl fmt::Display for CadetReport {
         }
         writeln!(
             f,
-            "\nTable 5 (mean ± sd)                  m_in                m_out               γ·m_out"
+            "\nTable 5 (mean ± sd)                  m_in                m_out               γ·m_out             AUROC by m_in, m_out"
         )?;
-        for s in &self.stats {
+        for (i, s) in self.stats.iter().enumerate() {
+            // The first set is the reference: no AUROC of its own.
+            let part = (i > 0)
+                .then(|| self.parts.get(i - 1))
+                .flatten()
+                .map(|p| format!("{:>5.1}%  {:>5.1}%", 100.0 * p.m_in, 100.0 * p.m_out))
+                .unwrap_or_default();
             writeln!(
                 f,
-                "{:<34} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4}",
+                "{:<34} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {part}",
                 s.name,
                 s.m_in_mean,
                 s.m_in_var.sqrt(),
