@@ -320,12 +320,57 @@ impl Figure for Lines<'_> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(emptiest_corner(self.series, (x0, x1), (y0 - pad, y1 + pad)))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()?;
         Ok(())
     }
+}
+
+/// The corner of the plot whose box (45% of the width, 35% of the height) the curves cross least, sampling each
+/// segment at 32 points: where the legend hides the least. Ties go to the upper left, upper right, lower left,
+/// lower right, in that order.
+fn emptiest_corner(
+    series: &[(String, Vec<(f64, f64)>)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let (w, h) = (
+        (x1 - x0).max(f64::MIN_POSITIVE),
+        (y1 - y0).max(f64::MIN_POSITIVE),
+    );
+    let mut counts = [0usize; 4]; // upper left, upper right, lower left, lower right
+    let mut count = |x: f64, y: f64| {
+        let (u, v) = ((x - x0) / w, (y - y0) / h);
+        let (left, right, top, bottom) = (u <= 0.45, u >= 0.55, v >= 0.65, v <= 0.35);
+        for (k, inside) in [top && left, top && right, bottom && left, bottom && right]
+            .into_iter()
+            .enumerate()
+        {
+            counts[k] += usize::from(inside);
+        }
+    };
+    for (_, points) in series {
+        if let [only] = points.as_slice() {
+            count(only.0, only.1);
+        }
+        for pair in points.windows(2) {
+            let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
+            for i in 0..32 {
+                let t = f64::from(i) / 31.0;
+                count(ax + t * (bx - ax), ay + t * (by - ay));
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
+    [
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerLeft,
+        SeriesLabelPosition::LowerRight,
+    ][best]
+        .clone()
 }
 
 /// Named series of points joined by lines (e.g. AUROC against the number of transforms). PNG or SVG by the
@@ -391,5 +436,31 @@ mod tests {
             image::open(&lines).unwrap().to_rgb8().dimensions(),
             (560, 400)
         );
+    }
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::*;
+
+    fn pos(series: &[(String, Vec<(f64, f64)>)]) -> String {
+        format!("{:?}", emptiest_corner(series, (0.0, 10.0), (0.0, 1.0)))
+    }
+
+    /// A rising curve crosses the upper-right and lower-left boxes; a falling one the other two.
+    #[test]
+    fn the_legend_goes_where_the_curves_are_not() {
+        let rising = vec![("a".to_string(), vec![(0.0, 0.0), (10.0, 1.0)])];
+        assert_eq!(pos(&rising), "UpperLeft");
+        let falling = vec![("a".to_string(), vec![(0.0, 1.0), (10.0, 0.0)])];
+        assert_eq!(pos(&falling), "UpperRight");
+        // A flat curve along the top leaves both lower corners free: the lower left wins the tie; a short
+        // segment there moves the legend to the lower right.
+        let mut flat = vec![("top".to_string(), vec![(0.0, 0.9), (10.0, 0.9)])];
+        assert_eq!(pos(&flat), "LowerLeft");
+        flat.push(("low".to_string(), vec![(0.0, 0.1), (3.0, 0.1)]));
+        assert_eq!(pos(&flat), "LowerRight");
+        // No points at all: the first choice.
+        assert_eq!(pos(&[]), "UpperLeft");
     }
 }
