@@ -296,13 +296,26 @@ impl Figure for Lines<'_> {
         };
         let ((x0, x1), (y0, y1)) = (bounds(|p| p.0), bounds(|p| p.1));
         let pad = 0.05 * (y1 - y0);
+        let (y0, y1) = (y0 - pad, y1 + pad);
+        // The legend goes in a corner no curve crosses; when every corner is crossed, headroom is added above
+        // the curves for it (its height: a line per series).
+        let (corner, crossings) = emptiest_corner(self.series, (x0, x1), (y0, y1));
+        let (corner, y1) = if crossings == 0 {
+            (corner, y1)
+        } else {
+            let share = ((self.series.len() as f64 * 20.0 + 16.0) / 300.0).min(0.6);
+            (
+                SeriesLabelPosition::UpperLeft,
+                y1 + (y1 - y0) * share / (1.0 - share),
+            )
+        };
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
             .caption(self.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(50)
-            .build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)?;
+            .build_cartesian_2d(x0..x1, y0..y1)?;
         chart
             .configure_mesh()
             .x_desc(self.x_label)
@@ -320,7 +333,7 @@ impl Figure for Lines<'_> {
         }
         chart
             .configure_series_labels()
-            .position(emptiest_corner(self.series, (x0, x1), (y0 - pad, y1 + pad)))
+            .position(corner)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()?;
@@ -329,13 +342,13 @@ impl Figure for Lines<'_> {
 }
 
 /// The corner of the plot whose box (45% of the width, 35% of the height) the curves cross least, sampling each
-/// segment at 32 points: where the legend hides the least. Ties go to the upper left, upper right, lower left,
-/// lower right, in that order.
+/// segment at 32 points, and how many samples fall in it: where the legend hides the least. Ties go to the upper
+/// left, upper right, lower left, lower right, in that order.
 fn emptiest_corner(
     series: &[(String, Vec<(f64, f64)>)],
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-) -> SeriesLabelPosition {
+) -> (SeriesLabelPosition, usize) {
     let (w, h) = (
         (x1 - x0).max(f64::MIN_POSITIVE),
         (y1 - y0).max(f64::MIN_POSITIVE),
@@ -364,13 +377,14 @@ fn emptiest_corner(
         }
     }
     let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
-    [
+    let corner = [
         SeriesLabelPosition::UpperLeft,
         SeriesLabelPosition::UpperRight,
         SeriesLabelPosition::LowerLeft,
         SeriesLabelPosition::LowerRight,
     ][best]
-        .clone()
+        .clone();
+    (corner, counts[best])
 }
 
 /// Named series of points joined by lines (e.g. AUROC against the number of transforms). PNG or SVG by the
@@ -444,7 +458,7 @@ mod legend_tests {
     use super::*;
 
     fn pos(series: &[(String, Vec<(f64, f64)>)]) -> String {
-        format!("{:?}", emptiest_corner(series, (0.0, 10.0), (0.0, 1.0)))
+        format!("{:?}", emptiest_corner(series, (0.0, 10.0), (0.0, 1.0)).0)
     }
 
     /// A rising curve crosses the upper-right and lower-left boxes; a falling one the other two.
@@ -462,5 +476,13 @@ mod legend_tests {
         assert_eq!(pos(&flat), "LowerRight");
         // No points at all: the first choice.
         assert_eq!(pos(&[]), "UpperLeft");
+        // Curves through every corner: the least crossed one, with its count.
+        let x = vec![
+            ("up".to_string(), vec![(0.0, 0.0), (10.0, 1.0)]),
+            ("down".to_string(), vec![(0.0, 1.0), (10.0, 0.0)]),
+        ];
+        let (_, crossings) = emptiest_corner(&x, (0.0, 10.0), (0.0, 1.0));
+        assert!(crossings > 0);
+        assert_eq!(emptiest_corner(&flat, (0.0, 10.0), (0.0, 1.0)).1, 0);
     }
 }
