@@ -23,7 +23,6 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::Progress;
 use clap::Parser;
-use ndarray::Axis;
 
 #[derive(Parser)]
 #[command(about = "SimCLR training on the CPU with checkpoints")]
@@ -85,10 +84,8 @@ fn monitor(args: &Args, data: &Dataset) -> Result<Option<KnnMonitor>, Box<dyn st
     }
     let stride = data.len().div_ceil(2000);
     let picked: Vec<usize> = (0..data.len()).step_by(stride).collect();
-    let bank = (
-        data.images_f32().select(Axis(0), &picked),
-        picked.iter().map(|&i| data.labels()[i]).collect(),
-    );
+    let bank = data.select(&picked)?;
+    let bank = (bank.images_f32(), bank.labels().to_vec());
     let queries = (queries.images_f32(), queries.labels().to_vec());
     Ok(Some(KnnMonitor::new(bank, queries, 20, args.knn_every)?))
 }
