@@ -127,6 +127,16 @@ fn the_monitor_watches_without_changing_the_run() {
     assert!(plain.state().knn.is_empty());
 }
 
+/// A checkpoint's state written before the monitor existed has no `knn` field: it loads with none.
+#[test]
+fn states_without_monitor_results_still_load() {
+    let state: cadet_model::TrainState =
+        serde_json::from_str(r#"{"step": 3, "losses": [1.5, 1.25, 1.0], "dataset_len": 16}"#)
+            .unwrap();
+    assert_eq!((state.step, state.dataset_len), (3, 16));
+    assert!(state.knn.is_empty());
+}
+
 #[test]
 fn a_resumed_run_continues_exactly() {
     let dir = tempfile::tempdir().unwrap();
