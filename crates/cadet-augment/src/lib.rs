@@ -39,4 +39,4 @@ pub use transforms::{
     AugmentRng, CenterCrop, ColorJitter, Compose, GaussianBlur, HorizontalFlip, Normalize,
     RandomApply, RandomGrayscale, RandomResizedCrop, Resize, Transform,
 };
-pub use views::{image_rng, views};
+pub use views::{image_rng, views, views_with_streams};

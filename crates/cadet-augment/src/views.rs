@@ -19,13 +19,28 @@ pub fn image_rng(seed: u64, index: u64) -> AugmentRng {
 }
 
 /// `k` views of each image of `images` (`(N, C, H, W)`), `(N·k, C, H', W')` with image `i`'s views at rows
-/// `i·k .. (i+1)·k`. Every view must come out the same shape.
+/// `i·k .. (i+1)·k`, drawn from stream `first_index + i`. Every view must come out the same shape.
 pub fn views<T: Transform + ?Sized>(
     images: ArrayView4<'_, f32>,
     k: usize,
     transform: &T,
     seed: u64,
     first_index: u64,
+) -> Result<Array4<f32>> {
+    let streams: Vec<u64> = (0..images.dim().0 as u64)
+        .map(|i| first_index.wrapping_add(i))
+        .collect();
+    views_with_streams(images, k, transform, seed, &streams)
+}
+
+/// [`views`] with one stream per image, given by the caller (e.g. derived from the image's content, so that an
+/// image gets the same views wherever it sits in a batch).
+pub fn views_with_streams<T: Transform + ?Sized>(
+    images: ArrayView4<'_, f32>,
+    k: usize,
+    transform: &T,
+    seed: u64,
+    streams: &[u64],
 ) -> Result<Array4<f32>> {
     let n = images.dim().0;
     if n == 0 || k == 0 {
@@ -34,10 +49,17 @@ pub fn views<T: Transform + ?Sized>(
         }
         .into());
     }
+    if streams.len() != n {
+        return Err(Error::Core(cadet_core::Error::ShapeMismatch {
+            what: "views: one stream per image",
+            expected: vec![n],
+            got: vec![streams.len()],
+        }));
+    }
     let per_image: Vec<Vec<crate::Image>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut rng = image_rng(seed, first_index + i as u64);
+            let mut rng = image_rng(seed, streams[i]);
             let image = images.index_axis(Axis(0), i);
             (0..k)
                 .map(|_| transform.apply(image, &mut rng))

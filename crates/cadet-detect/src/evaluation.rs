@@ -84,6 +84,53 @@ pub fn evaluate(
         .collect()
 }
 
+/// One detector's row of a comparison table: its AUROC against the in-distribution test set on each anomaly set,
+/// with a 95% interval, and for a calibrated detector the in-distribution share with `p ≤ α`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodRow {
+    /// The detector, e.g. `"m_in + γ·m_out (paper)"`, `"k-NN (k = 10)"`.
+    pub name: String,
+    /// Per anomaly set, in order.
+    pub aurocs: Vec<metrics::AurocInterval>,
+    /// In-distribution rejection at `α`: the rate, and whether the count lies in the exact 99% binomial
+    /// interval of Binomial(n, α) (a valid p-value's false-positive count does, 99% of the time).
+    pub rejected: Option<(f64, bool)>,
+}
+
+/// A [`MethodRow`] from anomaly scores (higher = more anomalous) of the in-distribution test set and of each
+/// anomaly set, and the in-distribution p-values when the detector is calibrated.
+pub fn method_row(
+    name: impl Into<String>,
+    in_distribution: &[f64],
+    in_p_values: Option<&[f64]>,
+    sets: &[&[f64]],
+    alpha: f64,
+) -> Result<MethodRow> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(Error::InvalidParameter {
+            name: "alpha",
+            reason: format!("must lie in (0, 1), got {alpha}"),
+        });
+    }
+    let aurocs = sets
+        .iter()
+        .map(|o| metrics::auroc_interval(in_distribution, o, 1.959964))
+        .collect::<Result<_, _>>()?;
+    let rejected = match in_p_values {
+        Some(p) if !p.is_empty() => {
+            let count = p.iter().filter(|&&v| v <= alpha).count();
+            let (lo, hi) = metrics::binomial_interval(p.len(), alpha, 0.99)?;
+            Some((count as f64 / p.len() as f64, (lo..=hi).contains(&count)))
+        }
+        _ => None,
+    };
+    Ok(MethodRow {
+        name: name.into(),
+        aurocs,
+        rejected,
+    })
+}
+
 /// Mean and variance of `m_in`, `m_out` and `γ·m_out` over a set (the paper's Table 5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsRow {
@@ -171,6 +218,7 @@ mod tests {
             .map(|&(m_in, m_out)| ImageScore {
                 m_in,
                 m_out,
+                statistics: vec![m_in, m_out],
                 score: m_in + m_out,
                 p_value: 0.5,
             })

@@ -3,7 +3,9 @@
 mod common;
 
 use cadet_core::NoProgress;
-use cadet_detect::{Cadet, CadetDetector, Calibrated, Calibration, Calibrator, Detector, Error};
+use cadet_detect::{
+    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, Detector, Error, Method,
+};
 use common::PoolProject;
 use ndarray::{Array4, s};
 
@@ -37,17 +39,20 @@ fn scores_are_reproducible_batched_and_consistent() {
     let test = images(9, 5);
     let a = cal.score(&e, test.view(), &NoProgress).unwrap();
     assert_eq!(a, cal.score(&e, test.view(), &NoProgress).unwrap());
-    assert_eq!(cal.scores.len(), 60);
-    assert!(cal.scores.windows(2).all(|w| w[0] <= w[1]));
+    let scores = cal.calibration_scores();
+    assert_eq!((scores.len(), cal.x2_size(), cal.x1_size()), (60, 60, 30));
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]));
+    let gamma = cal.gamma().unwrap();
     for s in &a {
         assert!(s.p_value > 0.0 && s.p_value <= 1.0);
-        assert!((s.score - (s.m_in + cal.gamma * s.m_out)).abs() < 1e-12);
+        assert!((s.score - (s.m_in + gamma * s.m_out)).abs() < 1e-12);
+        assert_eq!(s.statistics, vec![s.m_in, s.m_out]);
         // p = (#{x' : score(x') < score} + 1) / (|X2| + 1), counted by hand.
-        let below = cal.scores.iter().filter(|&&v| v < s.score).count();
+        let below = scores.iter().filter(|&&v| v < s.score).count();
         assert_eq!(s.p_value, (below + 1) as f64 / 61.0);
     }
     // The same p-values through the shared calibrator on anomaly scores −score.
-    let calibrator = Calibrator::new(cal.scores.iter().map(|v| -v).collect()).unwrap();
+    let calibrator = Calibrator::new(scores.iter().map(|v| -v).collect()).unwrap();
     let detector = CadetDetector {
         calibration: &cal,
         embedder: &e,
@@ -60,8 +65,7 @@ fn scores_are_reproducible_batched_and_consistent() {
     let wrapped = Calibrated::fit(detector, images(60, 2).view()).unwrap();
     assert_eq!(wrapped.p_values(test.view()).unwrap().len(), 9);
     // Batching does not change results: each image keeps its stream.
-    let mut other = cal.clone();
-    other.params = cal.params.clone().batch_images(1);
+    let other = cal.clone().with_batch_images(1).unwrap();
     assert_eq!(other.score(&e, test.view(), &NoProgress).unwrap(), a);
     // Calibrating the same data reproduces the same calibration.
     assert_eq!(cal, calibrated().1);
@@ -83,14 +87,18 @@ fn files_round_trip_and_reject_corruption() {
     let text = std::fs::read_to_string(&path).unwrap();
     for (bad, what) in [
         (text[..text.len() / 2].to_string(), "truncated"),
-        (text.replace("\"version\": 1", "\"version\": 99"), "version"),
+        (text.replace("\"version\":2", "\"version\":99"), "version"),
         (
             text.replace("cadet-calibration", "something-else"),
             "format",
         ),
         (
-            text.replacen("\"gamma\": ", "\"gamma\": -", 1),
+            text.replacen("\"weights\":[1.0,", "\"weights\":[1.0,-", 1),
             "negative gamma",
+        ),
+        (
+            text.replacen("\"n_trs\":10", "\"n_trs\":1", 1),
+            "one transform",
         ),
         ("not json".to_string(), "garbage"),
     ] {
@@ -163,4 +171,128 @@ fn bad_settings_and_inputs_are_typed_errors() {
         cadet.calibrate(&e, flat.view(), flat.view(), &NoProgress),
         Err(Error::Degenerate(_))
     ));
+}
+
+/// An image's score depends on the image only: alone, first or last in a batch, in any order (its views come
+/// from a stream derived from its pixels, not from its position).
+#[test]
+fn an_image_scores_the_same_alone_and_in_any_batch_order() {
+    let (e, cal) = calibrated();
+    let both = images(2, 4);
+    let swapped = ndarray::concatenate(
+        ndarray::Axis(0),
+        &[
+            both.slice(s![1..2, .., .., ..]),
+            both.slice(s![0..1, .., .., ..]),
+        ],
+    )
+    .unwrap();
+    let ab = cal.score(&e, both.view(), &NoProgress).unwrap();
+    let ba = cal.score(&e, swapped.view(), &NoProgress).unwrap();
+    let a_alone = cal
+        .score(&e, both.slice(s![0..1, .., .., ..]), &NoProgress)
+        .unwrap();
+    assert_eq!(ab[0], ba[1]);
+    assert_eq!(ab[1], ba[0]);
+    assert_eq!(ab[0], a_alone[0]);
+    // Two different images get different views (their statistics differ).
+    assert_ne!(ab[0].m_in, ab[1].m_in);
+}
+
+/// Every method calibrates, saves and loads; local m_out with k = |X(1)| is the paper's method exactly; features
+/// with another n_trs or dimension are refused, naming the shape.
+#[test]
+fn methods_round_trip_and_full_k_is_the_paper() {
+    let e = PoolProject::new(16, 12, 1);
+    let cadet = |m: Method| Cadet::params(16).n_trs(6).method(m).check().unwrap();
+    let paper = cadet(Method::paper());
+    let f1 = paper
+        .transform_features(&e, images(30, 1).view(), 0, &NoProgress)
+        .unwrap();
+    let f2 = paper
+        .transform_features(&e, images(60, 2).view(), 1 << 40, &NoProgress)
+        .unwrap();
+    let test = paper
+        .transform_features(&e, images(9, 5).view(), 2 << 40, &NoProgress)
+        .unwrap();
+    let scores = |m: Method| {
+        let cal = cadet(m)
+            .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        cal.save(dir.path().join("c.json")).unwrap();
+        assert_eq!(Calibration::load(dir.path().join("c.json")).unwrap(), cal);
+        cal.score_features(test.view()).unwrap()
+    };
+    let p: Vec<(f64, f64)> = scores(Method::paper())
+        .iter()
+        .map(|s| (s.score, s.p_value))
+        .collect();
+    let full: Vec<(f64, f64)> = scores(Method::local_sum(30))
+        .iter()
+        .map(|s| (s.score, s.p_value))
+        .collect();
+    assert_eq!(p, full);
+    for m in [
+        Method::local_sum(3),
+        Method::fisher_local(3),
+        Method::min_p_local(3),
+    ] {
+        for s in scores(m.clone()) {
+            assert!(s.p_value > 0.0 && s.p_value <= 1.0, "{}", m.label());
+            assert_eq!(s.statistics.len(), 2);
+        }
+    }
+    let cal = cadet(Method::fisher_local(3))
+        .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
+        .unwrap();
+    let other_n_trs = test.slice(s![.., ..4, ..]);
+    assert!(matches!(
+        cal.score_features(other_n_trs),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        cadet(Method::local_sum(31)).calibrate_features(None, f1.view(), f2.view(), &NoProgress),
+        Err(Error::InvalidParameter { name: "k", .. })
+    ));
+    // No embedder identity: images cannot be scored, features can.
+    assert!(matches!(
+        cal.score(&e, images(2, 0).view(), &NoProgress),
+        Err(Error::EmbedderMismatch(_))
+    ));
+    // X(2) of one image repeated: typed error naming the statistic.
+    let repeated = ndarray::Array3::from_shape_fn(f2.dim(), |(_, j, k)| f2[[0, j, k]]);
+    let err = cadet(Method::paper())
+        .calibrate_features(None, f1.view(), repeated.view(), &NoProgress)
+        .unwrap_err();
+    assert!(err.to_string().contains("m_in"), "{err}");
+}
+
+/// A version-1 file (the paper's method: μ, γ, sorted scores) still loads and scores as it did.
+#[test]
+fn version_1_files_load() {
+    let (e, cal) = calibrated();
+    // Version 1's params had no method.
+    let mut params = serde_json::to_value(cal.params()).unwrap();
+    params.as_object_mut().unwrap().remove("method").unwrap();
+    let v1 = serde_json::json!({
+        "format": "cadet-calibration",
+        "version": 1,
+        "params": params,
+        "embedder": serde_json::to_value(cal.embedder().unwrap()).unwrap(),
+        "mu": cal.reference().mu(),
+        "gamma": cal.gamma().unwrap(),
+        "scores": cal.calibration_scores(),
+        "x1_size": 30,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.json");
+    std::fs::write(&path, serde_json::to_vec(&v1).unwrap()).unwrap();
+    let back = Calibration::load(&path).unwrap();
+    assert_eq!(back.method(), &Method::paper());
+    let test = images(4, 7);
+    assert_eq!(
+        back.score(&e, test.view(), &NoProgress).unwrap(),
+        cal.score(&e, test.view(), &NoProgress).unwrap()
+    );
 }

@@ -2,8 +2,9 @@
 
 mod common;
 
+use cadet_detect::method::image_statistics;
 use cadet_detect::stats::{mean_unit_feature, view_stats};
-use cadet_detect::stats_from_features;
+use cadet_detect::{Reference, Statistic, stats_from_features};
 use ndarray::{Array3, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -84,4 +85,74 @@ fn statistics_equal_numpy_reference_fixture() {
     }
     let mu = mean_unit_feature(x1.view()).unwrap();
     assert!(view_stats(test.index_axis(ndarray::Axis(0), 0), &mu[..3]).is_err());
+    // Local m_out (k = 3) and k = |X(1)| against the oracle's m_out_local and m_out.
+    let local: Vec<f64> = serde_json::from_value(fx["m_out_local_k3"].clone()).unwrap();
+    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let all = x1.dim().0;
+    let got = image_statistics(
+        test.view(),
+        &reference,
+        &[
+            Statistic::LocalMOut { k: 3 },
+            Statistic::LocalMOut { k: all },
+        ],
+    )
+    .unwrap();
+    for ((s, want), m_out) in got.iter().zip(&local).zip(&m_out) {
+        assert!((s.values[0] - want).abs() < 1e-5, "{s:?} vs {want}");
+        assert!((s.values[1] - m_out).abs() < 1e-5, "{s:?} vs {m_out}");
+    }
+}
+
+/// Local m_out by brute force (each reference image's mean cosine over all transform pairs, the k largest
+/// averaged), and k = |X(1)| equal to m_out bit for bit.
+#[test]
+fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut normal = |shape: (usize, usize, usize), shift: f32| {
+        Array3::from_shape_fn(shape, |(_, _, k)| {
+            let v: f32 = StandardNormal.sample(&mut rng);
+            v + if k % 3 == 0 { shift } else { 0.0 }
+        })
+    };
+    // 300 test images: more than one block of the blocked product.
+    let (test, x1) = (normal((300, 5, 8), 0.4), normal((40, 5, 8), 0.9));
+    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let stats = [
+        Statistic::LocalMOut { k: 1 },
+        Statistic::LocalMOut { k: 7 },
+        Statistic::LocalMOut { k: 40 },
+        Statistic::MOut,
+    ];
+    let got = image_statistics(test.view(), &reference, &stats).unwrap();
+    for (t, s) in got.iter().enumerate().step_by(37) {
+        let img = test.index_axis(ndarray::Axis(0), t);
+        let mut per_ref: Vec<f64> = (0..40)
+            .map(|j| {
+                let other = x1.index_axis(ndarray::Axis(0), j);
+                let mut sum = 0.0;
+                for a in 0..5 {
+                    for b in 0..5 {
+                        sum += cos(img, a, other, b);
+                    }
+                }
+                sum / 25.0
+            })
+            .collect();
+        per_ref.sort_by(|a, b| b.total_cmp(a));
+        for (i, k) in [1usize, 7].into_iter().enumerate() {
+            let want = per_ref[..k].iter().sum::<f64>() / k as f64;
+            assert!(
+                (s.values[i] - want).abs() < 1e-5,
+                "k = {k}: {} vs {want}",
+                s.values[i]
+            );
+        }
+        assert_eq!(
+            s.values[2].to_bits(),
+            s.values[3].to_bits(),
+            "k = |X(1)| is m_out exactly"
+        );
+        assert_eq!(s.values[3], s.paper.m_out);
+    }
 }

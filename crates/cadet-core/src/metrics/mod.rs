@@ -8,9 +8,11 @@
 //!
 //! All functions reject empty or non-finite input with a typed error.
 
+mod interval;
 mod pr;
 mod roc;
 
+pub use interval::{AurocInterval, auroc_interval, binomial_interval};
 pub use pr::{aupr_in, aupr_out};
 pub use roc::{RocPoint, auroc, fpr_at_tpr, roc_curve};
 

@@ -1,19 +1,20 @@
-//! The calibration artefact: `μ`, `γ`, the sorted calibration scores, the settings and the embedder's identity.
-//! A few KB of JSON, versioned, written atomically.
+//! The calibration artefact: the settings and method, the embedder's identity, the reference (`μ`, and X⁽¹⁾'s
+//! per-image features for local statistics) and the combination fitted on X⁽²⁾ (weights, sorted scores, X⁽²⁾'s
+//! statistics). Versioned JSON, written atomically; version-1 files (the paper's method) still load.
 
 use std::io::Write;
 use std::path::Path;
 
 use cadet_core::{Embedder, Progress};
-use ndarray::{Array4, ArrayView4};
+use ndarray::{Array4, ArrayView3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
 use super::{Cadet, CadetParams, STREAM_SCORE, features};
-use crate::stats::{ViewStats, view_stats};
+use crate::method::{FittedCombination, ImageStatistics, Method, Reference, image_statistics};
 use crate::{Error, Result};
 
 const FORMAT: &str = "cadet-calibration";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// What identifies the embedder a calibration was made with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,84 +91,140 @@ impl EmbedderIdentity {
 }
 
 /// The score of one image.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageScore {
-    /// Mean similarity between the image's own transforms.
+    /// Mean similarity between the image's own transforms (always computed, whatever the method).
     pub m_in: f64,
-    /// Mean similarity between its transforms and X⁽¹⁾'s.
+    /// Mean similarity between its transforms and X⁽¹⁾'s (always computed).
     pub m_out: f64,
-    /// `m_in + γ · m_out`: low means anomalous.
+    /// The method's statistics, in the order of [`Method::statistics`].
+    pub statistics: Vec<f64>,
+    /// The combined score, low = anomalous: `m_in + γ · m_out` for the paper's method; a weighted sum, or
+    /// `−T` for the conformal combinations ([`crate::method`]).
     pub score: f64,
-    /// `(#{x' ∈ X⁽²⁾ : score(x') < score} + 1) / (|X⁽²⁾| + 1)`: small means anomalous.
+    /// The p-value, small = anomalous; for the paper's method
+    /// `(#{x' ∈ X⁽²⁾ : score(x') < score} + 1) / (|X⁽²⁾| + 1)`.
     pub p_value: f64,
 }
 
-/// A fitted CADet detector (see [`Cadet::calibrate`]).
+/// A fitted CADet detector (see [`Cadet::calibrate`]): the settings and method, the embedder's identity, the
+/// reference (X⁽¹⁾) and the combination fitted on X⁽²⁾. Read-only: every field is checked when it is built or
+/// loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     format: String,
     version: u32,
-    /// The settings used, reused when scoring.
-    pub params: CadetParams,
-    /// The embedder calibrated with.
-    pub embedder: EmbedderIdentity,
-    /// `μ`: mean unit feature of X⁽¹⁾'s transforms.
-    pub mu: Vec<f64>,
-    /// `γ = sqrt(Var m_in / Var m_out)` over X⁽²⁾.
-    pub gamma: f64,
-    /// Scores of X⁽²⁾, ascending.
-    pub scores: Vec<f64>,
-    /// `|X⁽¹⁾|`.
-    pub x1_size: usize,
+    params: CadetParams,
+    embedder: Option<EmbedderIdentity>,
+    reference: Reference,
+    combination: FittedCombination,
+}
+
+/// Version 1 of the file (the paper's method only).
+#[derive(Deserialize)]
+struct CalibrationV1 {
+    params: CadetParams,
+    embedder: EmbedderIdentity,
+    mu: Vec<f64>,
+    gamma: f64,
+    scores: Vec<f64>,
+    x1_size: usize,
 }
 
 impl Calibration {
-    /// Fits `γ` and the calibration scores from X⁽²⁾'s statistics.
+    /// Fits the method's combination from X⁽²⁾'s statistics against `reference`.
     pub fn fit(
         params: CadetParams,
-        embedder: EmbedderIdentity,
-        mu: Vec<f64>,
-        x2: &[ViewStats],
-        x1_size: usize,
+        embedder: Option<EmbedderIdentity>,
+        reference: Reference,
+        x2: &[ImageStatistics],
     ) -> Result<Self> {
-        let var = |f: fn(&ViewStats) -> f64| {
-            let n = x2.len() as f64;
-            let mean = x2.iter().map(f).sum::<f64>() / n;
-            x2.iter().map(|s| (f(s) - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        };
-        let (v_in, v_out) = (var(|s| s.m_in), var(|s| s.m_out));
-        if !(v_out > 0.0 && v_in.is_finite()) {
-            return Err(Error::Degenerate(format!(
-                "Var m_out = {v_out:.3e} over X(2): γ is undefined"
-            )));
-        }
-        let gamma = (v_in / v_out).sqrt();
-        let mut scores: Vec<f64> = x2.iter().map(|s| s.m_in + gamma * s.m_out).collect();
-        scores.sort_by(f64::total_cmp);
-        Ok(Self {
+        let rows: Vec<Vec<f64>> = x2.iter().map(|s| s.values.clone()).collect();
+        let combination = FittedCombination::fit(&params.method, rows)?;
+        let cal = Self {
             format: FORMAT.into(),
             version: VERSION,
             params,
             embedder,
-            mu,
-            gamma,
-            scores,
-            x1_size,
-        })
+            reference,
+            combination,
+        };
+        cal.check()?;
+        Ok(cal)
     }
 
-    /// Scores images `(N, C, H, W)` in `[0, 1]`, after checking the embedder is the calibrated one. Image `i` of
-    /// the call uses view stream `i` of the scoring streams, so a call is reproducible.
+    /// The settings (transforms, pipeline, seed, method).
+    pub fn params(&self) -> &CadetParams {
+        &self.params
+    }
+
+    /// The same calibration embedding `batch_images` images per call to the embedder when scoring (results do
+    /// not depend on it).
+    pub fn with_batch_images(mut self, batch_images: usize) -> Result<Self> {
+        self.params = self.params.batch_images(batch_images).check()?.params;
+        Ok(self)
+    }
+
+    /// The detection method.
+    pub fn method(&self) -> &Method {
+        &self.params.method
+    }
+
+    /// The embedder calibrated with (`None` for a calibration from features with no identity given).
+    pub fn embedder(&self) -> Option<&EmbedderIdentity> {
+        self.embedder.as_ref()
+    }
+
+    /// The reference: `μ` and, for local statistics, X⁽¹⁾'s per-image features.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// `|X⁽¹⁾|`.
+    pub fn x1_size(&self) -> usize {
+        self.reference.len()
+    }
+
+    /// `|X⁽²⁾|`.
+    pub fn x2_size(&self) -> usize {
+        self.combination.calibration_size()
+    }
+
+    /// The weight `γ` of the second statistic in a weighted sum (the paper's `γ`), `None` for other methods.
+    pub fn gamma(&self) -> Option<f64> {
+        self.combination.weights().get(1).copied()
+    }
+
+    /// The fitted combination.
+    pub fn combination(&self) -> &FittedCombination {
+        &self.combination
+    }
+
+    /// X⁽²⁾'s combined scores, ascending (low = anomalous).
+    pub fn calibration_scores(&self) -> Vec<f64> {
+        self.combination.calibration_scores()
+    }
+
+    /// Scores images `(N, C, H, W)` in `[0, 1]`, after checking the embedder is the calibrated one. Each image's
+    /// views are drawn from a stream derived from its pixels, so an image gets the same score alone, in any
+    /// batch and in any order.
     pub fn score<E: Embedder + ?Sized>(
         &self,
         embedder: &E,
         images: ArrayView4<'_, f32>,
         progress: &dyn Progress,
     ) -> Result<Vec<ImageScore>> {
-        self.embedder.verify(embedder)?;
-        if images.shape()[1..] != self.embedder.image_shape {
+        let Some(identity) = &self.embedder else {
+            return Err(Error::EmbedderMismatch(
+                "this calibration was made from features with no embedder identity: score features \
+                 (score_features), or calibrate with the embedder"
+                    .into(),
+            ));
+        };
+        identity.verify(embedder)?;
+        if images.shape()[1..] != identity.image_shape {
             let mut expected = vec![0];
-            expected.extend(self.embedder.image_shape);
+            expected.extend(identity.image_shape);
             return Err(Error::ShapeMismatch {
                 what: "images",
                 expected,
@@ -180,33 +237,37 @@ impl Calibration {
         progress.start("CADet scoring", images.dim().0 as u64);
         let feats = features::transform_features(&cadet, embedder, images, STREAM_SCORE, progress)?;
         progress.finish();
-        let stats: Vec<ViewStats> = feats
-            .outer_iter()
-            .map(|img| view_stats(img, &self.mu))
-            .collect::<Result<_>>()?;
-        Ok(self.score_stats(&stats))
+        self.score_features(feats.view())
     }
 
-    /// Scores precomputed statistics (e.g. from features computed elsewhere, [`crate::stats_from_features`]).
-    pub fn score_stats(&self, stats: &[ViewStats]) -> Vec<ImageScore> {
+    /// Scores transform features `(N, n_trs, d)` computed elsewhere (the calibration's `n_trs` and `d`).
+    pub fn score_features(&self, features: ArrayView3<'_, f32>) -> Result<Vec<ImageScore>> {
+        let (n, n_trs, d) = features.dim();
+        if n_trs != self.params.n_trs || d != self.reference.dim() {
+            return Err(Error::ShapeMismatch {
+                what: "transform features (images, n_trs, d)",
+                expected: vec![n, self.params.n_trs, self.reference.dim()],
+                got: vec![n, n_trs, d],
+            });
+        }
+        let stats = image_statistics(features, &self.reference, &self.params.method.statistics)?;
+        Ok(self.score_statistics(&stats))
+    }
+
+    /// Scores precomputed statistics (from [`image_statistics`] with this calibration's reference and method).
+    pub fn score_statistics(&self, stats: &[ImageStatistics]) -> Vec<ImageScore> {
+        let rows: Vec<Vec<f64>> = stats.iter().map(|s| s.values.clone()).collect();
         stats
             .iter()
-            .map(|s| {
-                let score = s.m_in + self.gamma * s.m_out;
-                ImageScore {
-                    m_in: s.m_in,
-                    m_out: s.m_out,
-                    score,
-                    p_value: self.p_value(score),
-                }
+            .zip(self.combination.score(&rows))
+            .map(|(s, (score, p_value))| ImageScore {
+                m_in: s.paper.m_in,
+                m_out: s.paper.m_out,
+                statistics: s.values.clone(),
+                score,
+                p_value,
             })
             .collect()
-    }
-
-    /// The p-value of a score (PAPER.md §3).
-    pub fn p_value(&self, score: f64) -> f64 {
-        let below = self.scores.partition_point(|&s| s < score);
-        (below + 1) as f64 / (self.scores.len() + 1) as f64
     }
 
     /// Writes the calibration as JSON, atomically: a temporary file in the same folder, synced, then renamed.
@@ -216,7 +277,7 @@ impl Calibration {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| err(&e))?;
+        let json = serde_json::to_vec(self).map_err(|e| err(&e))?;
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| err(&e))?;
         f.write_all(&json)
@@ -225,7 +286,8 @@ impl Calibration {
         std::fs::rename(&tmp, path).map_err(|e| err(&e))
     }
 
-    /// Reads a calibration written by [`save`](Self::save), checking format, version and consistency.
+    /// Reads a calibration written by [`save`](Self::save) (this version, or version 1: the paper's method),
+    /// checking format, version and consistency.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let err = |reason: String| Error::CalibrationFile {
@@ -238,56 +300,70 @@ impl Calibration {
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(err("not a CADet calibration file".into()));
         }
-        match value.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(VERSION) => {}
+        let cal = match value.get("version").and_then(|v| v.as_u64()) {
+            Some(1) => {
+                let v1: CalibrationV1 =
+                    serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?;
+                Self {
+                    format: FORMAT.into(),
+                    version: VERSION,
+                    params: v1.params,
+                    embedder: Some(v1.embedder),
+                    reference: Reference::from_mu(v1.mu, v1.x1_size),
+                    combination: FittedCombination::legacy_paper(v1.gamma, v1.scores),
+                }
+            }
+            Some(v) if v == u64::from(VERSION) => {
+                serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?
+            }
             other => {
                 return Err(err(format!(
-                    "version {other:?}, this library reads version {VERSION}"
+                    "version {other:?}, this library reads versions 1 and {VERSION}"
                 )));
             }
-        }
-        let cal: Calibration =
-            serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?;
+        };
         cal.check().map_err(|e| err(e.to_string()))?;
         Ok(cal)
     }
 
     fn check(&self) -> Result<()> {
         let bad = |r: &str| Err(Error::Degenerate(r.to_string()));
-        if self.mu.len() != self.embedder.dim || self.embedder.probe.len() != self.embedder.dim {
+        self.params.clone().check()?;
+        self.reference.check()?;
+        if let Some(e) = &self.embedder
+            && (self.reference.dim() != e.dim || e.probe.len() != e.dim)
+        {
             return bad("μ or the probe does not match the feature dimension");
         }
-        if !(self.gamma.is_finite() && self.gamma >= 0.0) || self.mu.iter().any(|v| !v.is_finite())
-        {
-            return bad("γ or μ is not finite");
+        for &s in &self.params.method.statistics {
+            self.reference.supports(s)?;
         }
-        if self.scores.is_empty()
-            || self.scores.iter().any(|v| !v.is_finite())
-            || self.scores.windows(2).any(|w| w[0] > w[1])
-        {
-            return bad("calibration scores missing, not finite or not sorted");
-        }
-        self.params.clone().check().map(|_| ())
+        self.combination.check(self.params.method.statistics.len())
     }
 }
 
 impl Cadet {
-    /// Calibration from features computed elsewhere: X⁽¹⁾ `(m, n_trs, d)` and X⁽²⁾ `(m', n_trs, d)`; the
-    /// embedder's identity is recorded as given.
+    /// Calibration from features computed elsewhere: X⁽¹⁾ `(m, n_trs', d)` and X⁽²⁾ `(m', n_trs, d)`. `identity`
+    /// records the embedder when known (needed to score images with [`Calibration::score`]); without it the
+    /// calibration scores features only.
     pub fn calibrate_features(
         &self,
-        identity: EmbedderIdentity,
+        identity: Option<EmbedderIdentity>,
         x1: ndarray::ArrayView3<'_, f32>,
         x2: ndarray::ArrayView3<'_, f32>,
         progress: &dyn Progress,
     ) -> Result<Calibration> {
-        let mu = crate::stats::mean_unit_feature(x1)?;
+        if x2.dim().1 != self.params.n_trs {
+            return Err(Error::ShapeMismatch {
+                what: "X(2) transform features (images, n_trs, d)",
+                expected: vec![x2.dim().0, self.params.n_trs, x2.dim().2],
+                got: x2.shape().to_vec(),
+            });
+        }
+        let reference = Reference::from_features(x1, self.params.method.needs_reference_images())?;
         progress.start("CADet calibration from features", x2.dim().0 as u64);
-        let stats: Vec<ViewStats> = x2
-            .outer_iter()
-            .map(|img| view_stats(img, &mu))
-            .collect::<Result<_>>()?;
+        let stats = image_statistics(x2, &reference, &self.params.method.statistics)?;
         progress.finish();
-        Calibration::fit(self.params.clone(), identity, mu, &stats, x1.dim().0)
+        Calibration::fit(self.params.clone(), identity, reference, &stats)
     }
 }

@@ -1,18 +1,33 @@
 //! Features of `n_trs` evaluation transforms of each image, in batches across images.
 
-use cadet_augment::views;
+use cadet_augment::views_with_streams;
 use cadet_core::{Embedder, Progress};
 use ndarray::{Array3, ArrayView4, Axis, s};
 
 use super::Cadet;
 use crate::{Error, Result};
 
-/// `(N, n_trs, d)` features of the transforms of `images`; image `i` uses view stream `stream + i`.
+/// FNV-1a (64 bits) of an image's pixel bits, folded to 40 bits: the part of its view stream that makes its views
+/// depend on its content only, not on its position in a batch. Stable across platforms and Rust versions.
+pub(crate) fn content_stream(image: ndarray::ArrayView3<'_, f32>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for &v in image.iter() {
+        for b in v.to_bits().to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    }
+    (h ^ (h >> 40)) & ((1 << 40) - 1)
+}
+
+/// `(N, n_trs, d)` features of the transforms of `images`; an image's views come from stream
+/// `domain + content_stream(image)`.
 pub(crate) fn transform_features<E: Embedder + ?Sized>(
     cadet: &Cadet,
     embedder: &E,
     images: ArrayView4<'_, f32>,
-    stream: u64,
+    domain: u64,
     progress: &dyn Progress,
 ) -> Result<Array3<f32>> {
     let p = &cadet.params;
@@ -21,13 +36,12 @@ pub(crate) fn transform_features<E: Embedder + ?Sized>(
     let mut out = Array3::<f32>::zeros((n, p.n_trs, d));
     for start in (0..n).step_by(p.batch_images) {
         let end = (start + p.batch_images).min(n);
-        let batch = views(
-            images.slice(s![start..end, .., .., ..]),
-            p.n_trs,
-            &p.pipeline,
-            p.seed,
-            stream + start as u64,
-        )?;
+        let batch_images = images.slice(s![start..end, .., .., ..]);
+        let streams: Vec<u64> = batch_images
+            .outer_iter()
+            .map(|img| domain + content_stream(img))
+            .collect();
+        let batch = views_with_streams(batch_images, p.n_trs, &p.pipeline, p.seed, &streams)?;
         let feats = embedder.embed(batch.view())?;
         if feats.dim() != ((end - start) * p.n_trs, d) {
             return Err(Error::ShapeMismatch {

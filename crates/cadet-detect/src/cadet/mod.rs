@@ -10,10 +10,11 @@ use cadet_core::{Embedder, Progress};
 use ndarray::{Array3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{ViewStats, mean_unit_feature, view_stats};
+use crate::method::Method;
 use crate::{Error, Result};
 
-/// Streams of the view RNG used for X⁽¹⁾, X⁽²⁾ and scored images: disjoint, so no two sets share transforms.
+/// Stream domains of the view RNG for X⁽¹⁾, X⁽²⁾ and scored images: an image's stream is its domain plus a
+/// 40-bit hash of its pixels, so the domains never overlap and an image's views do not depend on its batch.
 pub(crate) const STREAM_X1: u64 = 0;
 pub(crate) const STREAM_X2: u64 = 1 << 40;
 pub(crate) const STREAM_SCORE: u64 = 2 << 40;
@@ -25,6 +26,9 @@ pub struct CadetParams {
     pub(crate) pipeline: CadetEval,
     pub(crate) seed: u64,
     pub(crate) batch_images: usize,
+    /// Statistics and their combination; version-1 files, which have none, are the paper's.
+    #[serde(default)]
+    pub(crate) method: Method,
 }
 
 impl CadetParams {
@@ -48,8 +52,14 @@ impl CadetParams {
         self.batch_images = batch_images;
         self
     }
+    /// The detection method (default: [`Method::paper`], `m_in + γ·m_out`).
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
     /// Validates the settings.
     pub fn check(self) -> Result<Cadet> {
+        self.method.check()?;
         if self.n_trs < 2 {
             return Err(Error::InvalidParameter {
                 name: "n_trs",
@@ -111,6 +121,7 @@ impl Cadet {
             pipeline: cadet_eval(size),
             seed: 0,
             batch_images: 16,
+            method: Method::paper(),
         }
     }
 
@@ -119,25 +130,25 @@ impl Cadet {
         &self.params
     }
 
-    /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image, image `i`'s views drawn from
-    /// stream `first_stream + i` of the seed: what calibration and scoring compute internally, for saving, for
+    /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image, each image's views drawn from
+    /// stream `domain` + a 40-bit hash of its pixels (so the same image gets the same views in any batch): what calibration and scoring compute internally, for saving, for
     /// [`Cadet::calibrate_features`] or for scoring elsewhere. Images are `(N, C, H, W)` in `[0, 1]`.
     pub fn transform_features<E: Embedder + ?Sized>(
         &self,
         embedder: &E,
         images: ArrayView4<'_, f32>,
-        first_stream: u64,
+        domain: u64,
         progress: &dyn Progress,
     ) -> Result<Array3<f32>> {
         progress.start("CADet transform features", images.dim().0 as u64);
-        let out = features::transform_features(self, embedder, images, first_stream, progress)?;
+        let out = features::transform_features(self, embedder, images, domain, progress)?;
         progress.finish();
         Ok(out)
     }
 
-    /// Calibrates on two disjoint held-out in-distribution sets: `x1` (X⁽¹⁾, the paper: 300 images) gives the
-    /// mean feature `μ`; `x2` (X⁽²⁾, the paper: 2000) gives `γ = sqrt(Var m_in / Var m_out)` and the calibration
-    /// scores. Images are `(N, C, H, W)` in `[0, 1]`.
+    /// Calibrates on two disjoint held-out in-distribution sets: `x1` (X⁽¹⁾, the paper: 300 images; any size, e.g.
+    /// the training set, for local statistics) is the reference; `x2` (X⁽²⁾, the paper: 2000) fits the
+    /// combination (for the paper's: `γ = sqrt(Var m_in / Var m_out)` and the calibration scores). Images are `(N, C, H, W)` in `[0, 1]`.
     pub fn calibrate<E: Embedder + ?Sized>(
         &self,
         embedder: &E,
@@ -161,20 +172,15 @@ impl Cadet {
         }
         progress.start("CADet calibration: X(1)", x1.dim().0 as u64);
         let f1 = features::transform_features(self, embedder, x1, STREAM_X1, progress)?;
-        let mu = mean_unit_feature(f1.view())?;
         progress.start("CADet calibration: X(2)", x2.dim().0 as u64);
         let f2 = features::transform_features(self, embedder, x2, STREAM_X2, progress)?;
-        let stats: Vec<ViewStats> = f2
-            .outer_iter()
-            .map(|img| view_stats(img, &mu))
-            .collect::<Result<_>>()?;
         progress.finish();
-        Calibration::fit(
-            self.params.clone(),
-            EmbedderIdentity::of(embedder, x1.shape()[1..].try_into().expect("3 dims"))?,
-            mu,
-            &stats,
-            x1.dim().0,
+        let identity = EmbedderIdentity::of(embedder, x1.shape()[1..].try_into().expect("3 dims"))?;
+        self.calibrate_features(
+            Some(identity),
+            f1.view(),
+            f2.view(),
+            &cadet_core::NoProgress,
         )
     }
 }

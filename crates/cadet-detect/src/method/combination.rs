@@ -1,0 +1,579 @@
+//! Combinations of statistics into one score and a valid p-value, fitted on X⁽²⁾.
+//!
+//! - [`Combination::WeightedSum`]: `s₀ + Σ_{k≥1} γ_k s_k` with `γ_k = sd(s₀) / sd(s_k)` over X⁽²⁾, low =
+//!   anomalous; for `[m_in, m_out]` it is the paper's `m_in + γ·m_out`, and its p-value the paper's
+//!   `(#{x' ∈ X⁽²⁾ : score(x') < score(x)} + 1) / (|X⁽²⁾| + 1)`.
+//! - [`Combination::Fisher`] and [`Combination::MinP`]: each statistic becomes a conformal p-value in the tail
+//!   given for it ([`Tail`]: low, high, or either way), combined by Fisher (`T = −2 Σ ln p_k`) or by the minimum
+//!   (`T = −min p_k`); `T` is ranked against X⁽²⁾.
+//!
+//! **Validity of the two-stage combinations.** X⁽²⁾ is used twice: to turn each statistic into a p-value and to
+//! rank the combined value. We use *full conformal ranks*: for a test image `x`, every per-statistic p-value of
+//! every point of the augmented set `A = X⁽²⁾ ∪ {x}` is its rank within `A` (not within X⁽²⁾ alone), so `T` is
+//! the same function of each point and of the multiset `A`; under the null (`x` exchangeable with X⁽²⁾) the
+//! `|A|` values `T(a)` are exchangeable, and `p = #{a ∈ A : T(a) ≥ T(x)} / |A|` satisfies `P(p ≤ α) ≤ α`
+//! exactly, ties included. Unlike splitting X⁽²⁾, nothing is thrown away; the cost is `O(|X⁽²⁾| · S)` per image
+//! (`S` statistics), nothing next to the forward passes.
+
+use serde::{Deserialize, Serialize};
+
+use super::statistic::Statistic;
+use crate::{Error, Result};
+
+/// Which tail of a statistic's distribution over X⁽²⁾ marks an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tail {
+    /// Low values are anomalous (similarities: `m_out`, local `m_out`).
+    Lower,
+    /// High values are anomalous.
+    Upper,
+    /// Either way: `p = min(1, 2 · min(p_lower, p_upper))` (`m_in`, which simpler images raise and harder ones
+    /// lower).
+    TwoSided,
+}
+
+impl Tail {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Lower => "low",
+            Self::Upper => "high",
+            Self::TwoSided => "two-sided",
+        }
+    }
+}
+
+/// How statistics become one score (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combination {
+    /// `s₀ + Σ γ_k s_k`, `γ_k = sd(s₀)/sd(s_k)` over X⁽²⁾ (the paper's), low = anomalous.
+    WeightedSum,
+    /// Fisher's `−2 Σ ln p_k` of per-statistic conformal p-values, one tail per statistic.
+    Fisher {
+        /// The tail of each statistic, in order.
+        tails: Vec<Tail>,
+    },
+    /// The minimum of per-statistic conformal p-values, one tail per statistic.
+    MinP {
+        /// The tail of each statistic, in order.
+        tails: Vec<Tail>,
+    },
+}
+
+/// A detection method: statistics and their combination. [`Method::paper`] is CADet's, and the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Method {
+    /// The statistics, in order.
+    pub statistics: Vec<Statistic>,
+    /// Their combination.
+    pub combination: Combination,
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+impl Method {
+    /// The paper's: `m_in + γ·m_out`.
+    pub fn paper() -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::MOut],
+            combination: Combination::WeightedSum,
+        }
+    }
+
+    /// `m_in + γ·local m_out (k)`.
+    pub fn local_sum(k: usize) -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
+            combination: Combination::WeightedSum,
+        }
+    }
+
+    /// Fisher's combination of `m_in` (two-sided) and `local m_out (k)` (low tail).
+    pub fn fisher_local(k: usize) -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
+            combination: Combination::Fisher {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
+    /// The minimum p-value of `m_in` (two-sided) and `local m_out (k)` (low tail).
+    pub fn min_p_local(k: usize) -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
+            combination: Combination::MinP {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
+    /// One statistic alone, ranked in its low tail (e.g. local `m_out` alone).
+    pub fn single(statistic: Statistic) -> Self {
+        Self {
+            statistics: vec![statistic],
+            combination: Combination::WeightedSum,
+        }
+    }
+
+    /// Whether a statistic needs X⁽¹⁾'s per-image features (a local statistic), not `μ` alone.
+    pub fn needs_reference_images(&self) -> bool {
+        self.statistics
+            .iter()
+            .any(|s| matches!(s, Statistic::LocalMOut { .. }))
+    }
+
+    /// A short description for tables, e.g. `m_in (two-sided) ⊕ local m_out (k=5) (low), Fisher`.
+    pub fn label(&self) -> String {
+        match &self.combination {
+            Combination::WeightedSum => {
+                let names: Vec<String> = self.statistics.iter().map(Statistic::label).collect();
+                match names.as_slice() {
+                    [one] => one.clone(),
+                    [first, rest @ ..] => std::iter::once(first.clone())
+                        .chain(rest.iter().map(|n| format!("γ·{n}")))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    [] => String::new(),
+                }
+            }
+            Combination::Fisher { tails } | Combination::MinP { tails } => {
+                let parts: Vec<String> = self
+                    .statistics
+                    .iter()
+                    .zip(tails)
+                    .map(|(s, t)| format!("{} ({})", s.label(), t.label()))
+                    .collect();
+                let how = if matches!(self.combination, Combination::Fisher { .. }) {
+                    "Fisher"
+                } else {
+                    "min p"
+                };
+                format!("{how}: {}", parts.join(", "))
+            }
+        }
+    }
+
+    /// Validates the method: at least one statistic, none twice, one tail per statistic, `k ≥ 1`.
+    pub fn check(&self) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::InvalidParameter {
+                name: "method",
+                reason,
+            })
+        };
+        if self.statistics.is_empty() {
+            return bad("no statistic".into());
+        }
+        for (i, s) in self.statistics.iter().enumerate() {
+            if self.statistics[..i].contains(s) {
+                return bad(format!("{} appears twice", s.label()));
+            }
+            if let Statistic::LocalMOut { k: 0 } = s {
+                return bad("local m_out needs k ≥ 1".into());
+            }
+        }
+        if let Combination::Fisher { tails } | Combination::MinP { tails } = &self.combination
+            && tails.len() != self.statistics.len()
+        {
+            return bad(format!(
+                "{} tails for {} statistics",
+                tails.len(),
+                self.statistics.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The fitted combination: weights for a sum, X⁽²⁾'s sorted scores, and X⁽²⁾'s statistics for the conformal
+/// combinations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedCombination {
+    pub(crate) combination: Combination,
+    /// `[1, γ_1, …]` for a weighted sum; empty otherwise.
+    pub(crate) weights: Vec<f64>,
+    /// Weighted-sum scores of X⁽²⁾, ascending (empty for the conformal combinations).
+    pub(crate) sorted_scores: Vec<f64>,
+    /// X⁽²⁾'s statistics, one row per image (empty only for calibrations read from version-1 files).
+    pub(crate) x2: Vec<Vec<f64>>,
+}
+
+/// Relative spread below which a statistic is taken as constant over X⁽²⁾ (e.g. one image repeated): a weight
+/// or a rank from it would be rounding noise.
+const MIN_RELATIVE_SD: f64 = 1e-9;
+
+fn mean_sd(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count() as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+impl FittedCombination {
+    /// Fits `method`'s combination on X⁽²⁾'s statistics (`x2[i][k]`: image `i`, statistic `k`).
+    pub fn fit(method: &Method, x2: Vec<Vec<f64>>) -> Result<Self> {
+        method.check()?;
+        let s = method.statistics.len();
+        if x2.len() < 2 {
+            return Err(Error::Degenerate(format!(
+                "X(2) needs at least 2 images, got {}",
+                x2.len()
+            )));
+        }
+        if let Some(row) = x2.iter().find(|r| r.len() != s) {
+            return Err(Error::ShapeMismatch {
+                what: "X(2) statistics",
+                expected: vec![x2.len(), s],
+                got: vec![x2.len(), row.len()],
+            });
+        }
+        if x2.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(Error::Degenerate("X(2) statistics are not finite".into()));
+        }
+        let mut sds = Vec::with_capacity(s);
+        for (k, stat) in method.statistics.iter().enumerate() {
+            let (mean, sd) = mean_sd(x2.iter().map(|r| r[k]));
+            if !(sd > MIN_RELATIVE_SD * mean.abs().max(1e-300)) {
+                return Err(Error::Degenerate(format!(
+                    "{} is constant over X(2) (mean {mean:.6e}, sd {sd:.3e}): is X(2) one image repeated?",
+                    stat.label()
+                )));
+            }
+            sds.push(sd);
+        }
+        let (weights, sorted_scores) = match method.combination {
+            Combination::WeightedSum => {
+                let weights: Vec<f64> = sds.iter().map(|sd| sds[0] / sd).collect();
+                let mut scores: Vec<f64> = x2.iter().map(|r| weighted(&weights, r)).collect();
+                scores.sort_by(f64::total_cmp);
+                (weights, scores)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        Ok(Self {
+            combination: method.combination.clone(),
+            weights,
+            sorted_scores,
+            x2,
+        })
+    }
+
+    /// The version-1 form: the paper's sum with `γ` and sorted scores only.
+    pub(crate) fn legacy_paper(gamma: f64, sorted_scores: Vec<f64>) -> Self {
+        Self {
+            combination: Combination::WeightedSum,
+            weights: vec![1.0, gamma],
+            sorted_scores,
+            x2: Vec::new(),
+        }
+    }
+
+    /// `|X⁽²⁾|`.
+    pub fn calibration_size(&self) -> usize {
+        self.sorted_scores.len().max(self.x2.len())
+    }
+
+    /// The weights `[1, γ_1, …]` of a weighted sum (empty for the conformal combinations).
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// X⁽²⁾'s combined scores, ascending (low = anomalous): the weighted sums, or for the conformal combinations
+    /// each X⁽²⁾ image scored against the others.
+    pub fn calibration_scores(&self) -> Vec<f64> {
+        if !self.sorted_scores.is_empty() {
+            return self.sorted_scores.clone();
+        }
+        let table = Ranks::new(&self.x2);
+        let mut s: Vec<f64> = self
+            .x2
+            .iter()
+            .map(|r| -table.combined_own(&self.combination, r))
+            .collect();
+        s.sort_by(f64::total_cmp);
+        s
+    }
+
+    /// Scores images' statistics: `(score, p-value)` each, the score low = anomalous.
+    pub fn score(&self, stats: &[Vec<f64>]) -> Vec<(f64, f64)> {
+        match &self.combination {
+            Combination::WeightedSum => stats
+                .iter()
+                .map(|r| {
+                    let score = weighted(&self.weights, r);
+                    let below = self.sorted_scores.partition_point(|&s| s < score);
+                    (
+                        score,
+                        (below + 1) as f64 / (self.sorted_scores.len() + 1) as f64,
+                    )
+                })
+                .collect(),
+            combination => {
+                let table = Ranks::new(&self.x2);
+                stats
+                    .iter()
+                    .map(|r| table.conformal(combination, r))
+                    .collect()
+            }
+        }
+    }
+
+    pub(crate) fn check(&self, statistics: usize) -> Result<()> {
+        let bad = |r: &str| Err(Error::Degenerate(r.to_string()));
+        match self.combination {
+            Combination::WeightedSum => {
+                if self.weights.len() != statistics
+                    || self.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                {
+                    return bad("weights missing or not finite");
+                }
+                if self.sorted_scores.is_empty()
+                    || self.sorted_scores.iter().any(|v| !v.is_finite())
+                    || self.sorted_scores.windows(2).any(|w| w[0] > w[1])
+                {
+                    return bad("calibration scores missing, not finite or not sorted");
+                }
+            }
+            _ => {
+                if self.x2.len() < 2
+                    || self
+                        .x2
+                        .iter()
+                        .any(|r| r.len() != statistics || r.iter().any(|v| !v.is_finite()))
+                {
+                    return bad("X(2) statistics missing, of the wrong length or not finite");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn weighted(weights: &[f64], values: &[f64]) -> f64 {
+    weights.iter().zip(values).map(|(w, v)| w * v).sum()
+}
+
+/// X⁽²⁾'s statistics sorted per statistic, with each X⁽²⁾ point's counts `#{X⁽²⁾ ≤ v}` and `#{X⁽²⁾ ≥ v}`.
+struct Ranks<'a> {
+    x2: &'a [Vec<f64>],
+    sorted: Vec<Vec<f64>>,
+    /// `[k][i]`: `(#{j : x2[j][k] ≤ x2[i][k]}, #{j : x2[j][k] ≥ x2[i][k]})`.
+    counts: Vec<Vec<(usize, usize)>>,
+}
+
+impl<'a> Ranks<'a> {
+    fn new(x2: &'a [Vec<f64>]) -> Self {
+        let s = x2.first().map_or(0, Vec::len);
+        let sorted: Vec<Vec<f64>> = (0..s)
+            .map(|k| {
+                let mut v: Vec<f64> = x2.iter().map(|r| r[k]).collect();
+                v.sort_by(f64::total_cmp);
+                v
+            })
+            .collect();
+        let counts = (0..s)
+            .map(|k| {
+                x2.iter()
+                    .map(|r| le_ge(&sorted[k], r[k]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Self { x2, sorted, counts }
+    }
+
+    /// The combined value `T` (high = anomalous) of a point from its per-statistic counts within a set of
+    /// `size` points.
+    fn combine(
+        combination: &Combination,
+        counts: impl Iterator<Item = (usize, usize)>,
+        size: usize,
+    ) -> f64 {
+        let tails = match combination {
+            Combination::Fisher { tails } | Combination::MinP { tails } => tails,
+            Combination::WeightedSum => unreachable!("not a conformal combination"),
+        };
+        let size = size as f64;
+        let ps = counts.zip(tails).map(|((le, ge), tail)| {
+            let (lo, hi) = (le as f64 / size, ge as f64 / size);
+            match tail {
+                Tail::Lower => lo,
+                Tail::Upper => hi,
+                Tail::TwoSided => (2.0 * lo.min(hi)).min(1.0),
+            }
+        });
+        match combination {
+            Combination::Fisher { .. } => -2.0 * ps.map(f64::ln).sum::<f64>(),
+            _ => -ps.fold(1.0, f64::min),
+        }
+    }
+
+    /// `T` of an X⁽²⁾ row within X⁽²⁾ alone (for reports).
+    fn combined_own(&self, combination: &Combination, row: &[f64]) -> f64 {
+        let counts = (0..row.len()).map(|k| le_ge(&self.sorted[k], row[k]));
+        Self::combine(combination, counts, self.x2.len())
+    }
+
+    /// `(score, p)` of a test point: `score = −T(x)`, `p = #{a ∈ X⁽²⁾ ∪ {x} : T(a) ≥ T(x)} / (|X⁽²⁾| + 1)`, with
+    /// every rank taken within `X⁽²⁾ ∪ {x}`.
+    fn conformal(&self, combination: &Combination, x: &[f64]) -> (f64, f64) {
+        let size = self.x2.len() + 1;
+        let own = (0..x.len()).map(|k| {
+            let (le, ge) = le_ge(&self.sorted[k], x[k]);
+            (le + 1, ge + 1)
+        });
+        let t_x = Self::combine(combination, own, size);
+        let at_least = self
+            .x2
+            .iter()
+            .enumerate()
+            .filter(|&(i, r)| {
+                let counts = (0..r.len()).map(|k| {
+                    let (le, ge) = self.counts[k][i];
+                    (
+                        le + usize::from(x[k] <= r[k]),
+                        ge + usize::from(x[k] >= r[k]),
+                    )
+                });
+                Self::combine(combination, counts, size) >= t_x
+            })
+            .count();
+        (-t_x, (at_least + 1) as f64 / size as f64)
+    }
+}
+
+/// `(#{v ∈ sorted : v ≤ x}, #{v ∈ sorted : v ≥ x})`.
+fn le_ge(sorted: &[f64], x: f64) -> (usize, usize) {
+    let le = sorted.partition_point(|&v| v <= x);
+    let lt = sorted.partition_point(|&v| v < x);
+    (le, sorted.len() - lt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conformal p-value by brute force: build `A = X⁽²⁾ ∪ {x}`, rank every point in every statistic within
+    /// `A`, combine, count.
+    fn brute(combination: &Combination, x2: &[Vec<f64>], x: &[f64]) -> (f64, f64) {
+        let mut a: Vec<Vec<f64>> = x2.to_vec();
+        a.push(x.to_vec());
+        let n = a.len() as f64;
+        let tails = match combination {
+            Combination::Fisher { tails } | Combination::MinP { tails } => tails.clone(),
+            _ => unreachable!(),
+        };
+        let t = |p: &[f64]| -> f64 {
+            let ps: Vec<f64> = p
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| {
+                    let lo = a.iter().filter(|r| r[k] <= v).count() as f64 / n;
+                    let hi = a.iter().filter(|r| r[k] >= v).count() as f64 / n;
+                    match tails[k] {
+                        Tail::Lower => lo,
+                        Tail::Upper => hi,
+                        Tail::TwoSided => (2.0 * lo.min(hi)).min(1.0),
+                    }
+                })
+                .collect();
+            match combination {
+                Combination::Fisher { .. } => -2.0 * ps.iter().map(|p| p.ln()).sum::<f64>(),
+                _ => -ps.iter().copied().fold(1.0, f64::min),
+            }
+        };
+        let tx = t(x);
+        let count = a.iter().filter(|r| t(r) >= tx).count() as f64;
+        (-tx, count / n)
+    }
+
+    #[test]
+    fn conformal_matches_brute_force_with_ties() {
+        // Small integer-valued statistics: many ties.
+        let x2: Vec<Vec<f64>> = (0..23)
+            .map(|i| {
+                vec![
+                    ((i * 7) % 5) as f64,
+                    ((i * 3) % 4) as f64,
+                    (i % 6) as f64 * 0.5,
+                ]
+            })
+            .collect();
+        for combination in [
+            Combination::Fisher {
+                tails: vec![Tail::TwoSided, Tail::Lower, Tail::Upper],
+            },
+            Combination::MinP {
+                tails: vec![Tail::Lower, Tail::TwoSided, Tail::Lower],
+            },
+        ] {
+            let method = Method {
+                statistics: vec![
+                    Statistic::MIn,
+                    Statistic::LocalMOut { k: 3 },
+                    Statistic::FeatureNorm,
+                ],
+                combination: combination.clone(),
+            };
+            let fitted = FittedCombination::fit(&method, x2.clone()).unwrap();
+            for x in [
+                vec![2.0, 1.0, 1.0],
+                vec![-1.0, 5.0, 0.0],
+                vec![4.0, 0.0, 2.5],
+                vec![2.5, 1.5, 9.0],
+            ] {
+                let got = fitted.score(std::slice::from_ref(&x))[0];
+                let want = brute(&combination, &x2, &x);
+                assert!(
+                    (got.0 - want.0).abs() < 1e-12,
+                    "{combination:?} {x:?}: {got:?} {want:?}"
+                );
+                assert!(
+                    (got.1 - want.1).abs() < 1e-12,
+                    "{combination:?} {x:?}: {got:?} {want:?}"
+                );
+            }
+        }
+    }
+
+    /// The paper's sum by hand: s₀ = (1, 2, 3) (sd 1), s₁ = (0, 4, 2) (sd 2) → γ = ½, scores 1, 4, 4 → sorted;
+    /// a test (2, 2): score 3, one X⁽²⁾ score below → p = 2/4.
+    #[test]
+    fn weighted_sum_by_hand() {
+        let x2 = vec![vec![1.0, 0.0], vec![2.0, 4.0], vec![3.0, 2.0]];
+        let f = FittedCombination::fit(&Method::paper(), x2).unwrap();
+        assert!((f.weights[1] - 0.5).abs() < 1e-15);
+        assert_eq!(f.sorted_scores, vec![1.0, 4.0, 4.0]);
+        assert_eq!(f.score(&[vec![2.0, 2.0]]), vec![(3.0, 0.5)]);
+    }
+
+    #[test]
+    fn degenerate_and_invalid() {
+        let same = vec![vec![0.7, 0.3]; 10];
+        assert!(matches!(
+            FittedCombination::fit(&Method::paper(), same),
+            Err(Error::Degenerate(_))
+        ));
+        let bad = Method {
+            statistics: vec![Statistic::MIn, Statistic::MIn],
+            combination: Combination::WeightedSum,
+        };
+        assert!(bad.check().is_err());
+        let tails = Method {
+            statistics: vec![Statistic::MIn],
+            combination: Combination::Fisher { tails: vec![] },
+        };
+        assert!(tails.check().is_err());
+        assert!(Method::fisher_local(5).check().is_ok());
+        assert_eq!(Method::paper().label(), "m_in + γ·m_out");
+        assert_eq!(
+            Method::fisher_local(5).label(),
+            "Fisher: m_in (two-sided), local m_out (k=5) (low)"
+        );
+    }
+}
