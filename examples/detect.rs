@@ -12,10 +12,14 @@
 //! Writes `roc.png`, `scores.png` (CADet scores), `m_in.png` and `m_out.png` into `--out`.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use cadet::data::Synthetic;
-use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, stats::view_stats};
-use cadet::report::{CadetReport, cadet_pictures};
+use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic};
+use cadet::report::{
+    CadetReport, MethodTable, cadet_pictures, compared_methods, push_feature_baselines,
+    score_methods,
+};
 use cadet_core::{Embedder, Progress};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
@@ -50,6 +54,34 @@ struct Args {
     /// Output folder for the pictures.
     #[arg(long, default_value = "out/detect")]
     out: PathBuf,
+    /// Detection method when calibrating: `paper` (m_in + γ·m_out, the default), `local` (local m_out alone),
+    /// `local-sum` (m_in + γ·local m_out), `fisher` (m_in two-sided and local m_out, Fisher), `min-p` (the same,
+    /// minimum p-value).
+    #[arg(long, default_value = "paper")]
+    method: String,
+    /// Nearest X(1) images averaged by the local statistics (local m_out, local cos).
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    /// Also print every method and two baselines side by side (features mode: calibrated on --x1 / --x2).
+    #[arg(long)]
+    compare: bool,
+}
+
+/// The method named by `--method`.
+fn method(args: &Args) -> Result<DetectionMethod, BoxError> {
+    Ok(match args.method.as_str() {
+        "paper" => DetectionMethod::paper(),
+        "local" => DetectionMethod::single(Statistic::LocalMOut { k: args.k }),
+        "local-sum" => DetectionMethod::local_sum(args.k),
+        "fisher" => DetectionMethod::fisher_local(args.k),
+        "min-p" => DetectionMethod::min_p_local(args.k),
+        other => {
+            return Err(format!(
+                "--method: paper, local, local-sum, fisher or min-p, got {other:?}"
+            )
+            .into());
+        }
+    })
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -118,7 +150,11 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
     let seen = data.without_classes(&[8, 9]);
     let parts = seen.split(&[100, 400, 300], 2)?;
     let unseen = data.with_classes(&[8, 9]).split(&[240], 3)?.remove(0);
-    let cadet = Cadet::params(32).n_trs(20).batch_images(32).check()?;
+    let cadet = Cadet::params(32)
+        .n_trs(20)
+        .batch_images(32)
+        .method(method(args)?)
+        .check()?;
     let embedder = Silhouette;
     let cal = match &args.calibration {
         Some(p) => Calibration::load(p)?,
@@ -150,75 +186,132 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
     Ok((cal, sets))
 }
 
-/// Sets of features: calibrate from X(1), X(2) or load a calibration, then score.
-fn from_features(args: &Args) -> Result<Scored, BoxError> {
-    let sets: Vec<(String, Array3<f32>)> = args
+/// Sets of features: calibrate from X(1), X(2) or load a calibration, then score; with `--compare`, every method
+/// and two baselines side by side.
+fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError> {
+    let sets: Vec<(String, PathBuf, Array3<f32>)> = args
         .sets
         .iter()
         .map(|s| {
             let (name, path) = s
                 .split_once('=')
                 .ok_or_else(|| format!("--set {s}: expected NAME=PATH"))?;
-            Ok((name.to_string(), load3(Path::new(path))?))
+            Ok((name.to_string(), PathBuf::from(path), load3(Path::new(path))?))
         })
         .collect::<Result<_, BoxError>>()?;
     if sets.is_empty() {
         return Err("give at least one --set (the first is in-distribution), or --demo".into());
     }
-    let cal = match (&args.calibration, &args.x1, &args.x2) {
-        (Some(p), _, _) => Calibration::load(p)?,
-        (None, Some(x1), Some(x2)) => {
-            let (x1, x2) = (load3(x1)?, load3(x2)?);
-            let d = x1.dim().2;
-            let identity = EmbedderIdentity {
-                name: "features from .npy".into(),
-                dim: d,
-                image_shape: [0, 0, 0],
-                probe: vec![0.0; d],
-            };
-            Cadet::params(32)
-                .n_trs(x1.dim().1.max(2))
-                .check()?
-                .calibrate_features(identity, x1.view(), x2.view(), &Stderr)?
+    let features = match (&args.x1, &args.x2) {
+        (Some(x1), Some(x2)) => Some((load3(x1)?, load3(x2)?)),
+        _ => None,
+    };
+    let cal = match (&args.calibration, &features) {
+        (Some(p), _) => {
+            let cal = Calibration::load(p)?;
+            if let Some(e) = cal.embedder() {
+                return Err(format!(
+                    "{}: calibrated with the embedder `{}` on images; .npy features need a calibration made from \
+                     features (--x1, --x2)",
+                    p.display(),
+                    e.name
+                )
+                .into());
+            }
+            cal
         }
+        (None, Some((x1, x2))) => Cadet::params(32)
+            .n_trs(x2.dim().1.max(2))
+            .method(method(args)?)
+            .check()?
+            .calibrate_features(None, x1.view(), x2.view(), &Stderr)
+            .map_err(|e| format!("calibration from {:?} and {:?}: {e}", args.x1.as_ref().unwrap(), args.x2.as_ref().unwrap()))?,
         _ => return Err("give --calibration, or both --x1 and --x2".into()),
     };
     let scored = sets
-        .into_iter()
-        .map(|(name, f)| {
-            let stats = f
-                .outer_iter()
-                .map(|img| view_stats(img, &cal.mu))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name, cal.score_stats(&stats)))
+        .iter()
+        .map(|(name, path, f)| {
+            let scores = cal
+                .score_features(f.view())
+                .map_err(|e| format!("set {name:?} ({}): {e}", path.display()))?;
+            Ok((name.clone(), scores))
         })
         .collect::<Result<_, BoxError>>()?;
-    Ok((cal, scored))
+    let table = match (&features, args.compare) {
+        (Some((x1, x2)), true) => {
+            let cadet = Cadet::params(32).n_trs(x2.dim().1.max(2)).check()?;
+            let views: Vec<_> = sets.iter().map(|(_, _, f)| f.view()).collect();
+            let results = score_methods(&cadet, &compared_methods(args.k), None, x1.view(), x2.view(), &views)?;
+            let mut table = MethodTable::new(
+                format!(
+                    "AUROC % [95% interval] against set {:?}; last column: its share with p ≤ α. |X1| = {}, |X2| = {}",
+                    sets[0].0,
+                    x1.dim().0,
+                    x2.dim().0
+                ),
+                sets[1..].iter().map(|(n, _, _)| n.clone()).collect(),
+                args.alpha,
+            );
+            for r in &results {
+                table.push_cadet(&r.name, &r.scores)?;
+            }
+            // Baselines on each image's mean transform feature, X1 as the neighbours (one class: no labels).
+            let mean = |f: &Array3<f32>| f.mean_axis(Axis(1)).expect("n_trs ≥ 1");
+            let x1_mean = mean(x1);
+            let others: Vec<Array2<f32>> = sets[1..].iter().map(|(_, _, f)| mean(f)).collect();
+            let others: Vec<_> = others.iter().map(|f| f.view()).collect();
+            push_feature_baselines(
+                &mut table,
+                (x1_mean.view(), &vec![0; x1_mean.nrows()], 1),
+                mean(x2).view(),
+                mean(&sets[0].2).view(),
+                &others,
+            )?;
+            Some(table)
+        }
+        (None, true) => return Err("--compare needs --x1 and --x2".into()),
+        _ => None,
+    };
+    Ok(((cal, scored), table))
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let (cal, sets) = if args.demo {
-        demo(&args)?
-    } else {
-        from_features(&args)?
-    };
-    if let Some(p) = &args.save_calibration {
-        cal.save(p)?;
-        eprintln!("calibration saved to {}", p.display());
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("detect: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn run(args: &Args) -> Result<(), BoxError> {
+    let ((cal, sets), table) = if args.demo {
+        (demo(args)?, None)
+    } else {
+        from_features(args)?
+    };
     let report = CadetReport::new(&cal, &sets, args.alpha)?;
     if args.json {
         for (row, st) in report.rows.iter().zip(&report.stats) {
             println!(
                 "{}",
-                serde_json::json!({ "set": row, "table5": st, "gamma": cal.gamma })
+                serde_json::json!({ "set": row, "table5": st, "gamma": cal.gamma(), "method": cal.method().label() })
             );
         }
     } else {
         print!("{report}");
     }
+    if let Some(table) = table {
+        print!("\n{table}");
+    }
     cadet_pictures(&args.out, &sets)?;
     eprintln!("pictures: {}", args.out.display());
+    // Written last: a run that fails leaves an earlier calibration file as it was.
+    if let Some(p) = &args.save_calibration {
+        cal.save(p)?;
+        eprintln!("calibration saved to {}", p.display());
+    }
     Ok(())
 }

@@ -26,19 +26,21 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
-use cadet::detect::baselines::Knn;
-use cadet::detect::{Cadet, ClassifierOutputs, Detector, ImageScore};
+use cadet::detect::{Cadet, EmbedderIdentity, ImageScore};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
     BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
     SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, accuracy, train_supervised,
 };
-use cadet::report::{CadetReport, attack_grid, cadet_pictures};
+use cadet::report::{
+    CadetReport, HEADLINE_METHOD, MethodTable, attack_grid, cadet_pictures, compared_methods,
+    push_feature_baselines, score_methods,
+};
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
 use clap::Parser;
-use ndarray::{Array2, Array4, s};
+use ndarray::{Array3, Array4, s};
 
 #[derive(Parser)]
 #[command(about = "CADet end to end on synthetic shapes: SimCLR, a classifier, attacks, detection")]
@@ -70,6 +72,17 @@ struct Args {
     /// The held-out shapes, as indices into cadet-data's `SHAPES` (0 disk … 7 ell, 8 crescent, 9 pair).
     #[arg(long, value_delimiter = ',', default_value = "8,9")]
     held_out: Vec<u32>,
+    /// CADet's reference X1: `train` (the training images; local m_out compares with the nearest of them) or
+    /// `x1` (100 held-out images, the paper's X1).
+    #[arg(long, default_value = "train")]
+    reference: String,
+    /// Nearest reference images averaged by the local statistics (local m_out, local cos).
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    /// Save the transform features of X1, X2 and every scored set as (n, n_trs, d) .npy files here (the input
+    /// of the `detect` example).
+    #[arg(long)]
+    save_features: Option<PathBuf>,
 }
 const TRAIN_PER_CLASS: usize = 500;
 const TEST_IMAGES: usize = 200;
@@ -223,37 +236,85 @@ fn main() -> Result<(), BoxError> {
         attacked.push((*name, out.adversarial));
     }
 
-    // 5. CADet.
+    // 5. CADet: the transform features of every set once, then the paper's method and the extensions side by
+    //    side on the same features.
     let cadet = Cadet::params(args.size)
         .n_trs(args.n_trs)
         .batch_images(64)
         .check()?;
-    let calibration = cadet.calibrate(
-        &embedder,
-        x1.images_f32().view(),
-        x2.images_f32().view(),
-        &progress,
-    )?;
-    calibration.save(args.out.join("calibration.json"))?;
-    let mut sets: Vec<(String, Vec<ImageScore>)> = Vec::new();
-    let mut score = |name: String, images: &Array4<f32>| -> Result<(), BoxError> {
-        sets.push((
-            name,
-            calibration.score(&embedder, images.view(), &progress)?,
-        ));
-        Ok(())
+    let tf = |images: &Array4<f32>, domain: u64| {
+        cadet.transform_features(&embedder, images.view(), domain, &progress)
     };
-    score("in-distribution test".into(), &test_images)?;
-    score(
-        format!("held-out shapes ({})", held.join(", ")),
-        &unseen.images_f32(),
-    )?;
+    // X1, the reference: the training images themselves (`--reference train`, the default: local m_out then
+    // compares an image with its nearest training images) or 100 held-out images (the paper's X1).
+    let f1 = match args.reference.as_str() {
+        "train" => tf(&train.images_f32(), 0)?,
+        "x1" => tf(&x1.images_f32(), 0)?,
+        other => return Err(format!("--reference: train or x1, got {other}").into()),
+    };
+    let f2 = tf(&x2.images_f32(), 1 << 40)?;
+    let mut named: Vec<(String, Array3<f32>)> = vec![
+        ("in-distribution test".into(), tf(&test_images, 2 << 40)?),
+        (
+            format!("held-out shapes ({})", held.join(", ")),
+            tf(&unseen.images_f32(), 2 << 40)?,
+        ),
+    ];
     for (name, adversarial) in &attacked {
-        score(format!("{name} adversarial"), adversarial)?;
+        named.push((format!("{name} adversarial"), tf(adversarial, 2 << 40)?));
     }
+    if let Some(dir) = &args.save_features {
+        std::fs::create_dir_all(dir)?;
+        let mut files = vec![("x1".to_string(), &f1), ("x2".to_string(), &f2)];
+        let short = ["test", "heldout", "pgd", "cw", "fgsm"];
+        files.extend(short.iter().map(|s| s.to_string()).zip(named.iter().map(|(_, f)| f)));
+        for (name, f) in files {
+            ndarray_npy::write_npy(dir.join(format!("{name}.npy")), f)?;
+        }
+        eprintln!("transform features saved in {}", dir.display());
+    }
+    let shape = test_images.shape();
+    let identity = EmbedderIdentity::of(&embedder, [shape[1], shape[2], shape[3]])?;
+    let views: Vec<_> = named.iter().map(|(_, f)| f.view()).collect();
+    let methods = compared_methods(args.k);
+    let results = score_methods(&cadet, &methods, Some(&identity), f1.view(), f2.view(), &views)?;
+    let headline = &results[HEADLINE_METHOD];
+    headline.calibration.save(args.out.join("calibration.json"))?;
+    let sets: Vec<(String, Vec<ImageScore>)> = named
+        .iter()
+        .map(|(n, _)| n.clone())
+        .zip(headline.scores.clone())
+        .collect();
+    let paper_sets: Vec<(String, Vec<ImageScore>)> = named
+        .iter()
+        .map(|(n, _)| n.clone())
+        .zip(results[0].scores.clone())
+        .collect();
     println!();
-    print!("{}", CadetReport::new(&calibration, &sets, args.alpha)?);
-
+    print!("{}", CadetReport::new(&results[0].calibration, &paper_sets, args.alpha)?);
+    println!();
+    print!("{}", CadetReport::new(&headline.calibration, &sets, args.alpha)?);
+    let short: Vec<String> = named[1..]
+        .iter()
+        .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
+        .collect();
+    let mut table = MethodTable::new(
+        format!(
+            "\nDetectors side by side: AUROC % [95% interval] against the in-distribution test set ({} images); \
+             last column: in-distribution share with p ≤ α ('!': outside the exact 99% binomial interval). \
+             CADet rows: {} transforms, |X1| = {} ({}), |X2| = {}",
+            named[0].1.dim().0,
+            args.n_trs,
+            f1.dim().0,
+            if args.reference == "train" { "the training images" } else { "held-out images" },
+            f2.dim().0
+        ),
+        short,
+        args.alpha,
+    );
+    for r in &results {
+        table.push_cadet(&r.name, &r.scores)?;
+    }
     // MMD-CC on small sets: 100 random sets of 20 images from each pool against the in-distribution images
     // of `mmd_pool` (the clean sets S_P, S_P⁽²⁾), each test at α.
     let n = 20;
@@ -295,25 +356,24 @@ fn main() -> Result<(), BoxError> {
         );
     }
 
-    // The same features under a label-free nearest-neighbour score (Sun et al. 2022): whether the encoder
-    // separates a set at all, whatever CADet's two statistics make of it.
-    let knn = Knn::fit(embedder.embed(train.images_f32().view())?.view(), 10)?;
-    let knn_scores = |features: &Array2<f32>| {
-        knn.anomaly_scores(ClassifierOutputs {
-            logits: features.view(),
-            features: Some(features.view()),
-        })
-    };
-    let reference = knn_scores(&mmd_sets[0].1)?;
+    // Baselines on the same encoder's single-view features, calibrated on X2.
+    let train_features = embedder.embed(train.images_f32().view())?;
+    let x2_features = embedder.embed(x2.images_f32().view())?;
+    let others: Vec<_> = mmd_sets[1..].iter().map(|(_, f)| f.view()).collect();
+    push_feature_baselines(
+        &mut table,
+        (train_features.view(), train.labels(), train.classes().len()),
+        x2_features.view(),
+        mmd_sets[0].1.view(),
+        &others,
+    )?;
+    print!("{table}");
     println!(
-        "\nFor comparison, the k-NN distance on the same features (Sun et al. 2022, k = 10, the {} training \
-         images as neighbours, no labels): AUROC against the in-distribution test set",
-        train.len()
+        "Headline: {} ({}). The paper's method is the first row; k and the combination were chosen on the \
+         held-out shapes, PGD, CW and FGSM are held out from that choice.",
+        methods[HEADLINE_METHOD].0,
+        methods[HEADLINE_METHOD].1.label()
     );
-    for (name, features) in &mmd_sets[1..] {
-        let auroc = cadet_core::metrics::auroc(&reference, &knn_scores(features)?)?;
-        println!("  {name:<40} {:>5.1}%", 100.0 * auroc);
-    }
 
     let pictures = cadet_pictures(&args.out, &sets)?;
     eprintln!(

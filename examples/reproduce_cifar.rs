@@ -26,7 +26,6 @@ use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
-use cadet::detect::stats::view_stats;
 use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore};
 use cadet::mmd::experiments::{RejectionRate, SmallSetAuroc};
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -35,7 +34,10 @@ use cadet::model::{
     ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig, ViewPairs,
     pretrained_weights,
 };
-use cadet::report::{CadetReport, cadet_pictures};
+use cadet::report::{
+    CadetReport, HEADLINE_METHOD, MethodTable, cadet_pictures, compared_methods,
+    push_feature_baselines, score_methods,
+};
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
 use clap::Parser;
@@ -66,9 +68,26 @@ struct Args {
     /// Images per tested set for CADet (in-distribution test, Tiny-ImageNet, each attack).
     #[arg(long, default_value_t = 500)]
     n_test: usize,
-    /// |X(2)| (the paper: 2000); |X(1)| is 300.
+    /// |X(2)| (the paper: 2000).
     #[arg(long, default_value_t = 2000)]
     x2: usize,
+    /// |X(1)|, CADet's reference (the paper: 300).
+    #[arg(long, default_value_t = 300)]
+    x1: usize,
+    /// Where X(1) comes from: `test` (held-out JPEG test images, the paper's) or `train` (JPEG training images).
+    #[arg(long, default_value = "test")]
+    reference: String,
+    /// Nearest reference images averaged by the local statistics (local m_out, local cos).
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    /// Extra unseen sets, `NAME=DIR`: a folder of class folders, or a Tiny-ImageNet-layout folder (`images/` and
+    /// `val_annotations.txt`); resized to 32 × 32. Repeatable.
+    #[arg(long = "ood", value_name = "NAME=DIR")]
+    ood: Vec<String>,
+    /// JPEG quality at which the unseen sets are re-encoded after resizing to 32 × 32, so that they pass through
+    /// the same compression as the in-distribution CIFAR-10 JPEGs (quality 75); 0 keeps them as decoded.
+    #[arg(long, default_value_t = 75)]
+    ood_jpeg: u8,
     /// The largest number of CADet transforms (Figure 2 uses prefixes of them).
     #[arg(long, default_value_t = 50)]
     n_trs: usize,
@@ -113,9 +132,64 @@ struct Data {
     jpeg_test: Dataset,
     lossless: Dataset,
     tiny: Dataset,
+    /// `--ood` sets, named.
+    ood: Vec<(String, Dataset)>,
 }
 
-fn load(dir: &Path) -> Result<Data, BoxError> {
+/// Images through a JPEG encoder at `quality` and back (RGB, 4:2:0 as the `image` crate writes it): the
+/// in-distribution CIFAR-10 images are 32-pixel JPEGs of quality 75, and an unseen set that skipped that step
+/// would differ by its compression alone (`../shared/data/README.md`).
+fn jpeg_round_trip(data: &Dataset, quality: u8) -> Result<Dataset, BoxError> {
+    if quality == 0 {
+        return Ok(data.clone());
+    }
+    let rgb = data.to_rgb();
+    let images = rgb.images();
+    let (n, _, h, w) = images.dim();
+    let mut out = ndarray::Array4::<u8>::zeros((n, 3, h, w));
+    for i in 0..n {
+        let mut pixels = Vec::with_capacity(h * w * 3);
+        for y in 0..h {
+            for x in 0..w {
+                pixels.extend((0..3).map(|c| images[[i, c, y, x]]));
+            }
+        }
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode(
+            &pixels,
+            w as u32,
+            h as u32,
+            image::ExtendedColorType::Rgb8,
+        )?;
+        let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)?.to_rgb8();
+        for (x, y, p) in decoded.enumerate_pixels() {
+            for c in 0..3 {
+                out[[i, c, y as usize, x as usize]] = p[c];
+            }
+        }
+    }
+    Ok(Dataset::new(out, rgb.labels().to_vec(), rgb.classes().to_vec())?)
+}
+
+/// An unseen set from `NAME=DIR`: Tiny-ImageNet layout when `DIR/val_annotations.txt` exists, class folders
+/// otherwise; 32 × 32, RGB, re-encoded at `quality`.
+fn load_ood(spec: &str, quality: u8) -> Result<(String, Dataset), BoxError> {
+    let (name, dir) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("--ood: expected NAME=DIR, got {spec:?}"))?;
+    let dir = Path::new(dir);
+    let data = if dir.join("val_annotations.txt").exists() {
+        tiny_imagenet_val(dir, Some((32, 32)))?
+    } else {
+        ImageFolder::new(dir).resize(32, 32).load()?
+    };
+    if data.is_empty() {
+        return Err(format!("--ood {name}: no image in {}", dir.display()).into());
+    }
+    Ok((name.to_string(), jpeg_round_trip(&data.to_rgb(), quality)?))
+}
+
+fn load(dir: &Path, args: &Args) -> Result<Data, BoxError> {
     let (lossless_train, lossless_test) = cifar10_lossless(dir.join("cifar10-lossless"))?;
     let lossless = Dataset::new(
         ndarray::concatenate(Axis(0), &[lossless_train.images(), lossless_test.images()])?,
@@ -126,7 +200,15 @@ fn load(dir: &Path) -> Result<Data, BoxError> {
         jpeg_train: ImageFolder::new(dir.join("cifar10-jpeg/train")).load()?,
         jpeg_test: ImageFolder::new(dir.join("cifar10-jpeg/test")).load()?,
         lossless,
-        tiny: tiny_imagenet_val(dir.join("tinyimagenet-val"), Some((32, 32)))?,
+        tiny: jpeg_round_trip(
+            &tiny_imagenet_val(dir.join("tinyimagenet-val"), Some((32, 32)))?.to_rgb(),
+            args.ood_jpeg,
+        )?,
+        ood: args
+            .ood
+            .iter()
+            .map(|spec| load_ood(spec, args.ood_jpeg))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -219,7 +301,10 @@ fn main() -> Result<(), BoxError> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     std::fs::create_dir_all(&out)?;
-    let data = load(&args.data)?;
+    if !matches!(args.reference.as_str(), "test" | "train") {
+        return Err(format!("--reference: test or train, got {}", args.reference).into());
+    }
+    let data = load(&args.data, &args)?;
     eprintln!(
         "data: JPEG train {}, JPEG test {}, lossless {}, Tiny-ImageNet {}",
         data.jpeg_train.len(),
@@ -245,14 +330,28 @@ fn main() -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     )?;
 
-    // Disjoint JPEG test parts: X1 300, X2, the CADet in-distribution test set, the attacked images, and the
-    // rest as the MMD pool.
+    // Disjoint JPEG test parts: X1 (unless it comes from the training images), X2, the CADet in-distribution
+    // test set, the attacked images, and the rest as the MMD pool.
     let n = args.n_test;
-    let parts = data.jpeg_test.split(&[300, args.x2, n, n], 11)?;
-    let used = 300 + args.x2 + 2 * n;
+    let x1_from_test = if args.reference == "test" { args.x1 } else { 0 };
+    let used = x1_from_test + args.x2 + 2 * n;
+    if used >= data.jpeg_test.len() {
+        return Err(format!(
+            "--x1 {} + --x2 {} + 2 × --n-test {n} leave no JPEG test image for the MMD pool",
+            x1_from_test, args.x2
+        )
+        .into());
+    }
+    let parts = if x1_from_test > 0 {
+        data.jpeg_test.split(&[x1_from_test, args.x2, n, n], 11)?
+    } else {
+        let mut parts = data.jpeg_test.split(&[args.x2, n, n], 11)?;
+        parts.insert(0, data.jpeg_train.split(&[args.x1], 12)?.remove(0));
+        parts
+    };
     let mmd_pool_data = data
         .jpeg_test
-        .split(&[300 + args.x2 + 2 * n, data.jpeg_test.len() - used], 11)?
+        .split(&[used, data.jpeg_test.len() - used], 11)?
         .remove(1);
     let (x1, x2, test, to_attack) = (&parts[0], &parts[1], &parts[2], &parts[3]);
 
@@ -342,11 +441,22 @@ fn main() -> Result<(), BoxError> {
             )?,
         ),
     ];
+    // Single-view features of the same images, for the baselines.
+    let mut single: Vec<Array2<f32>> = vec![
+        emb(&test.images_f32())?,
+        emb(&data.tiny.images_f32().slice(s![..n, .., .., ..]).to_owned())?,
+    ];
+    for (i, (name, ood)) in data.ood.iter().enumerate() {
+        let pick = ood.split(&[n.min(ood.len())], 13)?.remove(0).images_f32();
+        sets.push((format!("{name} (unseen, --ood)"), tf(&pick, (16 + i as u64) << 40)?));
+        single.push(emb(&pick)?);
+    }
     for (i, (name, adv)) in adversarial.iter().enumerate() {
         sets.push((
             format!("{name} adversarial"),
             tf(adv, (4 + i as u64) << 40)?,
         ));
+        single.push(emb(adv)?);
     }
     let identity = EmbedderIdentity::of(embedder.as_ref(), [3, 32, 32])?;
     let full = cadet_at(&identity, &f1, &f2, &sets, args.n_trs)?;
@@ -362,6 +472,58 @@ fn main() -> Result<(), BoxError> {
         "![ROC](roc.png) ![scores](scores.png)\n\n![m_in](m_in.png) ![m_out](m_out.png)\n"
     )?;
     figure2(&identity, &f1, &f2, &sets, &args, &out, &mut md)?;
+
+    // The paper's method, the extensions and the baselines side by side on the same features.
+    let views: Vec<_> = sets.iter().map(|(_, f)| f.view()).collect();
+    let methods = compared_methods(args.k);
+    let results = score_methods(&cadet, &methods, Some(&identity), f1.view(), f2.view(), &views)?;
+    let short: Vec<String> = sets[1..]
+        .iter()
+        .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
+        .collect();
+    let mut table = MethodTable::new(
+        format!(
+            "AUROC % [95% interval] against the CIFAR-10 test set ({n} images); last column: in-distribution \
+             share with p ≤ α ('!': outside the exact 99% binomial interval). CADet rows: {} transforms, \
+             |X1| = {} ({} images), |X2| = {}",
+            args.n_trs,
+            f1.dim().0,
+            if args.reference == "test" { "JPEG test" } else { "JPEG training" },
+            f2.dim().0
+        ),
+        short,
+        0.05,
+    );
+    for r in &results {
+        table.push_cadet(&r.name, &r.scores)?;
+    }
+    let knn_train = data.jpeg_train.split(&[10_000.min(data.jpeg_train.len())], 14)?.remove(0);
+    let single_views: Vec<_> = single[1..].iter().map(|f| f.view()).collect();
+    push_feature_baselines(
+        &mut table,
+        (
+            emb(&knn_train.images_f32())?.view(),
+            knn_train.labels(),
+            knn_train.classes().len(),
+        ),
+        emb(&x2.images_f32())?.view(),
+        single[0].view(),
+        &single_views,
+    )?;
+    let headline = &results[HEADLINE_METHOD];
+    let headline_sets: Vec<Scored> = sets
+        .iter()
+        .map(|(n, _)| n.clone())
+        .zip(headline.scores.clone())
+        .collect();
+    writeln!(
+        md,
+        "## Detectors side by side (baselines: 10,000 JPEG training images as k-NN neighbours and for the class \
+         means)\n\n```\n{table}```\n\nHeadline method (ours): {}, chosen on the quickstart's held-out shapes. \
+         Its table:\n\n```\n{}```\n",
+        methods[HEADLINE_METHOD].0,
+        CadetReport::new(&headline.calibration, &headline_sets, 0.05)?
+    )?;
 
     writeln!(md, "Run time: {:.0} s.", progress.0.elapsed().as_secs_f64())?;
     let tmp = args.markdown.with_extension("md.tmp");
@@ -384,20 +546,14 @@ fn cadet_at(
     // The features are computed already: only n_trs matters here.
     let params = Cadet::params(32).n_trs(k).check()?;
     let cal = params.calibrate_features(
-        identity.clone(),
+        Some(identity.clone()),
         cut(f1).view(),
         cut(f2).view(),
         &cadet_core::NoProgress,
     )?;
     let scored = sets
         .iter()
-        .map(|(name, f)| {
-            let stats = cut(f)
-                .outer_iter()
-                .map(|img| view_stats(img, &cal.mu))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name.clone(), cal.score_stats(&stats)))
-        })
+        .map(|(name, f)| Ok((name.clone(), cal.score_features(cut(f).view())?)))
         .collect::<Result<Vec<_>, BoxError>>()?;
     Ok((cal, scored))
 }

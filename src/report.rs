@@ -7,10 +7,15 @@ use std::path::{Path, PathBuf};
 
 use cadet_core::metrics;
 use cadet_detect::evaluation::{
-    NamedScores, PartAurocs, SetReport, StatsRow, evaluate, part_aurocs, stats_row,
+    MethodRow, NamedScores, PartAurocs, SetReport, StatsRow, evaluate, method_row, part_aurocs,
+    stats_row,
 };
-use cadet_detect::{Calibration, ImageScore};
-use ndarray::{ArrayView4, Axis, concatenate, s};
+use cadet_detect::baselines::{Knn, Mahalanobis};
+use cadet_detect::{
+    Cadet, Calibration, Calibrator, ClassifierOutputs, DetectionMethod, Detector, EmbedderIdentity,
+    ImageScore, Statistic,
+};
+use ndarray::{ArrayView2, ArrayView3, ArrayView4, Axis, concatenate, s};
 
 use crate::plots::{self, PlotError};
 
@@ -51,7 +56,7 @@ impl CadetReport {
         let rows = evaluate(first, others, alpha)?;
         let stats = sets
             .iter()
-            .map(|(n, s)| stats_row(n.clone(), s, calibration.gamma))
+            .map(|(n, s)| stats_row(n.clone(), s, calibration.gamma().unwrap_or(f64::NAN)))
             .collect::<Result<_, _>>()?;
         let parts = sets[1..]
             .iter()
@@ -59,11 +64,12 @@ impl CadetReport {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             header: format!(
-                "CADet, {} transforms, |X1| = {}, |X2| = {}, γ = {:.3}, α = {alpha}",
-                calibration.params.transforms(),
-                calibration.x1_size,
-                calibration.scores.len(),
-                calibration.gamma,
+                "CADet ({}), {} transforms, |X1| = {}, |X2| = {}, γ = {:.3}, α = {alpha}",
+                calibration.method().label(),
+                calibration.params().transforms(),
+                calibration.x1_size(),
+                calibration.x2_size(),
+                calibration.gamma().unwrap_or(f64::NAN),
             ),
             rows,
             stats,
@@ -118,6 +124,244 @@ impl fmt::Display for CadetReport {
         }
         Ok(())
     }
+}
+
+/// Detectors side by side: AUROC (95% DeLong interval) on each anomaly set against the in-distribution test set,
+/// and each calibrated detector's in-distribution rejection at `α`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodTable {
+    /// One line of context.
+    pub header: String,
+    /// Level of the rejection column.
+    pub alpha: f64,
+    /// The anomaly sets' short names (columns).
+    pub sets: Vec<String>,
+    /// The rows, in order.
+    pub rows: Vec<MethodRow>,
+}
+
+impl MethodTable {
+    /// An empty table over anomaly sets `sets`.
+    pub fn new(header: impl Into<String>, sets: Vec<String>, alpha: f64) -> Self {
+        Self {
+            header: header.into(),
+            alpha,
+            sets,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row from anomaly scores (higher = more anomalous) of the in-distribution test set and of each
+    /// anomaly set (in the order of the columns), and the in-distribution p-values of a calibrated detector.
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        in_distribution: &[f64],
+        in_p_values: Option<&[f64]>,
+        sets: &[Vec<f64>],
+    ) -> Result<(), cadet_detect::Error> {
+        let refs: Vec<&[f64]> = sets.iter().map(Vec::as_slice).collect();
+        self.rows.push(method_row(
+            name,
+            in_distribution,
+            in_p_values,
+            &refs,
+            self.alpha,
+        )?);
+        Ok(())
+    }
+
+    /// Adds a CADet row from scored sets, the in-distribution test set first.
+    pub fn push_cadet(
+        &mut self,
+        name: impl Into<String>,
+        scored: &[Vec<ImageScore>],
+    ) -> Result<(), cadet_detect::Error> {
+        let anomaly = |s: &[ImageScore]| s.iter().map(|x| -x.score).collect::<Vec<f64>>();
+        let Some((first, others)) = scored.split_first() else {
+            return Err(cadet_detect::Error::InvalidParameter {
+                name: "scored",
+                reason: "no set".into(),
+            });
+        };
+        let p: Vec<f64> = first.iter().map(|s| s.p_value).collect();
+        let others: Vec<Vec<f64>> = others.iter().map(|s| anomaly(s)).collect();
+        self.push(name, &anomaly(first), Some(&p), &others)
+    }
+}
+
+impl fmt::Display for MethodTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.header)?;
+        let width = 48;
+        write!(f, "{:<width$}", "detector")?;
+        for s in &self.sets {
+            write!(f, " {:>18}", truncate(s, 18))?;
+        }
+        writeln!(f, " {:>9}", format!("p≤{} in", self.alpha))?;
+        for r in &self.rows {
+            write!(f, "{:<width$}", truncate(&r.name, width))?;
+            for a in &r.aurocs {
+                write!(
+                    f,
+                    " {:>18}",
+                    format!(
+                        "{:.1} [{:.1}–{:.1}]",
+                        100.0 * a.auroc,
+                        100.0 * a.low,
+                        100.0 * a.high
+                    )
+                )?;
+            }
+            match r.rejected {
+                Some((rate, inside)) => writeln!(
+                    f,
+                    " {:>8.1}%{}",
+                    100.0 * rate,
+                    if inside { " " } else { "!" }
+                )?,
+                None => writeln!(f, " {:>9}", "–")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// The row of [`compared_methods`] the examples headline: min p of `m_in` (two-sided) and local cos (k); the
+/// family was chosen for its two-sided `m_in` (issue 12), `k` on the quickstart's held-out shapes (README).
+pub const HEADLINE_METHOD: usize = 6;
+
+/// The CADet methods the examples compare: the paper's first, then the extensions with `k` nearest reference
+/// images.
+pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
+    vec![
+        ("CADet, paper: m_in + γ·m_out".into(), DetectionMethod::paper()),
+        (
+            format!("local m_out (k={k}) alone"),
+            DetectionMethod::single(Statistic::LocalMOut { k }),
+        ),
+        (
+            format!("m_in + γ·local m_out (k={k})"),
+            DetectionMethod::local_sum(k),
+        ),
+        (
+            format!("Fisher: m_in 2-sided, local m_out (k={k})"),
+            DetectionMethod::fisher_local(k),
+        ),
+        (
+            format!("local cos (k={k}) alone"),
+            DetectionMethod::single(Statistic::LocalCosine { k }),
+        ),
+        (
+            format!("Fisher: m_in 2-sided, local cos (k={k})"),
+            DetectionMethod::fisher_cosine(k),
+        ),
+        (
+            format!("min p: m_in 2-sided, local cos (k={k}) *"),
+            DetectionMethod::min_p_cosine(k),
+        ),
+        (
+            "feature norm alone".into(),
+            DetectionMethod::single(Statistic::FeatureNorm),
+        ),
+    ]
+}
+
+/// Adds two baselines on an encoder's single-view features, each calibrated to p-values on X⁽²⁾'s features:
+/// the label-free k-NN distance to the training features (Sun et al. 2022, `k` = 10) and the class-conditional
+/// Mahalanobis distance (Lee et al. 2018, with the training labels). `sets` are the anomaly sets' features in the
+/// order of the table's columns.
+pub fn push_feature_baselines(
+    table: &mut MethodTable,
+    train: (ArrayView2<'_, f32>, &[u32], usize),
+    x2: ArrayView2<'_, f32>,
+    in_distribution: ArrayView2<'_, f32>,
+    sets: &[ArrayView2<'_, f32>],
+) -> Result<(), cadet_detect::Error> {
+    let (features, labels, classes) = train;
+    let knn = Knn::fit(features, 10)?;
+    let mahalanobis = Mahalanobis::fit(features, labels, classes)?;
+    fn outputs(f: ArrayView2<'_, f32>) -> ClassifierOutputs<'_> {
+        ClassifierOutputs {
+            logits: f,
+            features: Some(f),
+        }
+    }
+    type Scores<'s> = Box<dyn Fn(ArrayView2<'_, f32>) -> cadet_detect::Result<Vec<f64>> + 's>;
+    let mahalanobis_name = if classes == 1 {
+        "baseline: Mahalanobis (one Gaussian, no labels)"
+    } else {
+        "baseline: Mahalanobis (class-conditional)"
+    };
+    let detectors: [(&str, Scores<'_>); 2] = [
+        (
+            "baseline: k-NN distance (k = 10, training set)",
+            Box::new(|f| knn.anomaly_scores(outputs(f))),
+        ),
+        (
+            mahalanobis_name,
+            Box::new(|f| mahalanobis.anomaly_scores(outputs(f))),
+        ),
+    ];
+    for (name, scores) in detectors {
+        let calibrator = Calibrator::new(scores(x2)?)?;
+        let inside = scores(in_distribution)?;
+        let others = sets
+            .iter()
+            .map(|f| scores(*f))
+            .collect::<Result<Vec<_>, _>>()?;
+        table.push(name, &inside, Some(&calibrator.p_values(&inside)), &others)?;
+    }
+    Ok(())
+}
+
+/// CADet methods calibrated on the same transform features and their scores of each set.
+#[derive(Debug, Clone)]
+pub struct MethodScores {
+    /// The row name.
+    pub name: String,
+    /// The calibration.
+    pub calibration: Calibration,
+    /// Scores per set, in the order given.
+    pub scores: Vec<Vec<ImageScore>>,
+}
+
+/// Calibrates each method of `methods` with `base`'s settings on the same X⁽¹⁾ / X⁽²⁾ transform features and
+/// scores each set of transform features (the in-distribution test set first): the paper's method and the
+/// extensions side by side, at the cost of one set of forward passes.
+pub fn score_methods(
+    base: &Cadet,
+    methods: &[(String, DetectionMethod)],
+    identity: Option<&EmbedderIdentity>,
+    x1: ArrayView3<'_, f32>,
+    x2: ArrayView3<'_, f32>,
+    sets: &[ArrayView3<'_, f32>],
+) -> Result<Vec<MethodScores>, cadet_detect::Error> {
+    methods
+        .iter()
+        .map(|(name, method)| {
+            let cadet = base.settings().clone().method(method.clone()).check()?;
+            let calibration =
+                cadet.calibrate_features(identity.cloned(), x1, x2, &cadet_core::NoProgress)?;
+            let scores = sets
+                .iter()
+                .map(|s| calibration.score_features(*s))
+                .collect::<Result<_, _>>()?;
+            Ok(MethodScores {
+                name: name.clone(),
+                calibration,
+                scores,
+            })
+        })
+        .collect()
 }
 
 /// Writes `roc.png` (each set against the first), `scores.png`, `m_in.png` and `m_out.png` into `dir`

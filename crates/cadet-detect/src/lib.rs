@@ -28,6 +28,6 @@ pub mod stats;
 pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};
 pub use error::{Error, Result};
-pub use method::{Combination, Method, Reference, Statistic, Tail};
+pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail};
 pub use pvalue::Calibrator;
 pub use stats::{ViewStats, stats_from_features};

@@ -4,7 +4,7 @@ mod common;
 
 use cadet_core::NoProgress;
 use cadet_detect::{
-    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, Detector, Error, Method,
+    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, Detector, Error, DetectionMethod,
 };
 use common::PoolProject;
 use ndarray::{Array4, s};
@@ -204,8 +204,8 @@ fn an_image_scores_the_same_alone_and_in_any_batch_order() {
 #[test]
 fn methods_round_trip_and_full_k_is_the_paper() {
     let e = PoolProject::new(16, 12, 1);
-    let cadet = |m: Method| Cadet::params(16).n_trs(6).method(m).check().unwrap();
-    let paper = cadet(Method::paper());
+    let cadet = |m: DetectionMethod| Cadet::params(16).n_trs(6).method(m).check().unwrap();
+    let paper = cadet(DetectionMethod::paper());
     let f1 = paper
         .transform_features(&e, images(30, 1).view(), 0, &NoProgress)
         .unwrap();
@@ -215,7 +215,7 @@ fn methods_round_trip_and_full_k_is_the_paper() {
     let test = paper
         .transform_features(&e, images(9, 5).view(), 2 << 40, &NoProgress)
         .unwrap();
-    let scores = |m: Method| {
+    let scores = |m: DetectionMethod| {
         let cal = cadet(m)
             .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
             .unwrap();
@@ -224,26 +224,26 @@ fn methods_round_trip_and_full_k_is_the_paper() {
         assert_eq!(Calibration::load(dir.path().join("c.json")).unwrap(), cal);
         cal.score_features(test.view()).unwrap()
     };
-    let p: Vec<(f64, f64)> = scores(Method::paper())
+    let p: Vec<(f64, f64)> = scores(DetectionMethod::paper())
         .iter()
         .map(|s| (s.score, s.p_value))
         .collect();
-    let full: Vec<(f64, f64)> = scores(Method::local_sum(30))
+    let full: Vec<(f64, f64)> = scores(DetectionMethod::local_sum(30))
         .iter()
         .map(|s| (s.score, s.p_value))
         .collect();
     assert_eq!(p, full);
     for m in [
-        Method::local_sum(3),
-        Method::fisher_local(3),
-        Method::min_p_local(3),
+        DetectionMethod::local_sum(3),
+        DetectionMethod::fisher_local(3),
+        DetectionMethod::min_p_local(3),
     ] {
         for s in scores(m.clone()) {
             assert!(s.p_value > 0.0 && s.p_value <= 1.0, "{}", m.label());
             assert_eq!(s.statistics.len(), 2);
         }
     }
-    let cal = cadet(Method::fisher_local(3))
+    let cal = cadet(DetectionMethod::fisher_local(3))
         .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
         .unwrap();
     let other_n_trs = test.slice(s![.., ..4, ..]);
@@ -252,7 +252,7 @@ fn methods_round_trip_and_full_k_is_the_paper() {
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(matches!(
-        cadet(Method::local_sum(31)).calibrate_features(None, f1.view(), f2.view(), &NoProgress),
+        cadet(DetectionMethod::local_sum(31)).calibrate_features(None, f1.view(), f2.view(), &NoProgress),
         Err(Error::InvalidParameter { name: "k", .. })
     ));
     // No embedder identity: images cannot be scored, features can.
@@ -262,7 +262,7 @@ fn methods_round_trip_and_full_k_is_the_paper() {
     ));
     // X(2) of one image repeated: typed error naming the statistic.
     let repeated = ndarray::Array3::from_shape_fn(f2.dim(), |(_, j, k)| f2[[0, j, k]]);
-    let err = cadet(Method::paper())
+    let err = cadet(DetectionMethod::paper())
         .calibrate_features(None, f1.view(), repeated.view(), &NoProgress)
         .unwrap_err();
     assert!(err.to_string().contains("m_in"), "{err}");
@@ -289,7 +289,7 @@ fn version_1_files_load() {
     let path = dir.path().join("v1.json");
     std::fs::write(&path, serde_json::to_vec(&v1).unwrap()).unwrap();
     let back = Calibration::load(&path).unwrap();
-    assert_eq!(back.method(), &Method::paper());
+    assert_eq!(back.method(), &DetectionMethod::paper());
     let test = images(4, 7);
     assert_eq!(
         back.score(&e, test.view(), &NoProgress).unwrap(),

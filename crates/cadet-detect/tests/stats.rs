@@ -123,6 +123,7 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
         Statistic::LocalMOut { k: 7 },
         Statistic::LocalMOut { k: 40 },
         Statistic::MOut,
+        Statistic::LocalCosine { k: 3 },
     ];
     let got = image_statistics(test.view(), &reference, &stats).unwrap();
     for (t, s) in got.iter().enumerate().step_by(37) {

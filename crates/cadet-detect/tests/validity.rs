@@ -5,7 +5,7 @@
 mod common;
 
 use cadet_core::NoProgress;
-use cadet_detect::{Cadet, Method, Statistic};
+use cadet_detect::{Cadet, DetectionMethod, Statistic};
 use ndarray::{Array3, s};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,11 +39,13 @@ fn p_values_are_valid_for_every_method() {
         .collect();
     let x1 = features(&mut rng, &centres, 100);
     let methods = [
-        Method::paper(),
-        Method::local_sum(5),
-        Method::fisher_local(5),
-        Method::min_p_local(5),
-        Method::single(Statistic::LocalMOut { k: 5 }),
+        DetectionMethod::paper(),
+        DetectionMethod::local_sum(5),
+        DetectionMethod::fisher_local(5),
+        DetectionMethod::min_p_local(5),
+        DetectionMethod::min_p_cosine(1),
+        DetectionMethod::fisher_cosine(5),
+        DetectionMethod::single(Statistic::LocalMOut { k: 5 }),
     ];
     let detectors: Vec<Cadet> = methods
         .iter()

@@ -10,7 +10,7 @@ use ndarray::{Array4, ArrayView3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
 use super::{Cadet, CadetParams, STREAM_SCORE, features};
-use crate::method::{FittedCombination, ImageStatistics, Method, Reference, image_statistics};
+use crate::method::{FittedCombination, ImageStatistics, DetectionMethod, Reference, image_statistics};
 use crate::{Error, Result};
 
 const FORMAT: &str = "cadet-calibration";
@@ -97,7 +97,7 @@ pub struct ImageScore {
     pub m_in: f64,
     /// Mean similarity between its transforms and X⁽¹⁾'s (always computed).
     pub m_out: f64,
-    /// The method's statistics, in the order of [`Method::statistics`].
+    /// The method's statistics, in the order of [`DetectionMethod::statistics`].
     pub statistics: Vec<f64>,
     /// The combined score, low = anomalous: `m_in + γ · m_out` for the paper's method; a weighted sum, or
     /// `−T` for the conformal combinations ([`crate::method`]).
@@ -166,7 +166,7 @@ impl Calibration {
     }
 
     /// The detection method.
-    pub fn method(&self) -> &Method {
+    pub fn method(&self) -> &DetectionMethod {
         &self.params.method
     }
 

@@ -10,7 +10,7 @@ use cadet_core::{Embedder, Progress};
 use ndarray::{Array3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
-use crate::method::Method;
+use crate::method::DetectionMethod;
 use crate::{Error, Result};
 
 /// Stream domains of the view RNG for X⁽¹⁾, X⁽²⁾ and scored images: an image's stream is its domain plus a
@@ -28,7 +28,7 @@ pub struct CadetParams {
     pub(crate) batch_images: usize,
     /// Statistics and their combination; version-1 files, which have none, are the paper's.
     #[serde(default)]
-    pub(crate) method: Method,
+    pub(crate) method: DetectionMethod,
 }
 
 impl CadetParams {
@@ -52,8 +52,8 @@ impl CadetParams {
         self.batch_images = batch_images;
         self
     }
-    /// The detection method (default: [`Method::paper`], `m_in + γ·m_out`).
-    pub fn method(mut self, method: Method) -> Self {
+    /// The detection method (default: [`DetectionMethod::paper`], `m_in + γ·m_out`).
+    pub fn method(mut self, method: DetectionMethod) -> Self {
         self.method = method;
         self
     }
@@ -121,7 +121,7 @@ impl Cadet {
             pipeline: cadet_eval(size),
             seed: 0,
             batch_images: 16,
-            method: Method::paper(),
+            method: DetectionMethod::paper(),
         }
     }
 

@@ -61,22 +61,22 @@ pub enum Combination {
     },
 }
 
-/// A detection method: statistics and their combination. [`Method::paper`] is CADet's, and the default.
+/// A detection method: statistics and their combination. [`DetectionMethod::paper`] is CADet's, and the default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Method {
+pub struct DetectionMethod {
     /// The statistics, in order.
     pub statistics: Vec<Statistic>,
     /// Their combination.
     pub combination: Combination,
 }
 
-impl Default for Method {
+impl Default for DetectionMethod {
     fn default() -> Self {
         Self::paper()
     }
 }
 
-impl Method {
+impl DetectionMethod {
     /// The paper's: `m_in + γ·m_out`.
     pub fn paper() -> Self {
         Self {
@@ -97,6 +97,26 @@ impl Method {
     pub fn fisher_local(k: usize) -> Self {
         Self {
             statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
+            combination: Combination::Fisher {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
+    /// The minimum p-value of `m_in` (two-sided) and `local cos (k)` (low tail): the examples' headline method.
+    pub fn min_p_cosine(k: usize) -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::LocalCosine { k }],
+            combination: Combination::MinP {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
+    /// Fisher's combination of `m_in` (two-sided) and `local cos (k)` (low tail).
+    pub fn fisher_cosine(k: usize) -> Self {
+        Self {
+            statistics: vec![Statistic::MIn, Statistic::LocalCosine { k }],
             combination: Combination::Fisher {
                 tails: vec![Tail::TwoSided, Tail::Lower],
             },
@@ -125,7 +145,7 @@ impl Method {
     pub fn needs_reference_images(&self) -> bool {
         self.statistics
             .iter()
-            .any(|s| matches!(s, Statistic::LocalMOut { .. }))
+            .any(|s| matches!(s, Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. }))
     }
 
     /// A short description for tables, e.g. `m_in (two-sided) ⊕ local m_out (k=5) (low), Fisher`.
@@ -174,8 +194,8 @@ impl Method {
             if self.statistics[..i].contains(s) {
                 return bad(format!("{} appears twice", s.label()));
             }
-            if let Statistic::LocalMOut { k: 0 } = s {
-                return bad("local m_out needs k ≥ 1".into());
+            if let Statistic::LocalMOut { k: 0 } | Statistic::LocalCosine { k: 0 } = s {
+                return bad(format!("{} needs k ≥ 1", s.label()));
             }
         }
         if let Combination::Fisher { tails } | Combination::MinP { tails } = &self.combination
@@ -217,7 +237,7 @@ fn mean_sd(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
 
 impl FittedCombination {
     /// Fits `method`'s combination on X⁽²⁾'s statistics (`x2[i][k]`: image `i`, statistic `k`).
-    pub fn fit(method: &Method, x2: Vec<Vec<f64>>) -> Result<Self> {
+    pub fn fit(method: &DetectionMethod, x2: Vec<Vec<f64>>) -> Result<Self> {
         method.check()?;
         let s = method.statistics.len();
         if x2.len() < 2 {
@@ -512,7 +532,7 @@ mod tests {
                 tails: vec![Tail::Lower, Tail::TwoSided, Tail::Lower],
             },
         ] {
-            let method = Method {
+            let method = DetectionMethod {
                 statistics: vec![
                     Statistic::MIn,
                     Statistic::LocalMOut { k: 3 },
@@ -546,7 +566,7 @@ mod tests {
     #[test]
     fn weighted_sum_by_hand() {
         let x2 = vec![vec![1.0, 0.0], vec![2.0, 4.0], vec![3.0, 2.0]];
-        let f = FittedCombination::fit(&Method::paper(), x2).unwrap();
+        let f = FittedCombination::fit(&DetectionMethod::paper(), x2).unwrap();
         assert!((f.weights[1] - 0.5).abs() < 1e-15);
         assert_eq!(f.sorted_scores, vec![1.0, 4.0, 4.0]);
         assert_eq!(f.score(&[vec![2.0, 2.0]]), vec![(3.0, 0.5)]);
@@ -556,23 +576,23 @@ mod tests {
     fn degenerate_and_invalid() {
         let same = vec![vec![0.7, 0.3]; 10];
         assert!(matches!(
-            FittedCombination::fit(&Method::paper(), same),
+            FittedCombination::fit(&DetectionMethod::paper(), same),
             Err(Error::Degenerate(_))
         ));
-        let bad = Method {
+        let bad = DetectionMethod {
             statistics: vec![Statistic::MIn, Statistic::MIn],
             combination: Combination::WeightedSum,
         };
         assert!(bad.check().is_err());
-        let tails = Method {
+        let tails = DetectionMethod {
             statistics: vec![Statistic::MIn],
             combination: Combination::Fisher { tails: vec![] },
         };
         assert!(tails.check().is_err());
-        assert!(Method::fisher_local(5).check().is_ok());
-        assert_eq!(Method::paper().label(), "m_in + γ·m_out");
+        assert!(DetectionMethod::fisher_local(5).check().is_ok());
+        assert_eq!(DetectionMethod::paper().label(), "m_in + γ·m_out");
         assert_eq!(
-            Method::fisher_local(5).label(),
+            DetectionMethod::fisher_local(5).label(),
             "Fisher: m_in (two-sided), local m_out (k=5) (low)"
         );
     }

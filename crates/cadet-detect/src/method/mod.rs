@@ -1,10 +1,10 @@
 //! Detection methods beyond the paper's single score, as composable parts (DESIGN.md, "Detection beyond the
 //! paper"): [`Statistic`]s of an image's transform features against a stored [`Reference`] (X⁽¹⁾), and a
-//! [`Combination`] of them fitted on X⁽²⁾ into a score and a valid p-value. [`Method::paper`] — `m_in + γ·m_out`
+//! [`Combination`] of them fitted on X⁽²⁾ into a score and a valid p-value. [`DetectionMethod::paper`] — `m_in + γ·m_out`
 //! — is the default and exactly the paper's.
 
 mod combination;
 mod statistic;
 
-pub use combination::{Combination, FittedCombination, Method, Tail};
+pub use combination::{Combination, FittedCombination, DetectionMethod, Tail};
 pub use statistic::{ImageStatistics, Reference, Statistic, image_statistics};

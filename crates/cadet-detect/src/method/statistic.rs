@@ -31,6 +31,15 @@ pub enum Statistic {
         /// Nearest reference images averaged, `1 ≤ k ≤ |X⁽¹⁾|`.
         k: usize,
     },
+    /// Mean of the `k` largest *cosine* similarities `cos(ū, ū_j)` to single reference images: the direction of
+    /// the image's mean unit feature against each reference image's, without their lengths. `⟨ū, ū_j⟩` mixes the
+    /// direction with `‖ū‖` and `‖ū_j‖` (how consistent each image's transforms are), so the reference images
+    /// whose transforms agree most crowd the top `k` whatever the direction; the cosine compares directions
+    /// only, the k-NN idea on the transforms' mean.
+    LocalCosine {
+        /// Nearest reference images averaged, `1 ≤ k ≤ |X⁽¹⁾|`.
+        k: usize,
+    },
     /// Mean Euclidean norm of the transforms' raw features.
     FeatureNorm,
 }
@@ -42,6 +51,7 @@ impl Statistic {
             Self::MIn => "m_in".into(),
             Self::MOut => "m_out".into(),
             Self::LocalMOut { k } => format!("local m_out (k={k})"),
+            Self::LocalCosine { k } => format!("local cos (k={k})"),
             Self::FeatureNorm => "norm".into(),
         }
     }
@@ -117,7 +127,7 @@ impl Reference {
     /// Checks the reference supports `statistic`.
     pub fn supports(&self, statistic: Statistic) -> Result<()> {
         match statistic {
-            Statistic::LocalMOut { k } => {
+            Statistic::LocalMOut { k } | Statistic::LocalCosine { k } => {
                 if k == 0 || k > self.size {
                     return Err(Error::InvalidParameter {
                         name: "k",
@@ -127,7 +137,8 @@ impl Reference {
                         ),
                     });
                 }
-                if k < self.size && self.image_means().is_none() {
+                let needs_images = k < self.size || matches!(statistic, Statistic::LocalCosine { .. });
+                if needs_images && self.image_means().is_none() {
                     return Err(Error::InvalidParameter {
                         name: "reference",
                         reason: "local m_out needs the reference images' features, which this calibration \
@@ -210,17 +221,23 @@ pub fn image_statistics(
             values: Vec::with_capacity(statistics.len()),
         });
     }
-    let local_ks: Vec<usize> = statistics
+    // The local statistics computed by the blocked product (local m_out at k = |X⁽¹⁾| is m_out).
+    let local: Vec<Statistic> = statistics
         .iter()
-        .filter_map(|s| match s {
-            Statistic::LocalMOut { k } if *k < reference.len() => Some(*k),
-            _ => None,
+        .copied()
+        .filter(|s| match s {
+            Statistic::LocalMOut { k } => *k < reference.len(),
+            Statistic::LocalCosine { .. } => true,
+            _ => false,
         })
         .collect();
-    // Per image, the local statistics' values by k.
-    let mut local: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let k_max = local_ks.iter().copied().max().unwrap_or(0);
-    if let (false, Some(refs)) = (local_ks.is_empty(), reference.image_means()) {
+    // Per image, the local statistics' values in the order of `local`.
+    let mut local_values: Vec<Vec<f64>> = vec![Vec::new(); n];
+    if let (false, Some(refs)) = (local.is_empty(), reference.image_means()) {
+        let ref_norms: Vec<f32> = refs
+            .outer_iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect();
         for start in (0..n).step_by(BLOCK) {
             let end = (start + BLOCK).min(n);
             let mut means = Array2::<f32>::zeros((end - start, d));
@@ -232,17 +249,23 @@ pub fn image_statistics(
                     *dst = v as f32;
                 }
             }
-            let sims = matmul(means.view(), refs.t(), Threads::Rayon)?;
-            for (i, row) in sims.outer_iter().enumerate() {
-                // The k_max largest first (O(|X⁽¹⁾|)), then sorted among themselves.
-                let mut r = row.to_vec();
-                if k_max < r.len() {
-                    r.select_nth_unstable_by(k_max - 1, |a, b| b.total_cmp(a));
-                }
-                r[..k_max].sort_unstable_by(|a, b| b.total_cmp(a));
-                local[start + i] = local_ks
+            // ⟨ū, ū_j⟩ for the block; the cosines divide by the two lengths.
+            let dots = matmul(means.view(), refs.t(), Threads::Rayon)?;
+            for (i, (row, mean)) in dots.outer_iter().zip(means.outer_iter()).enumerate() {
+                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+                let cosines: Vec<f32> = row
                     .iter()
-                    .map(|&k| r[..k].iter().map(|&v| f64::from(v)).sum::<f64>() / k as f64)
+                    .zip(&ref_norms)
+                    .map(|(v, r)| v / (norm * r).max(f32::MIN_POSITIVE))
+                    .collect();
+                let dots = row.to_vec();
+                local_values[start + i] = local
+                    .iter()
+                    .map(|s| match *s {
+                        Statistic::LocalMOut { k } => top_k_mean(dots.clone(), k),
+                        Statistic::LocalCosine { k } => top_k_mean(cosines.clone(), k),
+                        _ => unreachable!("local statistics only"),
+                    })
                     .collect();
             }
         }
@@ -255,9 +278,9 @@ pub fn image_statistics(
                 Statistic::MOut => stats.paper.m_out,
                 // k = |X⁽¹⁾|: the mean over every reference image is ⟨ū, μ⟩, computed as m_out is (exactly).
                 Statistic::LocalMOut { k } if k == reference.len() => stats.paper.m_out,
-                Statistic::LocalMOut { .. } => {
+                Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. } => {
                     next_local += 1;
-                    local[i][next_local - 1]
+                    local_values[i][next_local - 1]
                 }
                 Statistic::FeatureNorm => feature_norm(image),
             };
@@ -265,6 +288,14 @@ pub fn image_statistics(
         }
     }
     Ok(out)
+}
+
+/// The mean of the `k` largest values: the `k` largest first (`O(len)`), summed in `f64`.
+fn top_k_mean(mut values: Vec<f32>, k: usize) -> f64 {
+    if k < values.len() {
+        values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    }
+    values[..k].iter().map(|&v| f64::from(v)).sum::<f64>() / k as f64
 }
 
 /// Mean Euclidean norm of the rows (already checked finite by `view_stats`).
