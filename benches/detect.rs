@@ -1,9 +1,13 @@
 //! CADet's statistics from given features (n_trs = 50, d = 2048): the factorised O(n_trs · d) computation
-//! against the naive pairwise sums over X⁽¹⁾ (|X⁽¹⁾| = 300), per image. Results in docs/performance.md.
+//! against the naive pairwise sums over X⁽¹⁾ (|X⁽¹⁾| = 300), per image; and the local statistics (local m_out
+//! and local cos, one blocked product against the reference) for a batch of 64 images at |X⁽¹⁾| = 300, 5,000
+//! and 50,000. Results in docs/performance.md.
 
 use std::hint::black_box;
 
+use cadet::detect::method::image_statistics;
 use cadet::detect::stats::{mean_unit_feature, view_stats};
+use cadet::detect::{Reference, Statistic};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rand::SeedableRng;
@@ -61,6 +65,30 @@ fn bench(c: &mut Criterion) {
     group.bench_function("naive_x1_300", |b| {
         b.iter(|| naive(black_box(img.view()), black_box(x1.view())))
     });
+    group.finish();
+
+    // Local statistics: 64 images scored together (one product of 64 × d by d × |X1|), per call.
+    let batch = normal((64, N_TRS, D));
+    let mut group = c.benchmark_group("cadet_local_stats_64_images_ntrs50_d2048");
+    group.sample_size(10);
+    let paper = [Statistic::MIn, Statistic::MOut];
+    let local = [
+        Statistic::MIn,
+        Statistic::LocalMOut { k: 5 },
+        Statistic::LocalCosine { k: 1 },
+    ];
+    for size in [300usize, 5_000, 50_000] {
+        let means = Array2::from_shape_fn((size, D), |(i, j)| {
+            (((i * 31 + j * 7) % 97) as f32 / 97.0 + 0.01) / (D as f32).sqrt()
+        });
+        let reference = Reference::from_image_means(means.view()).unwrap();
+        group.bench_function(format!("paper_x1_{size}"), |b| {
+            b.iter(|| image_statistics(black_box(batch.view()), &reference, &paper).unwrap())
+        });
+        group.bench_function(format!("local_x1_{size}"), |b| {
+            b.iter(|| image_statistics(black_box(batch.view()), &reference, &local).unwrap())
+        });
+    }
     group.finish();
 }
 

@@ -80,6 +80,10 @@ fn files_round_trip_and_reject_corruption() {
     assert!(!dir.path().join("cal.tmp").exists());
     let back = Calibration::load(&path).unwrap();
     assert_eq!(back, cal);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for needle in ["\"sorted\":[", "\"batch_images\":7", "\"checksum\":\""] {
+        assert!(text.contains(needle), "{needle}");
+    }
     assert_eq!(
         back.score(&e, images(3, 9).view(), &NoProgress).unwrap(),
         cal.score(&e, images(3, 9).view(), &NoProgress).unwrap()
@@ -99,6 +103,14 @@ fn files_round_trip_and_reject_corruption() {
         (
             text.replacen("\"n_trs\":10", "\"n_trs\":1", 1),
             "one transform",
+        ),
+        (
+            text.replacen("\"sorted\":[", "\"sorted\":[-10.0,", 1),
+            "an extra calibration score (checksum)",
+        ),
+        (
+            text.replacen("\"batch_images\":7", "\"batch_images\":8", 1),
+            "a changed setting (checksum)",
         ),
         ("not json".to_string(), "garbage"),
     ] {

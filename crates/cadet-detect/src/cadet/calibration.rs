@@ -118,6 +118,9 @@ pub struct Calibration {
     embedder: Option<EmbedderIdentity>,
     reference: Reference,
     combination: FittedCombination,
+    /// SHA-256 (hex) of the file written with this field empty; checked on load.
+    #[serde(default)]
+    checksum: String,
 }
 
 /// Version 1 of the file (the paper's method only).
@@ -148,6 +151,7 @@ impl Calibration {
             embedder,
             reference,
             combination,
+            checksum: String::new(),
         };
         cal.check()?;
         Ok(cal)
@@ -277,7 +281,7 @@ impl Calibration {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        let json = serde_json::to_vec(self).map_err(|e| err(&e))?;
+        let json = self.to_json_with_checksum().map_err(|e| err(&e))?;
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| err(&e))?;
         f.write_all(&json)
@@ -310,11 +314,23 @@ impl Calibration {
                     params: v1.params,
                     embedder: Some(v1.embedder),
                     reference: Reference::from_mu(v1.mu, v1.x1_size),
-                    combination: FittedCombination::legacy_paper(v1.gamma, v1.scores),
+                    combination: FittedCombination::legacy_paper(v1.gamma, v1.scores)
+                        .map_err(|e| err(e.to_string()))?,
+                    checksum: String::new(),
                 }
             }
             Some(v) if v == u64::from(VERSION) => {
-                serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?
+                let mut cal: Calibration =
+                    serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?;
+                let stored = std::mem::take(&mut cal.checksum);
+                let computed = cal.checksum().map_err(|e| err(e.to_string()))?;
+                if stored != computed {
+                    return Err(err(format!(
+                        "checksum mismatch (stored {stored:.16}…, content {computed:.16}…): the file was \
+                         changed or damaged after it was written"
+                    )));
+                }
+                cal
             }
             other => {
                 return Err(err(format!(
@@ -324,6 +340,22 @@ impl Calibration {
         };
         cal.check().map_err(|e| err(e.to_string()))?;
         Ok(cal)
+    }
+
+    /// SHA-256 (hex) of the compact JSON of `self` with an empty checksum field (the content; floats round-trip
+    /// exactly, so the same calibration always serialises to the same bytes).
+    fn checksum(&self) -> serde_json::Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut plain = self.clone();
+        plain.checksum.clear();
+        let digest = Sha256::digest(serde_json::to_vec(&plain)?);
+        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn to_json_with_checksum(&self) -> serde_json::Result<Vec<u8>> {
+        let mut signed = self.clone();
+        signed.checksum = self.checksum()?;
+        serde_json::to_vec(&signed)
     }
 
     fn check(&self) -> Result<()> {

@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::statistic::Statistic;
+use crate::pvalue::Calibrator;
 use crate::{Error, Result};
 
 /// Which tail of a statistic's distribution over X⁽²⁾ marks an anomaly.
@@ -218,8 +219,8 @@ pub struct FittedCombination {
     pub(crate) combination: Combination,
     /// `[1, γ_1, …]` for a weighted sum; empty otherwise.
     pub(crate) weights: Vec<f64>,
-    /// Weighted-sum scores of X⁽²⁾, ascending (empty for the conformal combinations).
-    pub(crate) sorted_scores: Vec<f64>,
+    /// The weighted sum's p-values: X⁽²⁾'s anomaly scores `−score` (`None` for the conformal combinations).
+    pub(crate) calibrator: Option<Calibrator>,
     /// X⁽²⁾'s statistics, one row per image (empty only for calibrations read from version-1 files).
     pub(crate) x2: Vec<Vec<f64>>,
 }
@@ -267,36 +268,39 @@ impl FittedCombination {
             }
             sds.push(sd);
         }
-        let (weights, sorted_scores) = match method.combination {
+        let (weights, calibrator) = match method.combination {
             Combination::WeightedSum => {
                 let weights: Vec<f64> = sds.iter().map(|sd| sds[0] / sd).collect();
-                let mut scores: Vec<f64> = x2.iter().map(|r| weighted(&weights, r)).collect();
-                scores.sort_by(f64::total_cmp);
-                (weights, scores)
+                let anomaly: Vec<f64> = x2.iter().map(|r| -weighted(&weights, r)).collect();
+                (weights, Some(Calibrator::new(anomaly)?))
             }
-            _ => (Vec::new(), Vec::new()),
+            _ => (Vec::new(), None),
         };
         Ok(Self {
             combination: method.combination.clone(),
             weights,
-            sorted_scores,
+            calibrator,
             x2,
         })
     }
 
     /// The version-1 form: the paper's sum with `γ` and sorted scores only.
-    pub(crate) fn legacy_paper(gamma: f64, sorted_scores: Vec<f64>) -> Self {
-        Self {
+    pub(crate) fn legacy_paper(gamma: f64, sorted_scores: Vec<f64>) -> Result<Self> {
+        Ok(Self {
             combination: Combination::WeightedSum,
             weights: vec![1.0, gamma],
-            sorted_scores,
+            calibrator: Some(Calibrator::new(
+                sorted_scores.into_iter().map(|s| -s).collect(),
+            )?),
             x2: Vec::new(),
-        }
+        })
     }
 
     /// `|X⁽²⁾|`.
     pub fn calibration_size(&self) -> usize {
-        self.sorted_scores.len().max(self.x2.len())
+        self.calibrator
+            .as_ref()
+            .map_or(self.x2.len(), |c| c.scores().len())
     }
 
     /// The weights `[1, γ_1, …]` of a weighted sum (empty for the conformal combinations).
@@ -307,8 +311,8 @@ impl FittedCombination {
     /// X⁽²⁾'s combined scores, ascending (low = anomalous): the weighted sums, or for the conformal combinations
     /// each X⁽²⁾ image scored against the others.
     pub fn calibration_scores(&self) -> Vec<f64> {
-        if !self.sorted_scores.is_empty() {
-            return self.sorted_scores.clone();
+        if let Some(c) = &self.calibrator {
+            return c.scores().iter().rev().map(|a| -a).collect();
         }
         let table = Ranks::new(&self.x2);
         let mut s: Vec<f64> = self
@@ -323,15 +327,14 @@ impl FittedCombination {
     /// Scores images' statistics: `(score, p-value)` each, the score low = anomalous.
     pub fn score(&self, stats: &[Vec<f64>]) -> Vec<(f64, f64)> {
         match &self.combination {
+            // The paper's p-value, (#{x' : score(x') < score} + 1) / (|X⁽²⁾| + 1), is the shared calibrator's on
+            // anomaly scores −score.
             Combination::WeightedSum => stats
                 .iter()
                 .map(|r| {
                     let score = weighted(&self.weights, r);
-                    let below = self.sorted_scores.partition_point(|&s| s < score);
-                    (
-                        score,
-                        (below + 1) as f64 / (self.sorted_scores.len() + 1) as f64,
-                    )
+                    let p = self.calibrator.as_ref().map_or(1.0, |c| c.p_value(-score));
+                    (score, p)
                 })
                 .collect(),
             combination => {
@@ -353,11 +356,11 @@ impl FittedCombination {
                 {
                     return bad("weights missing or not finite");
                 }
-                if self.sorted_scores.is_empty()
-                    || self.sorted_scores.iter().any(|v| !v.is_finite())
-                    || self.sorted_scores.windows(2).any(|w| w[0] > w[1])
-                {
-                    return bad("calibration scores missing, not finite or not sorted");
+                match &self.calibrator {
+                    Some(c) if !c.scores().is_empty() => {
+                        Calibrator::from_sorted(c.scores().to_vec())?;
+                    }
+                    _ => return bad("calibration scores missing"),
                 }
             }
             _ => {
@@ -568,7 +571,7 @@ mod tests {
         let x2 = vec![vec![1.0, 0.0], vec![2.0, 4.0], vec![3.0, 2.0]];
         let f = FittedCombination::fit(&DetectionMethod::paper(), x2).unwrap();
         assert!((f.weights[1] - 0.5).abs() < 1e-15);
-        assert_eq!(f.sorted_scores, vec![1.0, 4.0, 4.0]);
+        assert_eq!(f.calibration_scores(), vec![1.0, 4.0, 4.0]);
         assert_eq!(f.score(&[vec![2.0, 2.0]]), vec![(3.0, 0.5)]);
     }
 

@@ -87,6 +87,22 @@ impl Reference {
         })
     }
 
+    /// From X⁽¹⁾'s per-image mean unit features `ū_j` (`m × d`, each the mean of an image's unit transform
+    /// features, computed elsewhere); `μ` is their mean.
+    pub fn from_image_means(means: ArrayView2<'_, f32>) -> Result<Self> {
+        cadet_core::validate::samples("reference image means", means, None)?;
+        let (m, d) = means.dim();
+        let mut mu = vec![0.0f64; d];
+        for r in means.outer_iter() {
+            mu.iter_mut().zip(r).for_each(|(a, &v)| *a += f64::from(v) / m as f64);
+        }
+        Ok(Self {
+            size: m,
+            mu,
+            image_means: means.iter().copied().collect(),
+        })
+    }
+
     /// A reference holding `μ` only (a calibration file of version 1).
     pub(crate) fn from_mu(mu: Vec<f64>, size: usize) -> Self {
         Self {
