@@ -196,7 +196,11 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             let (name, path) = s
                 .split_once('=')
                 .ok_or_else(|| format!("--set {s}: expected NAME=PATH"))?;
-            Ok((name.to_string(), PathBuf::from(path), load3(Path::new(path))?))
+            Ok((
+                name.to_string(),
+                PathBuf::from(path),
+                load3(Path::new(path))?,
+            ))
         })
         .collect::<Result<_, BoxError>>()?;
     if sets.is_empty() {
@@ -225,7 +229,13 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             .method(method(args)?)
             .check()?
             .calibrate_features(None, x1.view(), x2.view(), &Stderr)
-            .map_err(|e| format!("calibration from {:?} and {:?}: {e}", args.x1.as_ref().unwrap(), args.x2.as_ref().unwrap()))?,
+            .map_err(|e| {
+                format!(
+                    "calibration from {:?} and {:?}: {e}",
+                    args.x1.as_ref().unwrap(),
+                    args.x2.as_ref().unwrap()
+                )
+            })?,
         _ => return Err("give --calibration, or both --x1 and --x2".into()),
     };
     let scored = sets
@@ -241,7 +251,14 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
         (Some((x1, x2)), true) => {
             let cadet = Cadet::params(32).n_trs(x2.dim().1.max(2)).check()?;
             let views: Vec<_> = sets.iter().map(|(_, _, f)| f.view()).collect();
-            let results = score_methods(&cadet, &compared_methods(args.k), None, x1.view(), x2.view(), &views)?;
+            let results = score_methods(
+                &cadet,
+                &compared_methods(args.k),
+                None,
+                x1.view(),
+                x2.view(),
+                &views,
+            )?;
             let mut table = MethodTable::new(
                 format!(
                     "AUROC % [95% interval] against set {:?}; last column: its share with p ≤ α. |X1| = {}, |X2| = {}",

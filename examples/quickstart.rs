@@ -267,7 +267,12 @@ fn main() -> Result<(), BoxError> {
         std::fs::create_dir_all(dir)?;
         let mut files = vec![("x1".to_string(), &f1), ("x2".to_string(), &f2)];
         let short = ["test", "heldout", "pgd", "cw", "fgsm"];
-        files.extend(short.iter().map(|s| s.to_string()).zip(named.iter().map(|(_, f)| f)));
+        files.extend(
+            short
+                .iter()
+                .map(|s| s.to_string())
+                .zip(named.iter().map(|(_, f)| f)),
+        );
         for (name, f) in files {
             ndarray_npy::write_npy(dir.join(format!("{name}.npy")), f)?;
         }
@@ -277,9 +282,18 @@ fn main() -> Result<(), BoxError> {
     let identity = EmbedderIdentity::of(&embedder, [shape[1], shape[2], shape[3]])?;
     let views: Vec<_> = named.iter().map(|(_, f)| f.view()).collect();
     let methods = compared_methods(args.k);
-    let results = score_methods(&cadet, &methods, Some(&identity), f1.view(), f2.view(), &views)?;
+    let results = score_methods(
+        &cadet,
+        &methods,
+        Some(&identity),
+        f1.view(),
+        f2.view(),
+        &views,
+    )?;
     let headline = &results[HEADLINE_METHOD];
-    headline.calibration.save(args.out.join("calibration.json"))?;
+    headline
+        .calibration
+        .save(args.out.join("calibration.json"))?;
     let sets: Vec<(String, Vec<ImageScore>)> = named
         .iter()
         .map(|(n, _)| n.clone())
@@ -291,9 +305,15 @@ fn main() -> Result<(), BoxError> {
         .zip(results[0].scores.clone())
         .collect();
     println!();
-    print!("{}", CadetReport::new(&results[0].calibration, &paper_sets, args.alpha)?);
+    print!(
+        "{}",
+        CadetReport::new(&results[0].calibration, &paper_sets, args.alpha)?
+    );
     println!();
-    print!("{}", CadetReport::new(&headline.calibration, &sets, args.alpha)?);
+    print!(
+        "{}",
+        CadetReport::new(&headline.calibration, &sets, args.alpha)?
+    );
     let short: Vec<String> = named[1..]
         .iter()
         .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
@@ -306,7 +326,11 @@ fn main() -> Result<(), BoxError> {
             named[0].1.dim().0,
             args.n_trs,
             f1.dim().0,
-            if args.reference == "train" { "the training images" } else { "held-out images" },
+            if args.reference == "train" {
+                "the training images"
+            } else {
+                "held-out images"
+            },
             f2.dim().0
         ),
         short,

@@ -100,6 +100,10 @@ struct Args {
     /// Largest Table 1 sample size.
     #[arg(long, default_value_t = 2000)]
     max_n: usize,
+    /// Save the CADet transform features of X1, X2 and every scored set as (n, n_trs, d) .npy files here (the
+    /// input of the `detect` example).
+    #[arg(long)]
+    save_features: Option<PathBuf>,
     /// Markdown report; figures go beside it.
     #[arg(long, default_value = "out/reproduce_cifar/results.md")]
     markdown: PathBuf,
@@ -161,14 +165,19 @@ fn jpeg_round_trip(data: &Dataset, quality: u8) -> Result<Dataset, BoxError> {
             h as u32,
             image::ExtendedColorType::Rgb8,
         )?;
-        let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)?.to_rgb8();
+        let decoded =
+            image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)?.to_rgb8();
         for (x, y, p) in decoded.enumerate_pixels() {
             for c in 0..3 {
                 out[[i, c, y as usize, x as usize]] = p[c];
             }
         }
     }
-    Ok(Dataset::new(out, rgb.labels().to_vec(), rgb.classes().to_vec())?)
+    Ok(Dataset::new(
+        out,
+        rgb.labels().to_vec(),
+        rgb.classes().to_vec(),
+    )?)
 }
 
 /// An unseen set from `NAME=DIR`: Tiny-ImageNet layout when `DIR/val_annotations.txt` exists, class folders
@@ -448,7 +457,10 @@ fn main() -> Result<(), BoxError> {
     ];
     for (i, (name, ood)) in data.ood.iter().enumerate() {
         let pick = ood.split(&[n.min(ood.len())], 13)?.remove(0).images_f32();
-        sets.push((format!("{name} (unseen, --ood)"), tf(&pick, (16 + i as u64) << 40)?));
+        sets.push((
+            format!("{name} (unseen, --ood)"),
+            tf(&pick, (16 + i as u64) << 40)?,
+        ));
         single.push(emb(&pick)?);
     }
     for (i, (name, adv)) in adversarial.iter().enumerate() {
@@ -457,6 +469,28 @@ fn main() -> Result<(), BoxError> {
             tf(adv, (4 + i as u64) << 40)?,
         ));
         single.push(emb(adv)?);
+    }
+    if let Some(dir) = &args.save_features {
+        std::fs::create_dir_all(dir)?;
+        ndarray_npy::write_npy(dir.join("x1.npy"), &f1)?;
+        ndarray_npy::write_npy(dir.join("x2.npy"), &f2)?;
+        for (i, (name, f)) in sets.iter().enumerate() {
+            let file: String = name
+                .split(" (")
+                .next()
+                .unwrap_or(name)
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            ndarray_npy::write_npy(dir.join(format!("{i}_{file}.npy")), f)?;
+        }
+        eprintln!("transform features saved in {}", dir.display());
     }
     let identity = EmbedderIdentity::of(embedder.as_ref(), [3, 32, 32])?;
     let full = cadet_at(&identity, &f1, &f2, &sets, args.n_trs)?;
@@ -476,7 +510,14 @@ fn main() -> Result<(), BoxError> {
     // The paper's method, the extensions and the baselines side by side on the same features.
     let views: Vec<_> = sets.iter().map(|(_, f)| f.view()).collect();
     let methods = compared_methods(args.k);
-    let results = score_methods(&cadet, &methods, Some(&identity), f1.view(), f2.view(), &views)?;
+    let results = score_methods(
+        &cadet,
+        &methods,
+        Some(&identity),
+        f1.view(),
+        f2.view(),
+        &views,
+    )?;
     let short: Vec<String> = sets[1..]
         .iter()
         .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
@@ -488,7 +529,11 @@ fn main() -> Result<(), BoxError> {
              |X1| = {} ({} images), |X2| = {}",
             args.n_trs,
             f1.dim().0,
-            if args.reference == "test" { "JPEG test" } else { "JPEG training" },
+            if args.reference == "test" {
+                "JPEG test"
+            } else {
+                "JPEG training"
+            },
             f2.dim().0
         ),
         short,
@@ -497,7 +542,10 @@ fn main() -> Result<(), BoxError> {
     for r in &results {
         table.push_cadet(&r.name, &r.scores)?;
     }
-    let knn_train = data.jpeg_train.split(&[10_000.min(data.jpeg_train.len())], 14)?.remove(0);
+    let knn_train = data
+        .jpeg_train
+        .split(&[10_000.min(data.jpeg_train.len())], 14)?
+        .remove(0);
     let single_views: Vec<_> = single[1..].iter().map(|f| f.view()).collect();
     push_feature_baselines(
         &mut table,

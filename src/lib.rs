@@ -32,6 +32,8 @@
 pub use cadet_attacks as attacks;
 pub use cadet_augment as augment;
 pub use cadet_core as core;
+/// The contracts every crate's signatures use, at the top so that `cadet` alone is enough.
+pub use cadet_core::{Embedder, Kernel, NoProgress, Progress};
 pub use cadet_data as data;
 pub use cadet_detect as detect;
 pub use cadet_mmd as mmd;

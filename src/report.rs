@@ -6,11 +6,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use cadet_core::metrics;
+use cadet_detect::baselines::{Knn, Mahalanobis};
 use cadet_detect::evaluation::{
     MethodRow, NamedScores, PartAurocs, SetReport, StatsRow, evaluate, method_row, part_aurocs,
     stats_row,
 };
-use cadet_detect::baselines::{Knn, Mahalanobis};
 use cadet_detect::{
     Cadet, Calibration, Calibrator, ClassifierOutputs, DetectionMethod, Detector, EmbedderIdentity,
     ImageScore, Statistic,
@@ -62,14 +62,17 @@ impl CadetReport {
             .iter()
             .map(|(n, s)| part_aurocs(n.clone(), &sets[0].1, s))
             .collect::<Result<_, _>>()?;
+        let gamma = calibration
+            .gamma()
+            .map(|g| format!(", γ = {g:.3}"))
+            .unwrap_or_default();
         Ok(Self {
             header: format!(
-                "CADet ({}), {} transforms, |X1| = {}, |X2| = {}, γ = {:.3}, α = {alpha}",
+                "CADet ({}), {} transforms, |X1| = {}, |X2| = {}{gamma}, α = {alpha}",
                 calibration.method().label(),
                 calibration.params().transforms(),
                 calibration.x1_size(),
                 calibration.x2_size(),
-                calibration.gamma().unwrap_or(f64::NAN),
             ),
             rows,
             stats,
@@ -110,16 +113,24 @@ impl fmt::Display for CadetReport {
                 .flatten()
                 .map(|p| format!("{:>5.1}%  {:>5.1}%", 100.0 * p.m_in, 100.0 * p.m_out))
                 .unwrap_or_default();
+            // γ·m_out only where the method has a γ (the weighted sums).
+            let gamma_part = if s.gamma_m_out_mean.is_finite() {
+                format!(
+                    "{:>8.4} ± {:<8.4}",
+                    s.gamma_m_out_mean,
+                    s.gamma_m_out_var.sqrt()
+                )
+            } else {
+                format!("{:>8} {:<10}", "–", "")
+            };
             writeln!(
                 f,
-                "{:<34} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {part}",
+                "{:<34} {:>8.4} ± {:<8.4} {:>8.4} ± {:<8.4} {gamma_part} {part}",
                 s.name,
                 s.m_in_mean,
                 s.m_in_var.sqrt(),
                 s.m_out_mean,
                 s.m_out_var.sqrt(),
-                s.gamma_m_out_mean,
-                s.gamma_m_out_var.sqrt()
             )?;
         }
         Ok(())
@@ -243,7 +254,10 @@ pub const HEADLINE_METHOD: usize = 6;
 /// images.
 pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
     vec![
-        ("CADet, paper: m_in + γ·m_out".into(), DetectionMethod::paper()),
+        (
+            "CADet, paper: m_in + γ·m_out".into(),
+            DetectionMethod::paper(),
+        ),
         (
             format!("local m_out (k={k}) alone"),
             DetectionMethod::single(Statistic::LocalMOut { k }),
@@ -287,8 +301,17 @@ pub fn push_feature_baselines(
     sets: &[ArrayView2<'_, f32>],
 ) -> Result<(), cadet_detect::Error> {
     let (features, labels, classes) = train;
+    // Dense class indices: a data set with held-out classes keeps their original labels.
+    let mut present: Vec<u32> = labels.to_vec();
+    present.sort_unstable();
+    present.dedup();
+    let dense: Vec<u32> = labels
+        .iter()
+        .map(|l| present.binary_search(l).expect("listed") as u32)
+        .collect();
+    let classes = present.len().min(classes.max(1));
     let knn = Knn::fit(features, 10)?;
-    let mahalanobis = Mahalanobis::fit(features, labels, classes)?;
+    let mahalanobis = Mahalanobis::fit(features, &dense, classes)?;
     fn outputs(f: ArrayView2<'_, f32>) -> ClassifierOutputs<'_> {
         ClassifierOutputs {
             logits: f,

@@ -3,9 +3,13 @@
 //! CADet (PAPER.md §3): one image in, a p-value out, flagging unseen classes and adversarial perturbations with
 //! no outlier ever seen, and the threshold set by calibration rather than by test data.
 //!
-//! - [`Cadet`] → [`Calibration`]: `μ` of X⁽¹⁾'s transforms, `γ` and the sorted scores of X⁽²⁾, the settings and
-//!   the embedder's identity; saved as versioned JSON, atomically. [`Calibration::score`] gives each image's
-//!   `m_in`, `m_out`, score and p-value, computing the statistics in `O(n_trs · d)` ([`stats`]).
+//! - [`Cadet`] → [`Calibration`]: the reference X⁽¹⁾ (`μ`, and its per-image features for local statistics), the
+//!   method fitted on X⁽²⁾, the settings and the embedder's identity; saved as versioned, checksummed JSON,
+//!   atomically. [`Calibration::score`] gives each image's statistics, score and p-value; `m_in` and `m_out` cost
+//!   `O(n_trs · d)` ([`stats`]).
+//! - [`method`]: the paper's `m_in + γ·m_out` ([`DetectionMethod::paper`], the default) is one point of a design
+//!   space of [`Statistic`]s (local `m_out`, local cosine, feature norm) and [`Combination`]s (weighted sum,
+//!   Fisher, minimum p-value over two-sided or one-sided conformal p-values), all with valid p-values.
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).
 //! - [`evaluation`]: AUROC, FPR@95TPR, AUPR-in/out and the rejection rate at `α` per named set; Table 5.
@@ -26,6 +30,8 @@ mod pvalue;
 pub mod stats;
 
 pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore};
+/// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.
+pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};
 pub use error::{Error, Result};
 pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail};

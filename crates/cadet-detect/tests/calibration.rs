@@ -4,7 +4,7 @@ mod common;
 
 use cadet_core::NoProgress;
 use cadet_detect::{
-    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, Detector, Error, DetectionMethod,
+    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
 };
 use common::PoolProject;
 use ndarray::{Array4, s};
@@ -264,7 +264,12 @@ fn methods_round_trip_and_full_k_is_the_paper() {
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(matches!(
-        cadet(DetectionMethod::local_sum(31)).calibrate_features(None, f1.view(), f2.view(), &NoProgress),
+        cadet(DetectionMethod::local_sum(31)).calibrate_features(
+            None,
+            f1.view(),
+            f2.view(),
+            &NoProgress
+        ),
         Err(Error::InvalidParameter { name: "k", .. })
     ));
     // No embedder identity: images cannot be scored, features can.

@@ -10,7 +10,9 @@ use ndarray::{Array4, ArrayView3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
 use super::{Cadet, CadetParams, STREAM_SCORE, features};
-use crate::method::{FittedCombination, ImageStatistics, DetectionMethod, Reference, image_statistics};
+use crate::method::{
+    DetectionMethod, FittedCombination, ImageStatistics, Reference, image_statistics,
+};
 use crate::{Error, Result};
 
 const FORMAT: &str = "cadet-calibration";

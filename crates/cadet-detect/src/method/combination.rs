@@ -144,9 +144,12 @@ impl DetectionMethod {
 
     /// Whether a statistic needs X⁽¹⁾'s per-image features (a local statistic), not `μ` alone.
     pub fn needs_reference_images(&self) -> bool {
-        self.statistics
-            .iter()
-            .any(|s| matches!(s, Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. }))
+        self.statistics.iter().any(|s| {
+            matches!(
+                s,
+                Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. }
+            )
+        })
     }
 
     /// A short description for tables, e.g. `m_in (two-sided) ⊕ local m_out (k=5) (low), Fisher`.

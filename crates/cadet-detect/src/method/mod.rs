@@ -6,5 +6,5 @@
 mod combination;
 mod statistic;
 
-pub use combination::{Combination, FittedCombination, DetectionMethod, Tail};
+pub use combination::{Combination, DetectionMethod, FittedCombination, Tail};
 pub use statistic::{ImageStatistics, Reference, Statistic, image_statistics};

@@ -94,7 +94,9 @@ impl Reference {
         let (m, d) = means.dim();
         let mut mu = vec![0.0f64; d];
         for r in means.outer_iter() {
-            mu.iter_mut().zip(r).for_each(|(a, &v)| *a += f64::from(v) / m as f64);
+            mu.iter_mut()
+                .zip(r)
+                .for_each(|(a, &v)| *a += f64::from(v) / m as f64);
         }
         Ok(Self {
             size: m,
@@ -153,7 +155,8 @@ impl Reference {
                         ),
                     });
                 }
-                let needs_images = k < self.size || matches!(statistic, Statistic::LocalCosine { .. });
+                let needs_images =
+                    k < self.size || matches!(statistic, Statistic::LocalCosine { .. });
                 if needs_images && self.image_means().is_none() {
                     return Err(Error::InvalidParameter {
                         name: "reference",
