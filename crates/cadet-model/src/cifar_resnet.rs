@@ -141,7 +141,7 @@ impl CifarResNet {
             .allow_partial(false);
         let applied = self.load_from(&mut store).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::resnet::shorten(e.to_string()),
         })?;
         if !applied.errors.is_empty() || !applied.missing.is_empty() {
             return Err(Error::Weights {

@@ -68,3 +68,29 @@ fn pretrained_files_are_checked_when_present() {
     };
     assert!(matches!(load(20, &r32), Err(Error::WrongArchitecture { .. })));
 }
+
+/// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.
+#[test]
+fn torchvision_files_naming_another_resnet_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r50.safetensors");
+    let header = br#"{"__metadata__":{"arch":"resnet50"}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    std::fs::write(&path, bytes).unwrap();
+    let net = cadet_model::ResNetConfig::new(18)
+        .init(&Device::flex())
+        .unwrap();
+    assert_eq!(net.arch(), "resnet18");
+    match net.load_torchvision(&path, "") {
+        Err(Error::WrongArchitecture {
+            expected, found, ..
+        }) => assert_eq!((expected.as_str(), found.as_str()), ("resnet18", "resnet50")),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("loaded"),
+    }
+    let r50 = cadet_model::ResNetConfig::new(50)
+        .init(&Device::flex())
+        .unwrap();
+    assert_eq!(r50.arch(), "resnet50");
+}
