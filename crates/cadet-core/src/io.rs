@@ -41,6 +41,26 @@ fn split(path: &Path) -> std::io::Result<(PathBuf, String)> {
     Ok((dir, name))
 }
 
+/// A temporary-file builder named after `name`, creating files with ordinary permissions (those of the target
+/// when it exists, else `0o666` for files and `0o777` for folders, both less the umask) rather than
+/// tempfile's private `0o600`.
+fn builder<'a>(prefix: &'a str, target: &Path, folder: bool) -> tempfile::Builder<'a, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let permissions = match std::fs::metadata(target) {
+            Ok(m) if m.is_dir() == folder => m.permissions(),
+            _ => std::fs::Permissions::from_mode(if folder { 0o777 } else { 0o666 }),
+        };
+        b.permissions(permissions);
+    }
+    #[cfg(not(unix))]
+    let _ = (target, folder);
+    b
+}
+
 /// Syncs a folder, so that a rename inside it survives a crash (a no-op where folders cannot be opened).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -63,10 +83,8 @@ where
     F: FnOnce(&mut dyn Write) -> Result<(), E>,
 {
     let (dir, name) = split(path)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)?;
+    let prefix = format!(".{name}.");
+    let tmp = builder(&prefix, path, false).tempfile_in(&dir)?;
     let mut writer = std::io::BufWriter::new(tmp);
     write(&mut writer)?;
     let tmp = writer.into_inner().map_err(|e| e.into_error())?;
@@ -86,10 +104,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// folder is removed when dropped.
 pub fn staging_dir(path: &Path) -> std::io::Result<tempfile::TempDir> {
     let (dir, name) = split(path)?;
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempdir_in(dir)
+    let prefix = format!(".{name}.");
+    builder(&prefix, path, true).tempdir_in(dir)
 }
 
 /// Syncs every file of the staged folder `staged`, then renames the folder to `path`, which must not exist
@@ -150,6 +166,21 @@ mod tests {
         }
         // Nothing else is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        // Ordinary permissions (not tempfile's private 0o600), and an existing file keeps its own.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let fresh = dir.path().join("fresh");
+            write_atomic(&fresh, b"x").unwrap();
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, b"x").unwrap();
+            assert_eq!(mode(&fresh), mode(&plain), "as std::fs::write would create it");
+            std::fs::remove_file(&plain).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            write_atomic(&path, b"third").unwrap();
+            assert_eq!(mode(&path), 0o640);
+        }
     }
 
     #[test]
