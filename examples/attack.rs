@@ -145,8 +145,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         outputs.push((name, out.adversarial));
     }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     for (name, adversarial) in &outputs {
         save_npy(adversarial, args.out.join(format!("{name}.npy")))?;
         attack_grid(

@@ -85,8 +85,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.out.exists() && !args.out.is_dir() {
         return Err(format!("--out {}: not a folder", args.out.display()).into());
     }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir)
             .resize(args.size as u32, args.size as u32)

@@ -139,7 +139,11 @@ fn count_images(dir: &std::path::Path, limit: Option<usize>) -> usize {
 /// `--out` must be a file path in an existing folder: checked before any work.
 fn check_out(path: &std::path::Path) -> Result<(), BoxError> {
     if path.is_dir() {
-        return Err(format!("--out {}: is a folder, expected a .npy file path", path.display()).into());
+        return Err(format!(
+            "--out {}: is a folder, expected a .npy file path",
+            path.display()
+        )
+        .into());
     }
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
@@ -226,7 +230,9 @@ fn main() -> std::process::ExitCode {
 fn run(args: &Args) -> Result<(), BoxError> {
     check_out(&args.out)?;
     if args.n_trs == 1 {
-        return Err("--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into());
+        return Err(
+            "--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into(),
+        );
     }
     if let Some(size) = args.size
         && !args.images.extension().is_some_and(|e| e == "npy")

@@ -76,14 +76,18 @@ type BoxError = Box<dyn std::error::Error>;
 /// dtype other than f32 leads to the f64 attempt.
 fn load(what: &str, path: &Path) -> Result<Array2<f32>, BoxError> {
     use ndarray_npy::ReadNpyError;
-    let fail = |reason: String| -> BoxError { format!("{what} ({}): {reason}", path.display()).into() };
+    let fail =
+        |reason: String| -> BoxError { format!("{what} ({}): {reason}", path.display()).into() };
     match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
         Ok(a) => Ok(a),
         Err(ReadNpyError::WrongDescriptor(f32_descr)) => {
             match ndarray_npy::read_npy::<_, Array2<f64>>(path) {
                 Ok(a) => {
                     let limit = f64::from(f32::MAX);
-                    if let Some((index, v)) = a.indexed_iter().find(|(_, v)| v.is_finite() && v.abs() > limit) {
+                    if let Some((index, v)) = a
+                        .indexed_iter()
+                        .find(|(_, v)| v.is_finite() && v.abs() > limit)
+                    {
                         return Err(fail(format!(
                             "f64 value {v:e} at {index:?} does not fit f32 (largest {:e})",
                             f32::MAX

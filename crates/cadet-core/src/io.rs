@@ -175,7 +175,11 @@ mod tests {
             write_atomic(&fresh, b"x").unwrap();
             let plain = dir.path().join("plain");
             std::fs::write(&plain, b"x").unwrap();
-            assert_eq!(mode(&fresh), mode(&plain), "as std::fs::write would create it");
+            assert_eq!(
+                mode(&fresh),
+                mode(&plain),
+                "as std::fs::write would create it"
+            );
             std::fs::remove_file(&plain).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
             write_atomic(&path, b"third").unwrap();

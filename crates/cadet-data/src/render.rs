@@ -72,7 +72,10 @@ mod tests {
         // Only the grid is left; an unrelated temporary file survives a rewrite.
         std::fs::write(dir.path().join("grid.tmp"), b"not ours").unwrap();
         save_grid(imgs.view(), 2, &path).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("grid.tmp")).unwrap(), b"not ours");
+        assert_eq!(
+            std::fs::read(dir.path().join("grid.tmp")).unwrap(),
+            b"not ours"
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
         assert!(save_grid(imgs.view(), 0, &path).is_err());
     }

@@ -1,9 +1,9 @@
 //! Bad input gives a typed error, never a panic or a NaN.
 
+use cadet_core::Kernel;
 use cadet_mmd::{
     CosineKernel, Error, GaussianKernel, LinearKernel, PermutationTest, PooledSample, mmd2_unbiased,
 };
-use cadet_core::Kernel;
 use ndarray::{Array2, array};
 
 fn core(e: Error) -> cadet_core::Error {

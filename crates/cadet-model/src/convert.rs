@@ -112,7 +112,11 @@ mod tests {
         assert_eq!(back(view_to_tensor(&f, &device)), a);
         assert_eq!(back(array_to_tensor(f, &device)), a);
         // Permuted axes: stored as (N, H, W, C), seen as (N, C, H, W).
-        let nhwc = a.view().permuted_axes([0, 2, 3, 1]).as_standard_layout().into_owned();
+        let nhwc = a
+            .view()
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned();
         let p = nhwc.permuted_axes([0, 3, 1, 2]);
         assert_eq!(p, a);
         assert_eq!(back(view_to_tensor(&p, &device)), a);

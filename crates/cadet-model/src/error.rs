@@ -32,7 +32,9 @@ pub enum Error {
     },
     /// A training loss that is NaN or infinite: the run diverged (or its inputs hold non-finite values). The
     /// step is not applied and nothing is saved.
-    #[error("the loss of step {step} is {value}: training diverged (lower the learning rate, check the inputs)")]
+    #[error(
+        "the loss of step {step} is {value}: training diverged (lower the learning rate, check the inputs)"
+    )]
     NonFiniteLoss {
         /// The step (counted from 1, as in the progress notes).
         step: u64,
@@ -57,7 +59,9 @@ pub enum Error {
         reason: String,
     },
     /// A file whose bytes differ from those recorded when it was written (flipped bits, truncation, an edit).
-    #[error("{path}: SHA-256 {found} differs from the recorded {expected}: the file is corrupt or was changed")]
+    #[error(
+        "{path}: SHA-256 {found} differs from the recorded {expected}: the file is corrupt or was changed"
+    )]
     ChecksumMismatch {
         /// The file.
         path: PathBuf,

@@ -52,8 +52,8 @@ mod trainer;
 
 pub use backend::device;
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
-pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use classifier::{Classifier, Normalized, accuracy, predict};
+pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};

@@ -213,7 +213,9 @@ mod tests {
     static RANDOM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn random_lock() -> std::sync::MutexGuard<'static, ()> {
-        RANDOM.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        RANDOM
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Two classes told apart by brightness: a CIFAR ResNet-20 must learn them in a few steps.

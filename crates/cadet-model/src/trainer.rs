@@ -447,7 +447,12 @@ impl SimClrTrainer {
                 }
                 return Ok(None);
             }
-            Err(source) => return Err(Error::Io { path: latest, source }),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: latest,
+                    source,
+                });
+            }
         };
         let live = dir.join(&name);
         let run = std::fs::read_to_string(live.join("settings.json"))

@@ -40,7 +40,10 @@ fn weights_of_another_depth_are_refused() {
     match load(20, &r32) {
         Err(e @ Error::WrongArchitecture { .. }) => {
             let text = e.to_string();
-            assert!(text.contains("resnet32") && text.contains("resnet20"), "{text}");
+            assert!(
+                text.contains("resnet32") && text.contains("resnet20"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -50,7 +53,10 @@ fn weights_of_another_depth_are_refused() {
         other => panic!("{other:?}"),
     }
     // A shallower file lacks tensors.
-    assert!(matches!(load(32, &r20), Err(Error::WrongArchitecture { .. })));
+    assert!(matches!(
+        load(32, &r20),
+        Err(Error::WrongArchitecture { .. })
+    ));
     save(20, None, &r20);
     assert!(matches!(load(32, &r20), Err(Error::Weights { .. })));
     // Not a safetensors file.
@@ -61,12 +67,16 @@ fn weights_of_another_depth_are_refused() {
 /// The pretrained files of `../shared/data` name their architecture (checked when the data is there).
 #[test]
 fn pretrained_files_are_checked_when_present() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/resnet-cifar10");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/resnet-cifar10");
     let Ok(r32) = cadet_model::pretrained_weights(&dir, 32) else {
         eprintln!("no {}: skipped", dir.display());
         return;
     };
-    assert!(matches!(load(20, &r32), Err(Error::WrongArchitecture { .. })));
+    assert!(matches!(
+        load(20, &r32),
+        Err(Error::WrongArchitecture { .. })
+    ));
 }
 
 /// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.
@@ -85,7 +95,10 @@ fn torchvision_files_naming_another_resnet_are_refused() {
     match net.load_torchvision(&path, "") {
         Err(Error::WrongArchitecture {
             expected, found, ..
-        }) => assert_eq!((expected.as_str(), found.as_str()), ("resnet18", "resnet50")),
+        }) => assert_eq!(
+            (expected.as_str(), found.as_str()),
+            ("resnet18", "resnet50")
+        ),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("loaded"),
     }

@@ -115,7 +115,10 @@ mod tests {
         save_npy(&Array1::from(vec![3.0f32]), &path).unwrap();
         let back: Array1<f32> = ndarray_npy::read_npy(&path).unwrap();
         assert_eq!(back.to_vec(), vec![3.0]);
-        assert_eq!(std::fs::read(dir.path().join("x.npy.tmp")).unwrap(), b"not ours");
+        assert_eq!(
+            std::fs::read(dir.path().join("x.npy.tmp")).unwrap(),
+            b"not ours"
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
