@@ -235,7 +235,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
         );
     }
     if let Some(size) = args.size
-        && !args.images.extension().is_some_and(|e| e == "npy")
+        && args.images.extension().is_none_or(|e| e != "npy")
     {
         // Decoded u8 images and their f32 copy, counted before anything is decoded.
         let n = count_images(&args.images, args.limit_per_class) as u128;
