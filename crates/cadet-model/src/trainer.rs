@@ -385,8 +385,10 @@ impl SimClrTrainer {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let state_json = erased::Json::json(&self.state);
         if let Some(live) = self.check_folder(dir)? {
+            // (A checkpoint of an older version, without checksums, is rewritten rather than kept.)
             let same_state = std::fs::read_to_string(live.join("state.json"))
-                .is_ok_and(|text| text == state_json);
+                .is_ok_and(|text| text == state_json)
+                && live.join(integrity::MANIFEST).is_file();
             if same_state {
                 return Ok(live);
             }
@@ -631,5 +633,40 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string_pretty(self).expect("plain data serialises")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints are ordered by step, not by name: `ckpt-100000000` is newer than `ckpt-99999999`, and a
+    /// second checkpoint of one step (`-1`) is newer than the first.
+    #[test]
+    fn checkpoints_sort_by_step() {
+        assert_eq!(parse_checkpoint("ckpt-00000050"), Some((50, 0)));
+        assert_eq!(parse_checkpoint("ckpt-00000050-2"), Some((50, 2)));
+        assert_eq!(parse_checkpoint("ckpt-"), None);
+        assert_eq!(parse_checkpoint("ckpt-12a"), None);
+        assert_eq!(parse_checkpoint("ckpt-1-x"), None);
+        assert_eq!(parse_checkpoint(".ckpt-1.tmp"), None);
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "ckpt-100000000",
+            "ckpt-99999999",
+            "ckpt-99999999-1",
+            "notes",
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let names: Vec<String> = checkpoints_in(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(
+            names,
+            ["ckpt-99999999", "ckpt-99999999-1", "ckpt-100000000"]
+        );
     }
 }
