@@ -7,13 +7,16 @@
 //!     [--out out/attack]
 //! ```
 //! Images: the lossless CIFAR-10 test images 0..limit; weights: `resnet<depth>-*.safetensors` of the data folder.
+//!
+//! Outputs are written only once every attack has run, each atomically (a failed or killed run leaves the old
+//! files as they were). Exit codes: 0 success, 1 an input or run error, 2 a usage error.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
-use cadet::data::formats::cifar10_lossless;
+use cadet::data::formats::{cifar10_lossless, save_npy};
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
 use cadet::report::attack_grid;
 use cadet_core::Progress;
@@ -28,8 +31,9 @@ struct Args {
     /// ResNet depth: 20, 32, 44 or 56.
     #[arg(long, default_value_t = 20)]
     depth: usize,
-    /// Number of test images (lossless test 0..limit, at most 1000).
-    #[arg(long, default_value_t = 1000)]
+    /// Number of test images (lossless test 0..limit, 1 to 1000).
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     limit: usize,
     /// Which preset.
     #[arg(long, value_enum, default_value_t = Preset::All)]
@@ -67,9 +71,21 @@ impl Progress for Stderr {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    std::fs::create_dir_all(&args.out)?;
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(format!("--out {}: not a folder", args.out.display()).into());
+    }
     let device = Device::flex().autodiff();
     let dir = args.data.join("resnet-cifar10");
     let weights = pretrained_weights(&dir, args.depth)?;
@@ -105,6 +121,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "attack", "clean acc", "adv acc", "success", "mean L∞", "mean L2", "s"
     );
     let progress = Stderr(0.into(), 0.into());
+    // Outputs are kept until every attack has succeeded.
+    let mut outputs = Vec::new();
     for (name, attack) in attacks {
         let t = Instant::now();
         let out = attack.attack(
@@ -125,10 +143,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             l2,
             t.elapsed().as_secs_f64()
         );
-        ndarray_npy::write_npy(args.out.join(format!("{name}.npy")), &out.adversarial)?;
+        outputs.push((name, out.adversarial));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    for (name, adversarial) in &outputs {
+        save_npy(adversarial, args.out.join(format!("{name}.npy")))?;
         attack_grid(
             images.view(),
-            out.adversarial.view(),
+            adversarial.view(),
             8,
             &args.out.join(format!("{name}.png")),
         )?;

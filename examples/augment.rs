@@ -6,6 +6,9 @@
 //! Images come from an image folder (one subfolder per class) or, by default, the synthetic data set. Writes
 //! `originals.png` (one image per row), `train_views.png` and `eval_views.png` (row i: views of image i), and
 //! with `--samples-per-class N`, `synthetic.png`: N synthetic images of each class, one class per row.
+//!
+//! Requests whose images and views would exceed 4 GiB are refused before any work starts. Exit codes: 0
+//! success, 1 an input error, 2 a usage error.
 
 use std::path::PathBuf;
 
@@ -20,14 +23,15 @@ struct Args {
     /// Image folder (one subfolder per class); the synthetic data set when absent.
     #[arg(long)]
     folder: Option<PathBuf>,
-    /// Number of source images.
-    #[arg(long, default_value_t = 6)]
+    /// Number of source images (1 to 10000).
+    #[arg(long, default_value_t = 6, value_parser = count(10_000))]
     images: usize,
-    /// Views per image.
-    #[arg(long, default_value_t = 8)]
+    /// Views per image (1 to 1000).
+    #[arg(long, default_value_t = 8, value_parser = count(1_000))]
     views: usize,
-    /// Side of the views in pixels.
-    #[arg(long, default_value_t = 32)]
+    /// Side of the views in pixels (8 to 2048).
+    #[arg(long, default_value_t = 32,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=2048))]
     size: usize,
     /// Colour-jitter strength of the training views.
     #[arg(long, default_value_t = 1.0)]
@@ -35,17 +39,53 @@ struct Args {
     /// Output folder.
     #[arg(long, default_value = "out/augment")]
     out: PathBuf,
-    /// Also write a grid of this many synthetic images per class.
-    #[arg(long)]
+    /// Also write a grid of this many synthetic images per class (1 to 1000).
+    #[arg(long, value_parser = count(1_000))]
     samples_per_class: Option<usize>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// A count from 1 to `max`.
+fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=max)
+}
+
+/// The most memory the images and views of a request may take.
+const MEMORY_LIMIT: u128 = 4 << 30;
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    std::fs::create_dir_all(&args.out)?;
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Images (u8 and f32), two sets of views, and the grids, before anything is allocated.
+    let pixels = 3 * (args.size as u128).pow(2);
+    let images = args.images as u128 + 10 * args.samples_per_class.unwrap_or(0) as u128;
+    let needed = pixels * (images * 5 + 2 * args.images as u128 * args.views as u128 * 4);
+    if needed > MEMORY_LIMIT {
+        return Err(format!(
+            "{} images of {} px with {} views each would need {:.1} GiB, more than the limit of {} GiB",
+            images,
+            args.size,
+            args.views,
+            needed as f64 / (1u64 << 30) as f64,
+            MEMORY_LIMIT >> 30
+        )
+        .into());
+    }
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(format!("--out {}: not a folder", args.out.display()).into());
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir)
             .resize(args.size as u32, args.size as u32)

@@ -6,6 +6,8 @@
 //! cargo run --release --example cifar_resnet -- --data ../shared/data [--depth 20] [--jpeg]
 //! ```
 //! Expected (upstream README of the data): ResNet-20 91.5%, -32 92.8%, -44 93.3%, -56 92.6% on lossless 0–999.
+//!
+//! Exit codes: 0 success, 1 an input error (missing data, weights of another architecture), 2 a usage error.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,8 +31,18 @@ struct Args {
     jpeg: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     let dir = args.data.join("resnet-cifar10");
     let file = pretrained_weights(&dir, args.depth)?;

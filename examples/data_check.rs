@@ -5,6 +5,8 @@
 //! cargo run --release --example data_check -- --data ../shared/data [--out out/data_check]
 //! ```
 //! The data path may also come from `CADET_DATA`. `.ci/run` runs this when `../shared/data` exists.
+//!
+//! Exit codes: 0 success, 1 an input error (missing or unreadable data), 2 a usage error.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,7 +44,10 @@ fn report(
             println!("    {class:<12} {n}");
         }
     } else {
-        let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        let (lo, hi) = (
+            counts.iter().min().copied().unwrap_or(0),
+            counts.iter().max().copied().unwrap_or(0),
+        );
         println!("    per class: min {lo}, max {hi}");
     }
     let pick: Vec<usize> = (0..24.min(d.len()))
@@ -56,9 +61,19 @@ fn report(
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    std::fs::create_dir_all(&args.out)?;
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let timed = |f: &dyn Fn() -> Result<Dataset, cadet::data::Error>| -> Result<(Dataset, f64), cadet::data::Error> {
         let t = Instant::now();
         let d = f()?;

@@ -9,6 +9,9 @@
 //!     --normalization imagenet --images DIR --size 224 --out feats.npy
 //! ```
 //! `--images` is an image folder (one subfolder per class, PNG/JPEG) or a `uint8` `.npy` `(N, H, W, C)`.
+//!
+//! Requests whose buffers (images as `f32`, features, one batch of views) would exceed 16 GiB are refused before
+//! any work starts. Exit codes: 0 success, 1 an input error (bad file, too large a request), 2 a usage error.
 
 use std::path::PathBuf;
 
@@ -48,14 +51,15 @@ struct Args {
     /// Image folder or uint8 `.npy` `(N, H, W, C)`.
     #[arg(long)]
     images: PathBuf,
-    /// Resize folder images to `size × size` (needed when their sizes differ).
-    #[arg(long)]
+    /// Resize folder images to `size × size` (needed when their sizes differ; 1 to 4096).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     size: Option<u32>,
     /// At most this many images per class folder.
     #[arg(long)]
     limit_per_class: Option<usize>,
-    /// CADet evaluation transforms per image; 0 for plain features.
-    #[arg(long, default_value_t = 0)]
+    /// CADet evaluation transforms per image (2 to 10000); 0 for plain features.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     n_trs: usize,
     /// Seed of the transforms.
     #[arg(long, default_value_t = 0)]
@@ -86,6 +90,71 @@ impl Progress for Lines {
 }
 
 type BoxError = Box<dyn std::error::Error>;
+
+/// The most memory a request may need (images as `f32`, the features, one batch of views).
+const MEMORY_LIMIT: u64 = 16 << 30;
+
+/// Refuses a request whose buffers exceed [`MEMORY_LIMIT`], naming the sizes.
+fn check_memory(what: &str, bytes: u128) -> Result<(), BoxError> {
+    if bytes > u128::from(MEMORY_LIMIT) {
+        return Err(format!(
+            "{what} would need {:.1} GiB, more than the limit of {} GiB: use fewer or smaller images \
+             (--size, --limit-per-class) or fewer --n-trs",
+            bytes as f64 / (1u64 << 30) as f64,
+            MEMORY_LIMIT >> 30
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Image files (PNG/JPEG) in the class subfolders of `dir`, at most `limit` per class: an upper bound of the
+/// images a load decodes, counted without decoding.
+fn count_images(dir: &std::path::Path, limit: Option<usize>) -> usize {
+    let Ok(classes) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    classes
+        .filter_map(|c| c.ok())
+        .filter(|c| c.path().is_dir())
+        .map(|c| {
+            let n = std::fs::read_dir(c.path()).map_or(0, |files| {
+                files
+                    .filter_map(|f| f.ok())
+                    .filter(|f| {
+                        f.path().extension().is_some_and(|e| {
+                            matches!(
+                                e.to_ascii_lowercase().to_str(),
+                                Some("png" | "jpg" | "jpeg")
+                            )
+                        })
+                    })
+                    .count()
+            });
+            limit.map_or(n, |l| n.min(l))
+        })
+        .sum()
+}
+
+/// `--out` must be a file path in an existing folder: checked before any work.
+fn check_out(path: &std::path::Path) -> Result<(), BoxError> {
+    if path.is_dir() {
+        return Err(format!(
+            "--out {}: is a folder, expected a .npy file path",
+            path.display()
+        )
+        .into());
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "--out {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
 
 fn load_images(args: &Args) -> Result<Dataset, BoxError> {
     let (path, size) = (args.images.as_path(), args.size);
@@ -147,14 +216,51 @@ fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, Strin
     }
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), BoxError> {
+    check_out(&args.out)?;
+    if args.n_trs == 1 {
+        return Err(
+            "--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into(),
+        );
+    }
+    if let Some(size) = args.size
+        && args.images.extension().is_none_or(|e| e != "npy")
+    {
+        // Decoded u8 images and their f32 copy, counted before anything is decoded.
+        let n = count_images(&args.images, args.limit_per_class) as u128;
+        check_memory(
+            &format!("{n} images of 3 × {size} × {size}"),
+            n * 3 * u128::from(size).pow(2) * 5,
+        )?;
+    }
     let device = Device::flex();
-    let (net, normalization, name) = encoder(&args, &device)?;
+    let (net, normalization, name) = encoder(args, &device)?;
     // A checkpoint's encoder lives on the autodiff device; embedding freezes it either way.
     let device = net.devices().into_iter().next().unwrap_or(device);
     let embedder = BurnEmbedder::new(net, device, normalization, name).with_batch_size(128);
-    let data = load_images(&args)?;
+    let data = load_images(args)?;
+    let (c, h, w) = data.image_shape();
+    let (n, pixels) = (data.len() as u128, (c * h * w) as u128);
+    let d = embedder.dim() as u128;
+    let per_batch_views = 16 * args.n_trs as u128 * pixels * 4;
+    check_memory(
+        &format!(
+            "{n} images of {c} × {h} × {w} with {} transforms each ({d} features)",
+            args.n_trs
+        ),
+        n * pixels * 4 + n * (args.n_trs.max(1) as u128) * d * 4 + per_batch_views,
+    )?;
     let images = data.images_f32();
     eprintln!("{} images {:?}", data.len(), data.image_shape());
     if args.n_trs == 0 {

@@ -8,6 +8,9 @@
 //! Prints one JSON object: `method`, `kernel`, `statistic`, `p_value`, `n_perm`, `seconds`, sizes. With
 //! `--clean-calibration P2.npy` it runs MMD-CC: the estimate compares X and Y, the null comes from X ∪ P2.
 //! `--demo` generates data (a shifted pair and a same-distribution pair) and prints one object for both.
+//!
+//! Errors name the input (`X`, `Y` or `--clean-calibration`) and its file. Exit codes: 0 success, 1 an input
+//! error (unreadable file, values that do not fit f32, an overflowing kernel), 2 a usage error.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,8 +36,10 @@ struct Args {
     /// Second clean in-distribution sample S_P(2): run MMD-CC (same size as Y).
     #[arg(long, value_name = "P2.npy")]
     clean_calibration: Option<PathBuf>,
-    /// Number of permutations.
-    #[arg(long, default_value_t = 500)]
+    /// Number of permutations (1 to 10000000).
+    #[arg(long, default_value_t = 500,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=cadet::mmd::MAX_PERMUTATIONS as u64))]
     perms: usize,
     /// Seed of the permutations.
     #[arg(long, default_value_t = 0)]
@@ -66,15 +71,40 @@ impl KernelArg {
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn load(path: &Path) -> Result<Array2<f32>, BoxError> {
+/// The matrix of the input `what` (`X`, `Y`, `--clean-calibration`) from `path`: f32, or f64 whose values
+/// fit f32. The reader's own error (missing or truncated file, wrong number of dimensions) is kept; only a
+/// dtype other than f32 leads to the f64 attempt.
+fn load(what: &str, path: &Path) -> Result<Array2<f32>, BoxError> {
+    use ndarray_npy::ReadNpyError;
+    let fail =
+        |reason: String| -> BoxError { format!("{what} ({}): {reason}", path.display()).into() };
     match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
         Ok(a) => Ok(a),
-        Err(_) => {
-            let a: Array2<f64> = ndarray_npy::read_npy(path).map_err(|e| {
-                format!("{}: not a 2-d f32 or f64 .npy matrix ({e})", path.display())
-            })?;
-            Ok(a.mapv(|v| v as f32))
+        Err(ReadNpyError::WrongDescriptor(f32_descr)) => {
+            match ndarray_npy::read_npy::<_, Array2<f64>>(path) {
+                Ok(a) => {
+                    let limit = f64::from(f32::MAX);
+                    if let Some((index, v)) = a
+                        .indexed_iter()
+                        .find(|(_, v)| v.is_finite() && v.abs() > limit)
+                    {
+                        return Err(fail(format!(
+                            "f64 value {v:e} at {index:?} does not fit f32 (largest {:e})",
+                            f32::MAX
+                        )));
+                    }
+                    Ok(a.mapv(|v| v as f32))
+                }
+                Err(ReadNpyError::WrongDescriptor(_)) => Err(fail(format!(
+                    "expected a 2-d f32 or f64 matrix, the file's dtype is {f32_descr}"
+                ))),
+                Err(e) => Err(fail(e.to_string())),
+            }
         }
+        Err(ReadNpyError::WrongNdim(_, got)) => Err(fail(format!(
+            "expected a 2-d matrix (rows are samples), got an array of {got} dimension(s)"
+        ))),
+        Err(e) => Err(fail(e.to_string())),
     }
 }
 
@@ -120,7 +150,7 @@ fn demo(test: &PermutationTest, kernel: &dyn Kernel) -> Result<serde_json::Value
     }))
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = (|| -> Result<serde_json::Value, BoxError> {
         let test = PermutationTest::params()
@@ -131,18 +161,43 @@ fn main() {
         if args.demo {
             return demo(&test, kernel.as_ref());
         }
-        let (x, y) = (
-            load(args.x.as_deref().unwrap())?,
-            load(args.y.as_deref().unwrap())?,
-        );
-        let p2 = args.clean_calibration.as_deref().map(load).transpose()?;
+        let (Some(x), Some(y)) = (args.x.as_deref(), args.y.as_deref()) else {
+            return Err("give X.npy and Y.npy (or --demo)".into());
+        };
+        let (x, y) = (load("X", x)?, load("Y", y)?);
+        let p2 = args
+            .clean_calibration
+            .as_deref()
+            .map(|p| load("--clean-calibration", p))
+            .transpose()?;
+        if let Some(p2) = &p2 {
+            if p2.ncols() != x.ncols() {
+                return Err(format!(
+                    "--clean-calibration: {} features per row, X has {}",
+                    p2.ncols(),
+                    x.ncols()
+                )
+                .into());
+            }
+            if p2.nrows() != y.nrows() {
+                return Err(format!(
+                    "--clean-calibration: {} rows, MMD-CC needs as many as Y ({})",
+                    p2.nrows(),
+                    y.nrows()
+                )
+                .into());
+            }
+        }
         run(&test, kernel.as_ref(), &x, &y, p2.as_ref())
     })();
     match result {
-        Ok(v) => println!("{v}"),
+        Ok(v) => {
+            println!("{v}");
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(2);
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -4,11 +4,14 @@
 //! ```text
 //! cargo run --release --example train_simclr -- [--folder DIR] [--minutes 5] [--epochs 50] [--batch 64]
 //!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume] [--device cpu|cuda:0]
-//!     [--knn-every 50] [--probe DIR]
+//!     [--knn-every 50] [--probe DIR] [--overwrite]
 //! ```
 //! Prints one line per step (loss, learning rate, images per second), the k-NN accuracy of the features on a
 //! labelled probe set every `--knn-every` steps, and a summary; `--resume` continues from the latest
-//! checkpoint in `--checkpoints`.
+//! checkpoint in `--checkpoints`. A fresh run refuses a checkpoint folder that is not empty, unless
+//! `--overwrite` (which removes the old run's checkpoints, and nothing else, just before training starts).
+//!
+//! Exit codes: 0 success, 1 an input or run error (bad file, folder in use, diverged run), 2 a usage error.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,8 +33,8 @@ struct Args {
     /// Image folder (one subfolder per class); the synthetic data set when absent.
     #[arg(long)]
     folder: Option<PathBuf>,
-    /// Time budget in minutes.
-    #[arg(long, default_value_t = 5.0)]
+    /// Time budget in minutes (0 to 525600, i.e. a year).
+    #[arg(long, default_value_t = 5.0, value_parser = minutes, allow_negative_numbers = true)]
     minutes: f64,
     /// Epochs of the schedule.
     #[arg(long, default_value_t = 50)]
@@ -51,6 +54,9 @@ struct Args {
     /// Continue from the latest checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start a fresh run in a checkpoint folder that holds another run, removing that run's checkpoints.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Device: cpu, or cuda / cuda:N (built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -61,6 +67,17 @@ struct Args {
     /// Labelled query images for the k-NN monitor (one subfolder per class, the classes of `--folder`).
     #[arg(long)]
     probe: Option<PathBuf>,
+}
+
+/// `--minutes`: a finite, non-negative number of minutes, at most a year.
+fn minutes(text: &str) -> Result<f64, String> {
+    let m: f64 = text
+        .parse()
+        .map_err(|e| format!("not a number of minutes: {e}"))?;
+    if !(0.0..=525_600.0).contains(&m) {
+        return Err(format!("must be between 0 and 525600 (a year), got {text}"));
+    }
+    Ok(m)
 }
 
 /// The k-NN monitor: `data` (evenly spaced, at most 2000) as neighbours, the probe images as queries.
@@ -114,8 +131,46 @@ impl Progress for Lines {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A fresh run needs an empty (or new) checkpoint folder, or `--overwrite`.
+fn check_fresh_folder(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = &args.checkpoints;
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--checkpoints {}: not a folder", dir.display()).into());
+    }
+    let held = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.count(),
+        Err(_) => 0,
+    };
+    if held > 0 && !args.overwrite {
+        let latest = std::fs::read_to_string(dir.join("latest")).unwrap_or_default();
+        return Err(format!(
+            "--checkpoints {} is not empty{}: pass --resume to continue that run, or --overwrite to replace it",
+            dir.display(),
+            match latest.trim() {
+                "" => String::new(),
+                name => format!(" (it holds a run, latest {name})"),
+            }
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    if !args.resume {
+        check_fresh_folder(args)?;
+    }
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir).resize(32, 32).load()?,
         None => synthetic(0, 250)?,
@@ -147,8 +202,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             source.len(),
         )?
     };
-    if let Some(monitor) = monitor(&args, &data)? {
+    if let Some(monitor) = monitor(args, &data)? {
         trainer = trainer.with_monitor(monitor);
+    }
+    if args.overwrite {
+        // Everything is set up: only now does the old run go (its checkpoints only; anything else refuses).
+        SimClrTrainer::clear_checkpoints(&args.checkpoints)?;
     }
     let start = Instant::now();
     let first_step = trainer.state().step;
@@ -161,13 +220,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = start.elapsed().as_secs_f64();
     let losses = &trainer.state().losses;
     println!(
-        "{steps} steps in {secs:.0} s ({:.2} steps/s, {:.1} images/s); step {} of {}; loss {:.3} → {:.3}; checkpoint in {}",
+        "{steps} steps in {secs:.0} s ({:.2} steps/s, {:.1} images/s); step {} of {}; {}; checkpoint in {}",
         steps as f64 / secs,
         steps as f64 * trainer.config().batch_size as f64 / secs,
         trainer.state().step,
         trainer.total_steps(),
-        losses.first().copied().unwrap_or(f32::NAN),
-        losses.last().copied().unwrap_or(f32::NAN),
+        match (losses.first(), losses.last()) {
+            (Some(first), Some(last)) => format!("loss {first:.3} → {last:.3}"),
+            _ => "no step yet".to_string(),
+        },
         args.checkpoints.display()
     );
     if let Some((step, accuracy)) = trainer.state().knn.last() {

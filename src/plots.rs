@@ -1,6 +1,6 @@
 //! Pictures of results, PNG or SVG by the file's extension: ROC curves and score histograms. PNG text uses a
 //! font compiled in (Ubuntu Light, from `epaint_default_fonts`), so no system font or library is needed. Files
-//! are written to a temporary name and renamed, so a crash never leaves half a picture.
+//! are written atomically ([`cadet_core::io::write_atomic`]), so a crash never leaves half a picture.
 
 use std::path::{Path, PathBuf};
 
@@ -80,9 +80,7 @@ fn picture(path: &Path, figure: &impl Figure) -> Result<(), PlotError> {
         }
         _ => return Err(err(&"the file name must end in .png or .svg")),
     };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| err(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    cadet_core::io::write_atomic(path, &bytes).map_err(|e| err(&e))
 }
 
 /// The font of PNG text, registered once.
@@ -414,6 +412,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let roc = cadet_core::metrics::roc_curve(&[0.1, 0.4, 0.2], &[0.5, 0.3, 0.9]).unwrap();
         let p = dir.path().join("roc.svg");
+        // Someone else's file where a naive writer puts its temporary: it must survive.
+        std::fs::write(dir.path().join("roc.tmp"), "not ours").unwrap();
         roc_curves(&p, "ROC", &[("ood".into(), roc, 0.8)]).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with("<svg") && text.contains("AUROC 80.0%"));
@@ -427,7 +427,10 @@ mod tests {
         )
         .unwrap();
         assert!(std::fs::read_to_string(&h).unwrap().contains("</svg>"));
-        assert!(!dir.path().join("roc.tmp").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("roc.tmp")).unwrap(),
+            "not ours"
+        );
         assert!(roc_curves(dir.path().join("missing/dir/x.svg"), "t", &[]).is_err());
         assert!(roc_curves(dir.path().join("x.gif"), "t", &[]).is_err());
         let png = dir.path().join("h.png");

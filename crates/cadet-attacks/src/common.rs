@@ -8,24 +8,14 @@ use ndarray::{Array4, ArrayView4, Axis, s};
 
 use crate::{AttackOutput, Error, Goal, Result, SampleReport};
 
+/// Images (any layout) on the device: `cadet-model`'s conversion.
 pub(crate) fn to_tensor(images: ArrayView4<'_, f32>, device: &Device) -> Tensor<4> {
-    let (n, c, h, w) = images.dim();
-    Tensor::from_data(
-        TensorData::new(images.iter().copied().collect::<Vec<f32>>(), [n, c, h, w]),
-        device,
-    )
+    cadet_model::view_to_tensor(&images, device)
 }
 
+/// A tensor back on the host (standard layout): `cadet-model`'s conversion.
 pub(crate) fn to_array(t: Tensor<4>) -> Result<Array4<f32>> {
-    let dims = t.dims();
-    let data = t.into_data();
-    let values = data
-        .convert::<f32>()
-        .as_slice::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
-        .to_vec();
-    Array4::from_shape_vec((dims[0], dims[1], dims[2], dims[3]), values)
-        .map_err(|e| Error::Backend(e.to_string()))
+    cadet_model::tensor_to_array(t).map_err(|e| Error::Backend(e.to_string()))
 }
 
 pub(crate) fn labels_tensor(labels: &[u32], device: &Device) -> Tensor<2, Int> {

@@ -305,3 +305,42 @@ fn bad_parameters_and_inputs_are_errors() {
         Err(Error::Input { .. })
     ));
 }
+
+/// Images in any memory layout (column-major, permuted axes, sliced with an offset) are attacked exactly as
+/// the standard-layout array: the conversion to the device reads the logical order.
+#[test]
+fn inputs_in_any_layout_give_the_same_result() {
+    use ndarray::{ShapeBuilder, s};
+    let clf = trained();
+    let (x, y) = data(12, 6);
+    let fgsm = Fgsm {
+        epsilon: 0.05,
+        batch_size: 5,
+    };
+    let run = |images: ndarray::ArrayView4<'_, f32>| {
+        fgsm.attack(&clf, images, &y, &Goal::Untargeted, &NoProgress)
+            .unwrap()
+            .adversarial
+    };
+    let expected = run(x.view());
+    let mut column_major = Array4::<f32>::zeros((12, 3, 4, 4).f());
+    column_major.assign(&x);
+    let permuted = x
+        .view()
+        .permuted_axes([0, 2, 3, 1])
+        .as_standard_layout()
+        .into_owned();
+    let permuted = permuted.view().permuted_axes([0, 3, 1, 2]);
+    let mut big = Array4::<f32>::from_elem((14, 3, 4, 4), 0.5);
+    big.slice_mut(s![1..13, .., .., ..]).assign(&x);
+    let offset = big.slice(s![1..13, .., .., ..]);
+    for (name, view) in [
+        ("column-major", column_major.view()),
+        ("permuted", permuted),
+        ("offset", offset),
+    ] {
+        let got = run(view);
+        assert!(got.is_standard_layout(), "{name}");
+        assert_eq!(got, expected, "{name}");
+    }
+}

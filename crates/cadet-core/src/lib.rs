@@ -6,6 +6,7 @@
 //! - [`Embedder`]: images `(N, C, H, W)`, `f32` in `[0, 1]` → features `(N, D)`.
 //! - [`Kernel`]: a symmetric similarity between feature rows (cosine, linear, Gaussian live in `cadet-mmd`).
 //! - [`Progress`]: how long computations report progress.
+//! - [`io`]: atomic file writes (unique temporary file, `fsync`, rename), used for every file the crates write.
 //! - [`metrics`]: AUROC, ROC curve, FPR at a TPR, AUPR-in / AUPR-out, with *higher score = more anomalous*.
 //!
 //! ```
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod io;
 pub mod linalg;
 pub mod metrics;
 mod progress;

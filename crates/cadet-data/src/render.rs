@@ -1,4 +1,4 @@
-//! Pictures of images: PNG grids, written atomically (temporary file, then rename).
+//! Pictures of images: PNG grids, written atomically ([`cadet_core::io::write_atomic`]).
 
 use std::path::Path;
 
@@ -43,17 +43,14 @@ pub fn save_grid(
         }
     }
     let path = path.as_ref();
-    let tmp = path.with_extension("png.tmp");
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    grid.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: std::io::Error::other(e),
-        })?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let mut png = Vec::new();
+    grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    cadet_core::io::write_atomic(path, &png).map_err(io)
 }
 
 #[cfg(test)]
@@ -72,6 +69,14 @@ mod tests {
         assert_eq!((back.width(), back.height()), (18, 20));
         assert_eq!(back.get_pixel(2, 2).0, [0, 32, 64]);
         assert!(!dir.path().join("grid.png.tmp").exists());
+        // Only the grid is left; an unrelated temporary file survives a rewrite.
+        std::fs::write(dir.path().join("grid.tmp"), b"not ours").unwrap();
+        save_grid(imgs.view(), 2, &path).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("grid.tmp")).unwrap(),
+            b"not ours"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
         assert!(save_grid(imgs.view(), 0, &path).is_err());
     }
 }

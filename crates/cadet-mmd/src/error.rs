@@ -49,6 +49,20 @@ pub enum Error {
         /// The size needed.
         needs: usize,
     },
+    /// An intermediate result (a Gram matrix, the statistic, a null sample) that is NaN or infinite although the
+    /// inputs are finite: the kernel's values overflow `f32`. No p-value is computed from it.
+    #[error(
+        "{what}: non-finite value {value} at index {index:?}: the kernel values overflow f32 \
+         (inputs too large for this kernel; rescale or normalise them)"
+    )]
+    NonFiniteIntermediate {
+        /// Which intermediate.
+        what: &'static str,
+        /// Index of the first offending element.
+        index: Vec<usize>,
+        /// The offending value.
+        value: f64,
+    },
     /// A hyperparameter outside its valid range.
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParameter {

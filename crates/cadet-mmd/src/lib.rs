@@ -40,5 +40,7 @@ mod sampling;
 pub use error::{Error, Result};
 pub use estimator::mmd2_unbiased;
 pub use kernels::{Bandwidth, CosineKernel, EmbeddingKernel, GaussianKernel, LinearKernel};
-pub use permutation::{Method, PermutationTest, PermutationTestParams, TestResult, p_value};
+pub use permutation::{
+    MAX_PERMUTATIONS, Method, PermutationTest, PermutationTestParams, TestResult, p_value,
+};
 pub use pooled::{PooledSample, Representation};

@@ -1,5 +1,6 @@
 //! Bad input gives a typed error, never a panic or a NaN.
 
+use cadet_core::Kernel;
 use cadet_mmd::{
     CosineKernel, Error, GaussianKernel, LinearKernel, PermutationTest, PooledSample, mmd2_unbiased,
 };
@@ -130,4 +131,53 @@ fn mmd_cc_sizes_and_bad_permutations() {
         pooled.permuted_batch(&[vec![0, 1, 2, 3, 4, 5, 6, 7, 9]]),
         Err(Error::InvalidPermutation { .. })
     ));
+}
+
+/// Large values overflow the linear kernel's `f32` products. Today the statistic came out NaN (JSON `null`)
+/// and the p-value 1/(P+1), i.e. "reject" for two identical samples: it must be a typed error instead.
+#[test]
+fn kernel_overflow_is_an_error_not_a_p_value() {
+    let test = PermutationTest::params().n_perm(99).check().unwrap();
+    let overflow = |r: Result<cadet_mmd::TestResult, Error>| match r {
+        Err(Error::NonFiniteIntermediate { .. }) => {}
+        Err(Error::Core(cadet_core::Error::NonFinite { .. })) => {}
+        other => panic!("expected an overflow error, got {other:?}"),
+    };
+    // Few samples in high dimension (the Gram-matrix route): entries ≈ 2048 · (1e20)² overflow f32.
+    let x = Array2::from_shape_fn((20, 2048), |(i, j)| 1e20 * (1.0 + ((i * 7 + j) % 5) as f32));
+    overflow(test.two_sample(x.view(), x.view(), &LinearKernel));
+    let p2 = x.clone();
+    overflow(test.clean_calibration(x.view(), p2.view(), x.view(), &LinearKernel));
+    assert!(LinearKernel.gram(x.view(), x.view()).is_err());
+    // Many samples in low dimension (the feature route): sums of 1e37 overflow in the null's products.
+    let y = Array2::from_shape_fn((300, 4), |(i, j)| {
+        3e37 * if (i + j) % 2 == 0 { 1.0 } else { -1.0 }
+    });
+    overflow(test.two_sample(y.view(), y.view(), &LinearKernel));
+    // The Gaussian kernel's distances overflow as well.
+    overflow(test.two_sample(x.view(), x.view(), &GaussianKernel::median_heuristic()));
+    // Moderate values are fine: identical samples are not rejected.
+    let small = x.mapv(|v| v * 1e-20);
+    let r = test
+        .two_sample(small.view(), small.view(), &LinearKernel)
+        .unwrap();
+    assert!(r.statistic.is_finite() && r.p_value > 0.05, "{r:?}");
+}
+
+/// A permutation count whose null samples could not be allocated is refused up front (it aborted).
+#[test]
+fn absurd_permutation_counts_are_refused() {
+    for n in [usize::MAX, cadet_mmd::MAX_PERMUTATIONS + 1] {
+        let out = PermutationTest::params().n_perm(n).check();
+        assert!(
+            matches!(out, Err(Error::InvalidParameter { name: "n_perm", .. })),
+            "{out:?}"
+        );
+    }
+    assert!(
+        PermutationTest::params()
+            .n_perm(cadet_mmd::MAX_PERMUTATIONS)
+            .check()
+            .is_ok()
+    );
 }

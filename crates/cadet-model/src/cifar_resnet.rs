@@ -114,21 +114,55 @@ impl CifarResNet {
         self.linear.forward(self.forward_features(x))
     }
 
+    /// The architecture's name in the weights' metadata: `resnet<depth>`.
+    pub fn arch(&self) -> String {
+        format!("resnet{}", 6 * self.layer1.len() + 2)
+    }
+
     /// Loads the PyTorch weights of akamaster/pytorch_resnet_cifar10 converted to safetensors (the files in
-    /// `../shared/data/resnet-cifar10/`): every tensor must be found and fit.
+    /// `../shared/data/resnet-cifar10/`). The file must be made for this network: an `arch` in its metadata
+    /// other than [`Self::arch`] is an [`Error::WrongArchitecture`]; every tensor must be found with its shape,
+    /// and a tensor the network has no place for (e.g. the extra blocks of a deeper ResNet) is an
+    /// [`Error::Weights`] naming it (PyTorch's `num_batches_tracked` counters excepted: they carry no weight).
     pub fn load_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let header = crate::safetensors_header::read(path)?;
+        if let Some(found) = header.metadata.get("arch")
+            && *found != self.arch()
+        {
+            return Err(Error::WrongArchitecture {
+                path: path.to_path_buf(),
+                expected: self.arch(),
+                found: found.clone(),
+            });
+        }
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(false);
         let applied = self.load_from(&mut store).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::resnet::shorten(e.to_string()),
         })?;
         if !applied.errors.is_empty() || !applied.missing.is_empty() {
             return Err(Error::Weights {
                 path: path.to_path_buf(),
                 reason: format!("missing {:?}, errors {:?}", applied.missing, applied.errors),
+            });
+        }
+        let unexpected: Vec<&String> = applied
+            .unused
+            .iter()
+            .filter(|k| !k.ends_with("num_batches_tracked"))
+            .collect();
+        if let Some(first) = unexpected.first() {
+            return Err(Error::Weights {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{} tensor(s) that {} has no place for (first: `{first}`): weights of another \
+                     architecture?",
+                    unexpected.len(),
+                    self.arch()
+                ),
             });
         }
         Ok(self)

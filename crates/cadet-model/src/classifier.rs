@@ -20,17 +20,12 @@ pub fn predict(
     images: ArrayView4<'_, f32>,
     batch: usize,
 ) -> Result<Vec<u32>> {
-    let (n, c, h, w) = images.dim();
+    let n = images.dim().0;
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(batch.max(1)) {
         let end = (start + batch.max(1)).min(n);
-        let values: Vec<f32> = images
-            .slice(ndarray::s![start..end, .., .., ..])
-            .iter()
-            .copied()
-            .collect();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(values, [end - start, c, h, w]),
+        let x = crate::view_to_tensor(
+            &images.slice(ndarray::s![start..end, .., .., ..]),
             &classifier.device(),
         );
         let predicted = classifier

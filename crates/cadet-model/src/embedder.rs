@@ -82,28 +82,16 @@ impl<M: FeatureModel> BurnEmbedder<M> {
 
     /// Images `(N, 3, H, W)` in `[0, 1]` to a normalised tensor on the device.
     pub fn to_tensor(&self, images: ArrayView4<'_, f32>) -> Result<Tensor<4>, Error> {
-        let (n, c, h, w) = images.dim();
-        if c != 3 {
+        if images.dim().1 != 3 {
             return Err(Error::ImageShape {
                 channels: 3,
                 got: images.shape().to_vec(),
             });
         }
-        let data: Vec<f32> = images.iter().copied().collect();
-        let x = Tensor::<4>::from_data(TensorData::new(data, [n, c, h, w]), &self.device);
-        Ok(self.normalization.apply(x))
+        Ok(self
+            .normalization
+            .apply(crate::view_to_tensor(&images, &self.device)))
     }
-}
-
-/// A tensor's values back on the host.
-pub(crate) fn to_vec(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2]), Error> {
-    let dims = t.dims();
-    let data = t.into_data();
-    let values = data
-        .as_slice::<f32>()
-        .map_err(|e| Error::Readback(format!("{e:?}")))?
-        .to_vec();
-    Ok((values, dims))
 }
 
 impl<M: FeatureModel> Embedder for BurnEmbedder<M> {
@@ -116,9 +104,7 @@ impl<M: FeatureModel> Embedder for BurnEmbedder<M> {
         for start in (0..n).step_by(self.batch_size) {
             let end = (start + self.batch_size).min(n);
             let x = self.to_tensor(images.slice(ndarray::s![start..end, .., .., ..]))?;
-            let (values, [rows, cols]) = to_vec(self.model.forward_features(x))?;
-            let block = Array2::from_shape_vec((rows, cols), values)
-                .map_err(|e| Error::Readback(e.to_string()))?;
+            let block = crate::tensor_to_array(self.model.forward_features(x))?;
             out.slice_mut(ndarray::s![start..end, ..]).assign(&block);
         }
         Ok(out)

@@ -9,6 +9,7 @@
 //! - [`ProjectionHeadConfig`] and [`nt_xent`]: SimCLRv2's head and loss.
 //! - [`LarsConfig`] (LARS with batch-norm and bias parameters excluded) and [`WarmupCosine`].
 //! - [`Classifier`] and [`Normalized`]: the contract attacks work against (images in `[0, 1]` → logits).
+//! - [`convert`]: the one ndarray ↔ Burn conversion pair (any array layout in, standard layout out).
 //! - [`BurnEmbedder`]: any [`FeatureModel`] as a cadet `Embedder` (normalisation inside, batched).
 //!
 //! - [`train_supervised`]: cross-entropy training of any [`LogitsModel`] (the supervised baseline and the
@@ -34,14 +35,17 @@
 mod backend;
 mod cifar_resnet;
 mod classifier;
+pub mod convert;
 mod embedder;
 mod error;
 mod head;
+mod integrity;
 mod layers;
 mod loss;
 mod monitor;
 mod optim;
 mod resnet;
+mod safetensors_header;
 mod simclr;
 mod supervised;
 mod trainer;
@@ -49,6 +53,7 @@ mod trainer;
 pub use backend::device;
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
 pub use classifier::{Classifier, Normalized, accuracy, predict};
+pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};

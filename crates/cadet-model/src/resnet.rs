@@ -232,13 +232,27 @@ impl ResNet {
         self.fc.as_ref().map(|fc| fc.forward(features))
     }
 
+    /// The architecture's name as torchvision spells it: `resnet18`, `resnet34`, `resnet50`.
+    pub fn arch(&self) -> String {
+        let blocks: Vec<&Block> = [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+            .into_iter()
+            .flatten()
+            .collect();
+        let per_block = match blocks.first() {
+            Some(Block::Bottleneck(_)) => 3,
+            _ => 2,
+        };
+        format!("resnet{}", per_block * blocks.len() + 2)
+    }
+
     /// Loads weights saved from a torchvision-layout ResNet (`torchvision.models.resnet18/34/50`, or a SimCLR
     /// or supervised checkpoint of that layout) as safetensors. `prefix` is stripped from every key first
     /// (`""` for torchvision's own files, e.g. `"encoder."` or `"module.backbone."` for wrapped models).
     ///
     /// Every parameter and batch-norm statistic of `self` must be found with its shape; the file may hold more
     /// (a classifier when `self` has none, `num_batches_tracked`, a projection head), which is returned in
-    /// [`TorchvisionImport::unused`]. PyTorch `.pth` files: convert once with
+    /// [`TorchvisionImport::unused`] for the caller to report. An `arch` of the form `resnet<depth>` in the file's
+    /// metadata must be [`Self::arch`] ([`Error::WrongArchitecture`]). PyTorch `.pth` files: convert once with
     /// `safetensors.torch.save_file(torch.load(p, map_location="cpu"), out)` (see `docs/guide.md`).
     pub fn load_torchvision(
         mut self,
@@ -253,6 +267,19 @@ impl ResNet {
         if !path.is_file() {
             return Err(err("no such file".into()));
         }
+        let header = crate::safetensors_header::read(path)?;
+        if let Some(found) = header.metadata.get("arch")
+            && found
+                .strip_prefix("resnet")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            && *found != self.arch()
+        {
+            return Err(Error::WrongArchitecture {
+                path: path.to_path_buf(),
+                expected: self.arch(),
+                found: found.clone(),
+            });
+        }
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             // Burn names the variant of the `Block` enum in its paths (`layer1.0.Basic.conv1`); PyTorch does not.
@@ -265,7 +292,9 @@ impl ResNet {
         store = store
             .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
             .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.");
-        let applied = self.load_from(&mut store).map_err(|e| err(e.to_string()))?;
+        let applied = self
+            .load_from(&mut store)
+            .map_err(|e| err(shorten(e.to_string())))?;
         if !applied.errors.is_empty() || !applied.missing.is_empty() {
             return Err(err(format!(
                 "{} tensors missing (first: {:?}), {} errors (first: {:?})",
@@ -290,6 +319,14 @@ pub struct TorchvisionImport {
     pub loaded: usize,
     /// Keys of the file that the model has no place for.
     pub unused: Vec<String>,
+}
+
+/// A message cut to its first 600 characters (Burn lists every mismatching tensor).
+pub(crate) fn shorten(text: String) -> String {
+    match text.char_indices().nth(600) {
+        Some((cut, _)) => format!("{} … (shortened)", &text[..cut]),
+        None => text,
+    }
 }
 
 /// `text` with the regex metacharacters escaped.

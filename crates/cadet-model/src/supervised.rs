@@ -154,11 +154,14 @@ pub fn train_supervised<M: LogitsModel>(
         }
         let indices = &order[k * config.batch_size..(k + 1) * config.batch_size];
         let (images, labels) = data.batch(indices, config.seed ^ (step << 20))?;
-        let (n, c, h, w) = images.dim();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(images.into_raw_vec_and_offset().0, [n, c, h, w]),
-            &device,
-        );
+        let n = images.dim().0;
+        if labels.len() != n {
+            return Err(Error::InvalidConfig {
+                name: "data",
+                reason: format!("a batch of {n} images came with {} labels", labels.len()),
+            });
+        }
+        let x = crate::array_to_tensor(images, &device);
         let targets = Tensor::<1, Int>::from_data(
             TensorData::new(labels.iter().map(|&l| l as i64).collect(), [n]),
             &device,
@@ -166,11 +169,9 @@ pub fn train_supervised<M: LogitsModel>(
         let loss = loss_fn.forward(model.forward_logits(normalization.apply(x)), targets);
         let value = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
-            return Err(Error::InvalidConfig {
-                name: "lr",
-                reason: format!(
-                    "the loss diverged at step {step} ({value}); lower the learning rate"
-                ),
+            return Err(Error::NonFiniteLoss {
+                step: step + 1,
+                value,
             });
         }
         losses.push(value);
@@ -207,6 +208,16 @@ mod tests {
     use crate::{CifarResNetConfig, Classifier, Normalized};
     use cadet_core::NoProgress;
 
+    /// The device's generator is shared by every thread: tests that draw weights hold this lock, so that the
+    /// reproducibility test's seeded draws are its own.
+    static RANDOM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn random_lock() -> std::sync::MutexGuard<'static, ()> {
+        RANDOM
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Two classes told apart by brightness: a CIFAR ResNet-20 must learn them in a few steps.
     fn two_classes(n: usize) -> InMemory {
         let images = Array4::from_shape_fn((n, 3, 8, 8), |(i, c, y, x)| {
@@ -221,6 +232,7 @@ mod tests {
 
     #[test]
     fn learns_a_separable_problem_and_is_reproducible() {
+        let _random = random_lock();
         let device = Device::flex().autodiff();
         let data = two_classes(64);
         let config = SupervisedConfig::new(16, 4).with_lr(0.05).with_seed(3);
@@ -285,5 +297,92 @@ mod tests {
                 "{config:?}"
             );
         }
+    }
+
+    /// A user's batches in any memory layout (column-major, permuted axes, sliced with an offset) train
+    /// exactly as the standard-layout ones: the conversion reads the logical order, not the raw buffer.
+    #[test]
+    fn batches_in_any_layout_train_the_same() {
+        let _random = random_lock();
+        use ndarray::{ShapeBuilder, s};
+        struct Relaid(InMemory, usize);
+        impl LabelledBatches for Relaid {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn batch(&self, indices: &[usize], seed: u64) -> Result<(Array4<f32>, Vec<u32>)> {
+                let (x, labels) = self.0.batch(indices, seed)?;
+                let (n, c, h, w) = x.dim();
+                let x = match self.1 {
+                    0 => x,
+                    1 => {
+                        let mut f = Array4::zeros((n, c, h, w).f());
+                        f.assign(&x);
+                        f
+                    }
+                    2 => x
+                        .permuted_axes([0, 2, 3, 1])
+                        .as_standard_layout()
+                        .into_owned()
+                        .permuted_axes([0, 3, 1, 2]),
+                    _ => {
+                        let mut big = Array4::from_elem((n + 3, c, h, w), 5.0f32);
+                        big.slice_mut(s![2..n + 2, .., .., ..]).assign(&x);
+                        big.slice_move(s![2..n + 2, .., .., ..])
+                    }
+                };
+                Ok((x, labels))
+            }
+        }
+        let device = Device::flex().autodiff();
+        let config = SupervisedConfig::new(8, 1).with_lr(0.05).with_seed(1);
+        // One initial model for every run (a clone per run), so that only the layout differs.
+        let model = CifarResNetConfig::new(20)
+            .with_num_classes(2)
+            .init(&device)
+            .unwrap();
+        // Burn draws weights lazily: draw them now (one forward pass touches them all).
+        let _ = model.forward(Tensor::zeros([1, 3, 8, 8], &device));
+        let losses = |layout: usize| {
+            let data = Relaid(two_classes(16), layout);
+            let (_, losses) = train_supervised(
+                model.clone(),
+                &data,
+                &config,
+                &Normalization::identity(),
+                &NoProgress,
+            )
+            .unwrap();
+            losses
+        };
+        let expected = losses(0);
+        for layout in 1..4 {
+            assert_eq!(losses(layout), expected, "layout {layout}");
+        }
+    }
+
+    /// A NaN in the inputs makes the loss NaN: a typed error naming the step.
+    #[test]
+    fn a_non_finite_loss_is_an_error_naming_the_step() {
+        let _random = random_lock();
+        let device = Device::flex().autodiff();
+        let model = CifarResNetConfig::new(20)
+            .with_num_classes(2)
+            .init(&device)
+            .unwrap();
+        let mut data = two_classes(8);
+        data.images.fill(f32::NAN);
+        let out = train_supervised(
+            model,
+            &data,
+            &SupervisedConfig::new(4, 1),
+            &Normalization::identity(),
+            &NoProgress,
+        );
+        assert!(
+            matches!(out, Err(Error::NonFiniteLoss { step: 1, .. })),
+            "{:?}",
+            out.map(|(_, l)| l)
+        );
     }
 }

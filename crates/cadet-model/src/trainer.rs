@@ -4,7 +4,9 @@
 //! Sample order and views depend only on the seed and the step, so a resumed run sees what the uninterrupted
 //! run would have seen. A checkpoint is a folder `ckpt-<step>` (model and optimizer in Burn's burnpack format,
 //! which keeps the parameter ids the optimizer state is keyed by; state and settings in JSON), written under a
-//! temporary name and renamed, then named in the file `latest` (also replaced atomically).
+//! unique temporary name, synced and renamed, then named in the file `latest` (also replaced atomically); a
+//! `checksums.json` records the SHA-256 of each file, checked on resume. A folder holds one run: a fresh run
+//! refuses a folder with another run's checkpoints.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use cadet_core::Progress;
 use ndarray::Array4;
 use serde::{Deserialize, Serialize};
 
+use crate::integrity::{self, io_error};
 use crate::{
     BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Result, SimClr, SimClrConfig,
     WarmupCosine,
@@ -95,6 +98,7 @@ pub struct SimClrTrainer {
     optim: ModuleOptimizer,
     state: TrainState,
     monitor: Option<KnnMonitor>,
+    run: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,6 +106,9 @@ struct Settings {
     train: serde_json::Value,
     model: serde_json::Value,
     normalization: Normalization,
+    /// The run's identity (absent in checkpoints of older versions).
+    #[serde(default)]
+    run: Option<u64>,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -169,6 +176,7 @@ impl SimClrTrainer {
                 knn: Vec::new(),
             },
             monitor: None,
+            run: Some(new_run_id()),
         })
     }
 
@@ -224,15 +232,12 @@ impl SimClrTrainer {
     }
 
     fn tensor(&self, a: Array4<f32>) -> Tensor<4> {
-        let (n, c, h, w) = a.dim();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(a.into_raw_vec_and_offset().0, [n, c, h, w]),
-            &self.device,
-        );
-        self.normalization.apply(x)
+        self.normalization
+            .apply(crate::array_to_tensor(a, &self.device))
     }
 
-    /// One optimizer step; returns its loss (mean over micro-batches).
+    /// One optimizer step; returns its loss (mean over micro-batches). A NaN or infinite loss is an
+    /// [`Error::NonFiniteLoss`] and leaves the model, the optimizer and the state as they were.
     pub fn step(&mut self, data: &dyn ViewPairs) -> Result<f32> {
         if data.len() != self.state.dataset_len {
             return Err(Error::InvalidConfig {
@@ -259,6 +264,12 @@ impl SimClrTrainer {
             total += loss.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
+        }
+        if !total.is_finite() {
+            return Err(Error::NonFiniteLoss {
+                step: step + 1,
+                value: total,
+            });
         }
         let lr = self.schedule().lr(step);
         self.model = self.optim.step(lr, self.model.clone(), accumulator.grads());
@@ -304,7 +315,8 @@ impl SimClrTrainer {
     }
 
     /// Trains until the schedule ends or `stop` says so, reporting progress and writing a checkpoint into
-    /// `checkpoints` every `every` steps and at the end.
+    /// `checkpoints` every `every` steps and at the end (see [`Self::save_checkpoint`]; a folder holding
+    /// another run is refused before the first step).
     pub fn train(
         &mut self,
         data: &dyn ViewPairs,
@@ -312,6 +324,12 @@ impl SimClrTrainer {
         stop: StopAfter,
         checkpoints: Option<(&Path, u64)>,
     ) -> Result<()> {
+        if let Some((dir, _)) = checkpoints
+            && dir.is_dir()
+        {
+            // A folder this run may not write to is refused before any step is spent.
+            self.check_folder(dir)?;
+        }
         let start = Instant::now();
         let first = self.state.step;
         progress.start("SimCLR training", self.total_steps().saturating_sub(first));
@@ -352,60 +370,176 @@ impl SimClrTrainer {
         Ok(())
     }
 
-    /// Writes `dir/ckpt-<step>` and points `dir/latest` at it, atomically.
+    /// Writes a checkpoint of the current step into `dir` and points `dir/latest` at it; returns its folder.
+    ///
+    /// The checkpoint is written completely under a unique temporary name, synced, and renamed to a name no
+    /// other checkpoint has (`ckpt-<step>`, or `ckpt-<step>-<k>` when that is taken); only then is `latest`
+    /// replaced (atomically), and only then are older checkpoints pruned (the newest
+    /// [`TrainConfig::keep_checkpoints`] by step stay, and never the one `latest` names). The live checkpoint
+    /// is never removed or overwritten before its replacement is in place: when nothing changed since it was
+    /// written (a resume that ran no step), nothing is written and its folder is returned.
+    ///
+    /// The folder must be empty, new, or hold this run's checkpoints: one holding another run's is an
+    /// [`Error::Checkpoint`] (see [`Self::clear_checkpoints`] to start over there).
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let name = format!("ckpt-{:08}", self.state.step);
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let state_json = erased::Json::json(&self.state);
+        if let Some(live) = self.check_folder(dir)? {
+            // (A checkpoint of an older version, without checksums, is rewritten rather than kept.)
+            let same_state = std::fs::read_to_string(live.join("state.json"))
+                .is_ok_and(|text| text == state_json)
+                && live.join(integrity::MANIFEST).is_file();
+            if same_state {
+                return Ok(live);
+            }
+        }
+        let base = format!("ckpt-{:08}", self.state.step);
+        let name = (0..)
+            .map(|k| match k {
+                0 => base.clone(),
+                k => format!("{base}-{k}"),
+            })
+            .find(|n| !dir.join(n).exists())
+            .expect("some suffix is free");
         let final_dir = dir.join(&name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        let staged = cadet_core::io::staging_dir(&final_dir).map_err(io_error(dir))?;
+        let tmp = staged.path();
         self.model
             .clone()
             .save_file(tmp.join("model.bpk"))
-            .map_err(|e| io(&tmp, format!("{e:?}")))?;
+            .map_err(|e| io(tmp, format!("{e:?}")))?;
         self.optim
             .save(tmp.join("optim.bpk"))
-            .map_err(|e| io(&tmp, format!("{e:?}")))?;
+            .map_err(|e| io(tmp, format!("{e:?}")))?;
         let settings = Settings {
-            train: serde_json::to_value(&self.config).map_err(|e| io(&tmp, e))?,
-            model: serde_json::to_value(&self.model_config).map_err(|e| io(&tmp, e))?,
+            train: serde_json::to_value(&self.config).map_err(|e| io(tmp, e))?,
+            model: serde_json::to_value(&self.model_config).map_err(|e| io(tmp, e))?,
             normalization: self.normalization,
+            run: self.run,
         };
-        let write = |file: &str, value: &dyn erased::Json| -> Result<()> {
-            std::fs::write(tmp.join(file), value.json()).map_err(|e| io(&tmp, e))
-        };
-        write("settings.json", &settings)?;
-        write("state.json", &self.state)?;
-        let _ = std::fs::remove_dir_all(&final_dir);
-        std::fs::rename(&tmp, &final_dir).map_err(|e| io(&final_dir, e))?;
-        let latest_tmp = dir.join(".latest.tmp");
-        std::fs::write(&latest_tmp, &name).map_err(|e| io(&latest_tmp, e))?;
-        std::fs::rename(&latest_tmp, dir.join("latest")).map_err(|e| io(dir, e))?;
-        // Older checkpoints go only once the new one is complete and named in `latest`.
-        let mut old: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("ckpt-"))
-            })
-            .collect();
-        old.sort();
-        let keep = self.config.keep_checkpoints.max(1);
-        for stale in old.iter().take(old.len().saturating_sub(keep)) {
-            std::fs::remove_dir_all(stale).map_err(|e| io(stale, e))?;
-        }
+        let settings_path = tmp.join("settings.json");
+        std::fs::write(&settings_path, erased::Json::json(&settings))
+            .map_err(io_error(&settings_path))?;
+        let state_path = tmp.join("state.json");
+        std::fs::write(&state_path, &state_json).map_err(io_error(&state_path))?;
+        integrity::write_manifest(tmp, &CHECKPOINT_FILES)?;
+        cadet_core::io::commit_dir(staged, &final_dir).map_err(io_error(&final_dir))?;
+        let latest = dir.join("latest");
+        cadet_core::io::write_atomic(&latest, name.as_bytes()).map_err(io_error(&latest))?;
+        self.prune(dir, &name)?;
         Ok(final_dir)
     }
 
-    /// Resumes from the checkpoint `dir/latest` names, on `device`.
+    /// The checkpoint `dir/latest` names, after checking that the folder may take this run's checkpoints.
+    fn check_folder(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        let conflict = |reason: String| Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let latest = dir.join("latest");
+        let name = match std::fs::read_to_string(&latest) {
+            Ok(name) => name.trim().to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let held = checkpoints_in(dir)?;
+                if let Some((_, name)) = held.first() {
+                    return Err(conflict(format!(
+                        "holds checkpoints ({name}, …) but no `latest`: not this run's; clear it or choose \
+                         another folder"
+                    )));
+                }
+                return Ok(None);
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    path: latest,
+                    source,
+                });
+            }
+        };
+        let live = dir.join(&name);
+        let run = std::fs::read_to_string(live.join("settings.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Settings>(&t).ok())
+            .map(|s| s.run);
+        match run {
+            Some(run) if run == self.run => Ok(Some(live)),
+            _ => Err(conflict(format!(
+                "holds another run (`latest` names {name}); resume it, clear the folder, or choose another \
+                 folder"
+            ))),
+        }
+    }
+
+    /// Removes the checkpoints older than `live` beyond the newest `keep_checkpoints` (by step; `live` counts
+    /// as one and is never removed, nor is anything newer than it).
+    fn prune(&self, dir: &Path, live: &str) -> Result<()> {
+        let all = checkpoints_in(dir)?;
+        let Some(live_key) = all.iter().find(|(_, n)| n == live).map(|(k, _)| *k) else {
+            return Ok(());
+        };
+        let keep = self.config.keep_checkpoints.max(1);
+        // Newest first.
+        let older = all.iter().rev().filter(|(k, _)| *k < live_key);
+        for (_, stale) in older.skip(keep - 1) {
+            let path = dir.join(stale);
+            std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the checkpoints of `dir` (its `latest` first, then every `ckpt-*` folder and leftover temporary
+    /// of a checkpoint), so that a fresh run may use it. Refuses, removing nothing, when the folder holds
+    /// anything else: it may not be a checkpoint folder. A missing folder is fine.
+    pub fn clear_checkpoints(dir: &Path) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut ours = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
+            let temporary = (name.starts_with(".ckpt-") || name.starts_with(".latest."))
+                && name.ends_with(".tmp");
+            if name == "latest" || checkpoint || temporary {
+                ours.push((name != "latest", entry.path()));
+            } else {
+                return Err(Error::Checkpoint {
+                    path: dir.to_path_buf(),
+                    reason: format!("holds {name}, which is not a checkpoint: nothing removed"),
+                });
+            }
+        }
+        // `latest` first: from then on the folder holds no live run.
+        ours.sort();
+        for (_, path) in ours {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Resumes from the checkpoint `dir/latest` names, on `device`, after checking every file of it against
+    /// the checksums recorded when it was written ([`Error::ChecksumMismatch`] for altered bytes).
     pub fn resume(dir: &Path, device: &Device) -> Result<Self> {
-        let latest =
-            std::fs::read_to_string(dir.join("latest")).map_err(|e| io(&dir.join("latest"), e))?;
+        let latest_path = dir.join("latest");
+        let latest = std::fs::read_to_string(&latest_path).map_err(io_error(&latest_path))?;
         let ckpt = dir.join(latest.trim());
+        integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
         let read = |file: &str| -> Result<String> {
-            std::fs::read_to_string(ckpt.join(file)).map_err(|e| io(&ckpt.join(file), e))
+            let path = ckpt.join(file);
+            std::fs::read_to_string(&path).map_err(io_error(&path))
         };
         let settings: Settings =
             serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
@@ -432,8 +566,53 @@ impl SimClrTrainer {
             .load(ckpt.join("optim.bpk"))
             .map_err(|e| io(&ckpt, format!("{e:?}")))?;
         trainer.state = state;
+        trainer.run = settings.run;
         Ok(trainer)
     }
+}
+
+/// The files of a checkpoint, each with its checksum in `checksums.json`.
+const CHECKPOINT_FILES: [&str; 4] = ["model.bpk", "optim.bpk", "settings.json", "state.json"];
+
+/// `(step, k)` of a checkpoint folder named `ckpt-<step>` or `ckpt-<step>-<k>`.
+fn parse_checkpoint(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("ckpt-")?;
+    let (step, k) = match rest.split_once('-') {
+        Some((step, k)) => (step, k.parse().ok()?),
+        None => (rest, 0),
+    };
+    if step.is_empty() || !step.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((step.parse().ok()?, k))
+}
+
+/// The checkpoint folders of `dir`, sorted by `(step, k)` (oldest first).
+fn checkpoints_in(dir: &Path) -> Result<Vec<((u64, u64), String)>> {
+    let mut found: Vec<((u64, u64), String)> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            parse_checkpoint(&name).map(|key| (key, name))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// A run's identity: unique per fresh run, kept by resumed ones.
+fn new_run_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 /// Touches every float parameter, which makes Burn draw lazily initialised weights.
@@ -454,5 +633,40 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string_pretty(self).expect("plain data serialises")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints are ordered by step, not by name: `ckpt-100000000` is newer than `ckpt-99999999`, and a
+    /// second checkpoint of one step (`-1`) is newer than the first.
+    #[test]
+    fn checkpoints_sort_by_step() {
+        assert_eq!(parse_checkpoint("ckpt-00000050"), Some((50, 0)));
+        assert_eq!(parse_checkpoint("ckpt-00000050-2"), Some((50, 2)));
+        assert_eq!(parse_checkpoint("ckpt-"), None);
+        assert_eq!(parse_checkpoint("ckpt-12a"), None);
+        assert_eq!(parse_checkpoint("ckpt-1-x"), None);
+        assert_eq!(parse_checkpoint(".ckpt-1.tmp"), None);
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "ckpt-100000000",
+            "ckpt-99999999",
+            "ckpt-99999999-1",
+            "notes",
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let names: Vec<String> = checkpoints_in(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(
+            names,
+            ["ckpt-99999999", "ckpt-99999999-1", "ckpt-100000000"]
+        );
     }
 }

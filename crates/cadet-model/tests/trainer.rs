@@ -227,3 +227,248 @@ fn bad_settings_are_errors() {
         SimClrTrainer::new(model, small, Normalization::identity(), &Device::flex(), 16).is_err()
     );
 }
+
+fn steps(n: u64) -> StopAfter {
+    StopAfter {
+        steps: Some(n),
+        time: None,
+    }
+}
+
+fn latest(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("latest")).unwrap()
+}
+
+/// A fresh run must not write into a folder that holds a longer run: today's pruning sorted the new
+/// `ckpt-00000001` before the old run's and deleted it, leaving `latest` pointing at nothing.
+#[test]
+fn a_fresh_run_refuses_a_folder_holding_another_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut long = trainer(1);
+    long.train(
+        &Patterns,
+        &cadet_core::NoProgress,
+        steps(4),
+        Some((dir.path(), 1)),
+    )
+    .unwrap();
+    assert_eq!(latest(dir.path()), "ckpt-00000004");
+    let mut fresh = trainer(1);
+    let out = fresh.train(
+        &Patterns,
+        &cadet_core::NoProgress,
+        steps(1),
+        Some((dir.path(), 1)),
+    );
+    assert!(
+        matches!(out, Err(cadet_model::Error::Checkpoint { .. })),
+        "{out:?}"
+    );
+    assert_eq!(fresh.state().step, 0, "refused before any step");
+    // The old run is intact and resumable.
+    assert_eq!(latest(dir.path()), "ckpt-00000004");
+    let resumed = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert_eq!(resumed.state().step, 4);
+    // Clearing refuses a folder with anything else in it, removing nothing.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir(other.path().join("ckpt-00000001")).unwrap();
+    assert!(SimClrTrainer::clear_checkpoints(other.path()).is_err());
+    assert!(other.path().join("ckpt-00000001").exists());
+    // Cleared, the folder takes the fresh run, and pruning keeps its newest checkpoint.
+    SimClrTrainer::clear_checkpoints(dir.path()).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    fresh
+        .train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            steps(1),
+            Some((dir.path(), 1)),
+        )
+        .unwrap();
+    assert_eq!(latest(dir.path()), "ckpt-00000001");
+    assert_eq!(
+        SimClrTrainer::resume(dir.path(), &Device::flex())
+            .unwrap()
+            .state()
+            .step,
+        1
+    );
+}
+
+/// A resume that runs no step (no time, or a finished schedule) must leave the live checkpoint in place:
+/// today it was deleted and rewritten, and a kill in between broke `latest`.
+#[test]
+fn a_resume_without_steps_keeps_the_live_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = trainer(1);
+    first
+        .train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            steps(2),
+            Some((dir.path(), 1)),
+        )
+        .unwrap();
+    let live = dir.path().join("ckpt-00000002");
+    // A marker only the original folder holds: a rewrite would lose it.
+    std::fs::write(live.join("marker"), "original").unwrap();
+    let mut resumed = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    resumed
+        .train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            steps(0),
+            Some((dir.path(), 1)),
+        )
+        .unwrap();
+    assert_eq!(latest(dir.path()), "ckpt-00000002");
+    assert!(live.join("marker").exists());
+    // A state that changed without a step (a monitor's first reading) is written beside it, not over it.
+    let mut watched = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .unwrap()
+        .with_monitor(probe_monitor());
+    watched
+        .train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            steps(0),
+            Some((dir.path(), 1)),
+        )
+        .unwrap();
+    assert_eq!(latest(dir.path()), "ckpt-00000002-1");
+    assert!(live.join("marker").exists());
+    let again = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert_eq!(again.state().knn.len(), 1);
+    assert_eq!(again.state().step, 2);
+}
+
+/// Views full of NaN give a NaN loss: a typed error naming the step, nothing applied, nothing saved.
+#[test]
+fn a_non_finite_loss_is_an_error_naming_the_step() {
+    struct Poisoned;
+    impl ViewPairs for Poisoned {
+        fn len(&self) -> usize {
+            16
+        }
+        fn pairs(
+            &self,
+            indices: &[usize],
+            seed: u64,
+        ) -> cadet_model::Result<(Array4<f32>, Array4<f32>)> {
+            let (mut a, b) = Patterns.pairs(indices, seed)?;
+            a[[0, 0, 0, 0]] = f32::NAN;
+            Ok((a, b))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(1);
+    t.train(
+        &Patterns,
+        &cadet_core::NoProgress,
+        steps(1),
+        Some((dir.path(), 1)),
+    )
+    .unwrap();
+    let out = t.train(
+        &Poisoned,
+        &cadet_core::NoProgress,
+        steps(1),
+        Some((dir.path(), 1)),
+    );
+    match out {
+        Err(e @ cadet_model::Error::NonFiniteLoss { step: 2, .. }) => {
+            assert!(e.to_string().contains("step 2"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.state().step, 1);
+    assert_eq!(t.state().losses.len(), 1);
+    // The checkpoint on disk is still the good one, and it loads.
+    assert_eq!(latest(dir.path()), "ckpt-00000001");
+    let resumed = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert!(resumed.state().losses.iter().all(|l| l.is_finite()));
+}
+
+/// Every file of a checkpoint is checked against the SHA-256 recorded when it was written.
+#[test]
+fn flipped_bytes_in_a_checkpoint_are_an_error() {
+    for file in ["model.bpk", "optim.bpk", "state.json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = trainer(1);
+        t.train(
+            &Patterns,
+            &cadet_core::NoProgress,
+            steps(1),
+            Some((dir.path(), 1)),
+        )
+        .unwrap();
+        let path = dir.path().join("ckpt-00000001").join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x04;
+        std::fs::write(&path, bytes).unwrap();
+        match SimClrTrainer::resume(dir.path(), &Device::flex()) {
+            Err(cadet_model::Error::ChecksumMismatch { path: p, .. }) => assert_eq!(p, path),
+            Err(e) => panic!("{file}: {e}"),
+            Ok(_) => panic!("{file}: a corrupt checkpoint loaded"),
+        }
+    }
+}
+
+/// The views a user's `ViewPairs` returns in any memory layout: the same batches, hence the same losses.
+#[test]
+fn views_in_any_layout_train_the_same() {
+    use ndarray::{ShapeBuilder, s};
+    #[derive(Clone, Copy)]
+    enum Layout {
+        ColumnMajor,
+        Permuted,
+        Sliced,
+    }
+    struct Relaid(Layout);
+    impl ViewPairs for Relaid {
+        fn len(&self) -> usize {
+            16
+        }
+        fn pairs(
+            &self,
+            indices: &[usize],
+            seed: u64,
+        ) -> cadet_model::Result<(Array4<f32>, Array4<f32>)> {
+            let (a, b) = Patterns.pairs(indices, seed)?;
+            let relay = |x: Array4<f32>| -> Array4<f32> {
+                let (n, c, h, w) = x.dim();
+                match self.0 {
+                    Layout::ColumnMajor => {
+                        let mut f = Array4::zeros((n, c, h, w).f());
+                        f.assign(&x);
+                        f
+                    }
+                    Layout::Permuted => x
+                        .permuted_axes([0, 2, 3, 1])
+                        .as_standard_layout()
+                        .into_owned()
+                        .permuted_axes([0, 3, 1, 2]),
+                    Layout::Sliced => {
+                        let mut big = Array4::from_elem((n + 2, c, h, w), 9.0f32);
+                        big.slice_mut(s![1..n + 1, .., .., ..]).assign(&x);
+                        big.slice_move(s![1..n + 1, .., .., ..])
+                    }
+                }
+            };
+            Ok((relay(a), relay(b)))
+        }
+    }
+    let losses = |data: &dyn ViewPairs| {
+        let mut t = trainer(1);
+        for _ in 0..2 {
+            t.step(data).unwrap();
+        }
+        t.state().losses.clone()
+    };
+    let expected = losses(&Patterns);
+    for layout in [Layout::ColumnMajor, Layout::Permuted, Layout::Sliced] {
+        assert_eq!(losses(&Relaid(layout)), expected);
+    }
+}

@@ -16,8 +16,9 @@ fn npy_error(path: &Path, reason: impl ToString) -> Error {
     }
 }
 
-/// Writes `array` to `path` as `.npy`, atomically: to a temporary file beside it, then renamed, so a crash
-/// never leaves a truncated array.
+/// Writes `array` to `path` as `.npy`, atomically ([`cadet_core::io::write_atomic_with`]: a uniquely named
+/// temporary file beside it, `fsync`, rename), so a crash never leaves a truncated array and a failed write
+/// leaves the old file as it was.
 pub fn save_npy<A, S, D>(array: &ArrayBase<S, D>, path: impl AsRef<Path>) -> Result<()>
 where
     A: WritableElement,
@@ -25,18 +26,24 @@ where
     D: Dimension,
 {
     let path = path.as_ref();
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("npy.tmp");
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut writer = std::io::BufWriter::new(file);
-    array
-        .write_npy(&mut writer)
-        .map_err(|e| npy_error(path, e))?;
-    std::io::Write::flush(&mut writer).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    enum Failure {
+        Io(std::io::Error),
+        Npy(ndarray_npy::WriteNpyError),
+    }
+    impl From<std::io::Error> for Failure {
+        fn from(e: std::io::Error) -> Self {
+            Failure::Io(e)
+        }
+    }
+    cadet_core::io::write_atomic_with(path, |w| array.write_npy(w).map_err(Failure::Npy)).map_err(
+        |e| match e {
+            Failure::Io(source) => Error::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            Failure::Npy(e) => npy_error(path, e),
+        },
+    )
 }
 
 fn open(path: &Path) -> Result<std::fs::File> {
@@ -97,6 +104,23 @@ fn read_labels(path: &Path) -> Result<Vec<i64>> {
 mod tests {
     use super::*;
     use ndarray_npy::write_npy;
+
+    #[test]
+    fn saves_atomically_sparing_unrelated_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        // Where a naive writer would put its temporary file.
+        std::fs::write(dir.path().join("x.npy.tmp"), b"not ours").unwrap();
+        save_npy(&Array1::from(vec![1.0f32, 2.0]), &path).unwrap();
+        save_npy(&Array1::from(vec![3.0f32]), &path).unwrap();
+        let back: Array1<f32> = ndarray_npy::read_npy(&path).unwrap();
+        assert_eq!(back.to_vec(), vec![3.0]);
+        assert_eq!(
+            std::fs::read(dir.path().join("x.npy.tmp")).unwrap(),
+            b"not ours"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn reads_cifar101_layout_and_rejects_wrong_dtypes() {

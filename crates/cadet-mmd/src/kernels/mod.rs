@@ -52,12 +52,22 @@ impl Kernel for LinearKernel {
     }
     fn gram(&self, x: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         check_pair(x, y)?;
-        matmul(x, y.t(), Threads::Rayon)
+        finite_output(
+            "linear kernel Gram matrix (f32 overflow)",
+            matmul(x, y.t(), Threads::Rayon)?,
+        )
     }
     fn feature_map(&self, x: ArrayView2<'_, f32>) -> Result<Option<Array2<f32>>> {
         validate::samples("kernel input", x, None)?;
         Ok(Some(x.to_owned()))
     }
+}
+
+/// A kernel's output must be finite: from finite inputs, a non-finite entry is an `f32` overflow (an error,
+/// never a silently wrong Gram matrix).
+pub(crate) fn finite_output(what: &'static str, a: Array2<f32>) -> Result<Array2<f32>> {
+    validate::finite_array(what, a.view().into_dyn())?;
+    Ok(a)
 }
 
 /// Squared Euclidean distances `‖x_i − y_j‖²` through one matrix product, clamped at 0.
@@ -72,11 +82,14 @@ pub(crate) fn squared_distances(
             .collect()
     };
     let (nx, ny) = (sq(x), sq(y));
-    let mut d = matmul(x, y.t(), Threads::Rayon)?;
+    let mut d = finite_output(
+        "inner products of the distances (f32 overflow)",
+        matmul(x, y.t(), Threads::Rayon)?,
+    )?;
     Zip::indexed(&mut d).for_each(|(i, j), v| {
         *v = (nx[i] + ny[j] - 2.0 * f64::from(*v)).max(0.0) as f32;
     });
-    Ok(d)
+    finite_output("squared distances (f32 overflow)", d)
 }
 
 #[cfg(test)]

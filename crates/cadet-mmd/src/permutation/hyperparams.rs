@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::PermutationTest;
 use crate::{Error, Result};
 
+/// The most permutations a test accepts: 10⁷ (80 MB of null samples; p-values down to 10⁻⁷).
+pub const MAX_PERMUTATIONS: usize = 10_000_000;
+
 /// Unchecked settings of a [`PermutationTest`]; [`check`](Self::check) validates them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermutationTestParams {
@@ -27,7 +30,7 @@ impl Default for PermutationTestParams {
 }
 
 impl PermutationTestParams {
-    /// Number of random permutations (≥ 1). The smallest attainable p-value is `1 / (n_perm + 1)`.
+    /// Number of random permutations (1 to [`MAX_PERMUTATIONS`]). The smallest attainable p-value is `1 / (n_perm + 1)`.
     pub fn n_perm(mut self, n_perm: usize) -> Self {
         self.n_perm = n_perm;
         self
@@ -56,6 +59,15 @@ impl PermutationTestParams {
     pub fn check(self) -> Result<PermutationTest> {
         if self.n_perm == 0 {
             return Err(Error::ZeroPermutations);
+        }
+        if self.n_perm > MAX_PERMUTATIONS {
+            return Err(Error::InvalidParameter {
+                name: "n_perm",
+                reason: format!(
+                    "at most {MAX_PERMUTATIONS} (the null samples alone take 8 bytes each), got {}",
+                    self.n_perm
+                ),
+            });
         }
         if self.chunk_size == Some(0) {
             return Err(Error::InvalidParameter {

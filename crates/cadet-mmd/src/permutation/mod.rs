@@ -2,7 +2,7 @@
 
 mod hyperparams;
 
-pub use hyperparams::PermutationTestParams;
+pub use hyperparams::{MAX_PERMUTATIONS, PermutationTestParams};
 
 use cadet_core::Kernel;
 use ndarray::ArrayView2;
@@ -86,7 +86,7 @@ impl PermutationTest {
     ) -> Result<TestResult> {
         let pooled = PooledSample::new(x, y, kernel, self.params.n_perm)?;
         let est = pooled.statistic();
-        Ok(self.finish(Method::Mmd, est, &pooled))
+        self.finish(Method::Mmd, est, &pooled)
     }
 
     /// MMD-CC: compares `p1 = S_P⁽¹⁾` with `q = S_Q`, and draws the null from random splits of the clean pool
@@ -109,7 +109,7 @@ impl PermutationTest {
         }
         let est = PooledSample::new(p1, q, kernel, 0)?.statistic();
         let clean = PooledSample::new(p1, p2, kernel, self.params.n_perm)?;
-        Ok(self.finish(Method::MmdCc, est, &clean))
+        self.finish(Method::MmdCc, est, &clean)
     }
 
     /// The `index`-th permutation of `0..len` this test draws (each from its own seeded stream), for audits and
@@ -121,8 +121,10 @@ impl PermutationTest {
             .collect()
     }
 
-    /// The null samples of a pooled sample: the statistic under `n_perm` seeded random permutations.
-    pub fn null_distribution(&self, pooled: &PooledSample) -> Vec<f64> {
+    /// The null samples of a pooled sample: the statistic under `n_perm` seeded random permutations. A
+    /// non-finite sample (the kernel's values overflow `f32` in the batched products) is an
+    /// [`Error::NonFiniteIntermediate`].
+    pub fn null_distribution(&self, pooled: &PooledSample) -> Result<Vec<f64>> {
         let (m, n) = pooled.sizes();
         let (total, n_perm, seed) = (m + n, self.params.n_perm, self.params.seed);
         let chunk = self
@@ -140,24 +142,29 @@ impl PermutationTest {
                 .collect();
             null.extend(pooled.evaluate_many(&perms, chunk));
         }
-        null
+        crate::pooled::finite_values("null sample", &null)?;
+        Ok(null)
     }
 
-    /// The p-value of `est` against the null of `pooled`.
-    fn finish(&self, method: Method, est: f64, pooled: &PooledSample) -> TestResult {
-        let null = self.null_distribution(pooled);
-        let p_value = p_value(est, &null, TIE_TOLERANCE * pooled.magnitude());
-        TestResult {
+    /// The p-value of `est` against the null of `pooled`: only from finite numbers.
+    fn finish(&self, method: Method, est: f64, pooled: &PooledSample) -> Result<TestResult> {
+        crate::pooled::finite_values("MMD statistic", &[est])?;
+        let null = self.null_distribution(pooled)?;
+        let tolerance = TIE_TOLERANCE * pooled.magnitude();
+        crate::pooled::finite_values("tie tolerance (kernel trace)", &[tolerance])?;
+        let p_value = p_value(est, &null, tolerance);
+        Ok(TestResult {
             method,
             statistic: est,
             p_value,
             n_perm: null.len(),
             null: self.params.keep_null.then_some(null),
-        }
+        })
     }
 }
 
-/// `(1 + #{null ≥ est − tol}) / (|null| + 1)`.
+/// `(1 + #{null ≥ est − tol}) / (|null| + 1)`. The inputs must be finite (the tests check them first): a NaN
+/// compares as never exceeded.
 pub fn p_value(est: f64, null: &[f64], tol: f64) -> f64 {
     let exceed = null.iter().filter(|&&v| v >= est - tol).count();
     (1 + exceed) as f64 / (null.len() + 1) as f64

@@ -103,6 +103,9 @@ impl PooledSample {
         let (m, n) = (x.nrows(), y.nrows());
         let z = concatenate![Axis(0), x, y];
         let features = kernel.feature_map(z.view())?.map(center_features);
+        if let Some(phi) = &features {
+            finite_intermediate("centred kernel features", phi)?;
+        }
         let use_gram = match (&features, representation) {
             (None, _) | (Some(_), Representation::Gram) => true,
             (Some(_), Representation::Features) => false,
@@ -119,8 +122,15 @@ impl PooledSample {
         let gram = match (&features, use_gram) {
             (_, false) => None,
             (Some(phi), true) => Some(matmul(phi.view(), phi.t(), Threads::Rayon)?),
-            (None, true) => Some(center_gram(kernel.pooled_gram(z.view())?)?),
+            (None, true) => {
+                let k = kernel.pooled_gram(z.view())?;
+                finite_intermediate("Gram matrix", &k)?;
+                Some(center_gram(k)?)
+            }
         };
+        if let Some(k) = &gram {
+            finite_intermediate("centred Gram matrix", k)?;
+        }
         let diag = match (&features, &gram) {
             (Some(phi), _) => phi
                 .rows()
@@ -172,12 +182,15 @@ impl PooledSample {
     }
 
     /// MMD²_u under each of many permutations, as one `f32` matrix product (the permutation test's path).
+    /// A non-finite result (an `f32` overflow) is an [`Error::NonFiniteIntermediate`].
     pub fn permuted_batch(&self, perms: &[Vec<usize>]) -> Result<Vec<f64>> {
         let perms = perms
             .iter()
             .map(|p| self.checked(p))
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.evaluate_many(&perms, 64))
+        let null = self.evaluate_many(&perms, 64);
+        finite_values("MMD statistic of a permutation", &null)?;
+        Ok(null)
     }
 
     /// The scale of a statistic's rounding error: the trace of the centred kernel (the order of the block sums
@@ -362,6 +375,28 @@ fn slice<'a>(r: &'a ndarray::ArrayView1<'_, f32>) -> &'a [f32] {
 fn row(phi: &Array2<f32>, i: u32) -> &[f32] {
     let d = phi.ncols();
     &phi.as_slice().expect("features are standard layout")[i as usize * d..(i as usize + 1) * d]
+}
+
+/// An intermediate matrix must be finite: a non-finite entry from finite inputs is an `f32` overflow.
+pub(crate) fn finite_intermediate(what: &'static str, a: &Array2<f32>) -> Result<()> {
+    match validate::finite_array(what, a.view().into_dyn()) {
+        Err(cadet_core::Error::NonFinite { what, index, value }) => {
+            Err(Error::NonFiniteIntermediate { what, index, value })
+        }
+        other => other.map_err(Into::into),
+    }
+}
+
+/// A computed value must be finite (see [`finite_intermediate`]).
+pub(crate) fn finite_values(what: &'static str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::NonFiniteIntermediate {
+            what,
+            index: vec![i],
+            value: values[i],
+        }),
+        None => Ok(()),
+    }
 }
 
 fn check_set(set: &'static str, s: ArrayView2<'_, f32>) -> Result<()> {

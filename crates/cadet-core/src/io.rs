@@ -1,0 +1,220 @@
+//! Atomic file writes: the one way the cadet crates replace a file.
+//!
+//! A file is written under a unique temporary name in the target's folder (created exclusively, so an unrelated
+//! file such as `X.tmp` is never touched), flushed and `fsync`ed, then renamed over the target, and the folder
+//! is synced. A reader sees the old file or the new one, never half of one; a write that fails (or a process
+//! killed) midway leaves the target as it was. Temporary files of a failed write are removed.
+//!
+//! ```
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("scores.txt");
+//! cadet_core::io::write_atomic(&path, b"0.1 0.2")?;
+//! // A failing writer leaves the file as it was.
+//! let failed = cadet_core::io::write_atomic_with(&path, |w| {
+//!     w.write_all(b"half")?;
+//!     Err(std::io::Error::other("the computation failed"))
+//! });
+//! assert!(failed.is_err());
+//! assert_eq!(std::fs::read(&path)?, b"0.1 0.2");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The folder of `path` (`.` for a bare file name) and its file name.
+fn split(path: &Path) -> std::io::Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{}: not a file path", path.display()),
+            )
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name))
+}
+
+/// A temporary-file builder named after `name`, creating files with ordinary permissions (those of the target
+/// when it exists, else `0o666` for files and `0o777` for folders, both less the umask) rather than
+/// tempfile's private `0o600`.
+fn builder<'a>(prefix: &'a str, target: &Path, folder: bool) -> tempfile::Builder<'a, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let permissions = match std::fs::metadata(target) {
+            Ok(m) if m.is_dir() == folder => m.permissions(),
+            _ => std::fs::Permissions::from_mode(if folder { 0o777 } else { 0o666 }),
+        };
+        b.permissions(permissions);
+    }
+    #[cfg(not(unix))]
+    let _ = (target, folder);
+    b
+}
+
+/// Syncs a folder, so that a rename inside it survives a crash (a no-op where folders cannot be opened).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Writes the file `path` atomically with what `write` writes (through a buffer): a unique temporary file
+/// beside it, `fsync`, rename. When `write` (or the flush) fails, the temporary file is removed and `path` is
+/// left untouched; the error is `write`'s.
+pub fn write_atomic_with<E, F>(path: &Path, write: F) -> Result<(), E>
+where
+    E: From<std::io::Error>,
+    F: FnOnce(&mut dyn Write) -> Result<(), E>,
+{
+    let (dir, name) = split(path)?;
+    let prefix = format!(".{name}.");
+    let tmp = builder(&prefix, path, false).tempfile_in(&dir)?;
+    let mut writer = std::io::BufWriter::new(tmp);
+    write(&mut writer)?;
+    let tmp = writer.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(&dir)?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// A fresh, uniquely named, empty folder beside `path` (named after it), for writers that need a path rather
+/// than a stream (e.g. a library's `save_file`): write into it, then [`commit_dir`] or [`commit_file`]. The
+/// folder is removed when dropped.
+pub fn staging_dir(path: &Path) -> std::io::Result<tempfile::TempDir> {
+    let (dir, name) = split(path)?;
+    let prefix = format!(".{name}.");
+    builder(&prefix, path, true).tempdir_in(dir)
+}
+
+/// Syncs every file of the staged folder `staged`, then renames the folder to `path`, which must not exist
+/// (folders are never replaced: a rename cannot atomically swap a non-empty folder).
+pub fn commit_dir(staged: tempfile::TempDir, path: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(staged.path())? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    sync_dir(staged.path())?;
+    if path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", path.display()),
+        ));
+    }
+    let staged = staged.keep();
+    if let Err(e) = std::fs::rename(&staged, path) {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(e);
+    }
+    let (dir, _) = split(path)?;
+    sync_dir(&dir)
+}
+
+/// Moves the file `file` (written by a library into a [`staging_dir`]) over `path` atomically: `fsync`, rename,
+/// folder sync. `file` must be in the same folder tree as `path` (the staging folder is).
+pub fn commit_file(file: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(file)?.sync_all()?;
+    std::fs::rename(file, path)?;
+    let (dir, _) = split(path)?;
+    sync_dir(&dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_target_and_spares_unrelated_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        // Names a naive helper would use for its temporary file.
+        for other in ["x.tmp", "x.json.tmp", ".x.json.tmp"] {
+            std::fs::write(dir.path().join(other), b"someone else's").unwrap();
+        }
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        for other in ["x.tmp", "x.json.tmp", ".x.json.tmp"] {
+            assert_eq!(
+                std::fs::read(dir.path().join(other)).unwrap(),
+                b"someone else's",
+                "{other}"
+            );
+        }
+        // Nothing else is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        // Ordinary permissions (not tempfile's private 0o600), and an existing file keeps its own.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let fresh = dir.path().join("fresh");
+            write_atomic(&fresh, b"x").unwrap();
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, b"x").unwrap();
+            assert_eq!(
+                mode(&fresh),
+                mode(&plain),
+                "as std::fs::write would create it"
+            );
+            std::fs::remove_file(&plain).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            write_atomic(&path, b"third").unwrap();
+            assert_eq!(mode(&path), 0o640);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        write_atomic(&path, b"good").unwrap();
+        let out: Result<(), std::io::Error> = write_atomic_with(&path, |w| {
+            w.write_all(&[0u8; 100_000])?;
+            Err(std::io::Error::other("killed midway"))
+        });
+        assert_eq!(out.unwrap_err().to_string(), "killed midway");
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A target in a missing folder is an error, not a panic.
+        assert!(write_atomic(&dir.path().join("no/such/file"), b"x").is_err());
+    }
+
+    #[test]
+    fn staged_folders_commit_only_to_a_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("ckpt-1");
+        let staged = staging_dir(&target).unwrap();
+        std::fs::write(staged.path().join("a"), b"1").unwrap();
+        commit_dir(staged, &target).unwrap();
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"1");
+        let staged = staging_dir(&target).unwrap();
+        std::fs::write(staged.path().join("a"), b"2").unwrap();
+        assert!(commit_dir(staged, &target).is_err());
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"1");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,109 @@
+//! Imported weights are checked against the model they are loaded into: architecture metadata, shapes, and
+//! tensors the model has no place for. (ResNet-32 weights used to load into a ResNet-20 silently.)
+
+use burn::prelude::*;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+use cadet_model::{CifarResNetConfig, Error};
+
+/// A CIFAR ResNet of `depth` saved in PyTorch's layout, with `arch` in the metadata when given.
+fn save(depth: usize, arch: Option<&str>, path: &std::path::Path) {
+    let net = CifarResNetConfig::new(depth).init(&Device::flex()).unwrap();
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .overwrite(true);
+    if let Some(arch) = arch {
+        store = store.metadata("arch", arch);
+    }
+    net.save_into(&mut store).unwrap();
+}
+
+fn load(depth: usize, path: &std::path::Path) -> cadet_model::Result<()> {
+    CifarResNetConfig::new(depth)
+        .init(&Device::flex())?
+        .load_safetensors(path)
+        .map(|_| ())
+}
+
+#[test]
+fn weights_of_another_depth_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r20, r32, r32_bare) = (
+        dir.path().join("r20.safetensors"),
+        dir.path().join("r32.safetensors"),
+        dir.path().join("r32-bare.safetensors"),
+    );
+    save(20, Some("resnet20"), &r20);
+    save(32, Some("resnet32"), &r32);
+    save(32, None, &r32_bare);
+    load(20, &r20).unwrap();
+    load(32, &r32).unwrap();
+    match load(20, &r32) {
+        Err(e @ Error::WrongArchitecture { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("resnet32") && text.contains("resnet20"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without metadata, the deeper network's extra blocks give it away.
+    match load(20, &r32_bare) {
+        Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains("layer1.3"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // A shallower file lacks tensors.
+    assert!(matches!(
+        load(32, &r20),
+        Err(Error::WrongArchitecture { .. })
+    ));
+    save(20, None, &r20);
+    assert!(matches!(load(32, &r20), Err(Error::Weights { .. })));
+    // Not a safetensors file.
+    std::fs::write(&r20, b"garbage").unwrap();
+    assert!(load(20, &r20).is_err());
+}
+
+/// The pretrained files of `../shared/data` name their architecture (checked when the data is there).
+#[test]
+fn pretrained_files_are_checked_when_present() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/resnet-cifar10");
+    let Ok(r32) = cadet_model::pretrained_weights(&dir, 32) else {
+        eprintln!("no {}: skipped", dir.display());
+        return;
+    };
+    assert!(matches!(
+        load(20, &r32),
+        Err(Error::WrongArchitecture { .. })
+    ));
+}
+
+/// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.
+#[test]
+fn torchvision_files_naming_another_resnet_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r50.safetensors");
+    let header = br#"{"__metadata__":{"arch":"resnet50"}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    std::fs::write(&path, bytes).unwrap();
+    let net = cadet_model::ResNetConfig::new(18)
+        .init(&Device::flex())
+        .unwrap();
+    assert_eq!(net.arch(), "resnet18");
+    match net.load_torchvision(&path, "") {
+        Err(Error::WrongArchitecture {
+            expected, found, ..
+        }) => assert_eq!(
+            (expected.as_str(), found.as_str()),
+            ("resnet18", "resnet50")
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("loaded"),
+    }
+    let r50 = cadet_model::ResNetConfig::new(50)
+        .init(&Device::flex())
+        .unwrap();
+    assert_eq!(r50.arch(), "resnet50");
+}
