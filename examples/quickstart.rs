@@ -274,7 +274,7 @@ fn main() -> Result<(), BoxError> {
                 .zip(named.iter().map(|(_, f)| f)),
         );
         for (name, f) in files {
-            ndarray_npy::write_npy(dir.join(format!("{name}.npy")), f)?;
+            cadet::data::formats::save_npy(f, dir.join(format!("{name}.npy")))?;
         }
         eprintln!("transform features saved in {}", dir.display());
     }

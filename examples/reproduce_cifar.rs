@@ -74,6 +74,10 @@ struct Args {
     /// |X(1)|, CADet's reference (the paper: 300).
     #[arg(long, default_value_t = 300)]
     x1: usize,
+    /// Transforms per X(1) image (default: --n-trs). The local statistics use each reference image's mean
+    /// feature, which a few transforms estimate well: a large reference costs less this way.
+    #[arg(long)]
+    x1_trs: Option<usize>,
     /// Where X(1) comes from: `test` (held-out JPEG test images, the paper's) or `train` (JPEG training images).
     #[arg(long, default_value = "test")]
     reference: String,
@@ -435,7 +439,11 @@ fn main() -> Result<(), BoxError> {
     let tf = |images: &Array4<f32>, stream: u64| {
         cadet.transform_features(embedder.as_ref(), images.view(), stream, &progress)
     };
-    let f1 = tf(&x1.images_f32(), 0)?;
+    let x1_cadet = Cadet::params(32)
+        .n_trs(args.x1_trs.unwrap_or(args.n_trs))
+        .batch_images(32)
+        .check()?;
+    let f1 = x1_cadet.transform_features(embedder.as_ref(), x1.images_f32().view(), 0, &progress)?;
     let f2 = tf(&x2.images_f32(), 1 << 40)?;
     let mut sets: Vec<(String, Array3<f32>)> = vec![
         (
@@ -472,8 +480,8 @@ fn main() -> Result<(), BoxError> {
     }
     if let Some(dir) = &args.save_features {
         std::fs::create_dir_all(dir)?;
-        ndarray_npy::write_npy(dir.join("x1.npy"), &f1)?;
-        ndarray_npy::write_npy(dir.join("x2.npy"), &f2)?;
+        cadet::data::formats::save_npy(&f1, dir.join("x1.npy"))?;
+        cadet::data::formats::save_npy(&f2, dir.join("x2.npy"))?;
         for (i, (name, f)) in sets.iter().enumerate() {
             let file: String = name
                 .split(" (")
@@ -488,7 +496,7 @@ fn main() -> Result<(), BoxError> {
                     }
                 })
                 .collect();
-            ndarray_npy::write_npy(dir.join(format!("{i}_{file}.npy")), f)?;
+            cadet::data::formats::save_npy(f, dir.join(format!("{i}_{file}.npy")))?;
         }
         eprintln!("transform features saved in {}", dir.display());
     }
@@ -574,9 +582,7 @@ fn main() -> Result<(), BoxError> {
     )?;
 
     writeln!(md, "Run time: {:.0} s.", progress.0.elapsed().as_secs_f64())?;
-    let tmp = args.markdown.with_extension("md.tmp");
-    std::fs::write(&tmp, &md)?;
-    std::fs::rename(&tmp, &args.markdown)?;
+    cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;
     print!("{md}");
     eprintln!("report: {}", args.markdown.display());
     Ok(())
@@ -590,7 +596,8 @@ fn cadet_at(
     sets: &[(String, Array3<f32>)],
     k: usize,
 ) -> Result<(Calibration, Vec<Scored>), BoxError> {
-    let cut = |f: &Array3<f32>| f.slice(s![.., ..k, ..]).to_owned();
+    // X1 may have fewer transforms (--x1-trs): it keeps them all.
+    let cut = |f: &Array3<f32>| f.slice(s![.., ..k.min(f.dim().1), ..]).to_owned();
     // The features are computed already: only n_trs matters here.
     let params = Cadet::params(32).n_trs(k).check()?;
     let cal = params.calibrate_features(

@@ -6,7 +6,9 @@ use cadet_core::NoProgress;
 use cadet_detect::{
     Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
 };
+use cadet_core::Embedder;
 use common::PoolProject;
+use ndarray::ShapeBuilder;
 use ndarray::{Array4, s};
 
 fn images(n: usize, seed: usize) -> Array4<f32> {
@@ -76,8 +78,10 @@ fn files_round_trip_and_reject_corruption() {
     let (e, cal) = calibrated();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cal.json");
+    // An unrelated file named like a temporary one survives the save.
+    std::fs::write(dir.path().join("cal.tmp"), b"mine").unwrap();
     cal.save(&path).unwrap();
-    assert!(!dir.path().join("cal.tmp").exists());
+    assert_eq!(std::fs::read(dir.path().join("cal.tmp")).unwrap(), b"mine");
     let back = Calibration::load(&path).unwrap();
     assert_eq!(back, cal);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -310,6 +314,35 @@ fn version_1_files_load() {
     let test = images(4, 7);
     assert_eq!(
         back.score(&e, test.view(), &NoProgress).unwrap(),
+        cal.score(&e, test.view(), &NoProgress).unwrap()
+    );
+}
+
+/// An embedder that returns its features in column-major order (a valid ndarray any user may produce).
+struct ColumnMajor(PoolProject);
+impl cadet_core::Embedder for ColumnMajor {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn embed(&self, images: ndarray::ArrayView4<'_, f32>) -> cadet_core::Result<ndarray::Array2<f32>> {
+        let f = self.0.embed(images)?;
+        let mut t = ndarray::Array2::<f32>::zeros(f.dim().f());
+        t.assign(&f);
+        Ok(t)
+    }
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}
+
+#[test]
+fn column_major_embedder_output_gives_the_same_scores() {
+    let (e, cal) = calibrated();
+    let cm = ColumnMajor(PoolProject::new(16, 12, 1));
+    assert!(!cm.embed(images(2, 0).view()).unwrap().is_standard_layout());
+    let test = images(5, 6);
+    assert_eq!(
+        cal.score(&cm, test.view(), &NoProgress).unwrap(),
         cal.score(&e, test.view(), &NoProgress).unwrap()
     );
 }

@@ -2,7 +2,6 @@
 //! per-image features for local statistics) and the combination fitted on X⁽²⁾ (weights, sorted scores, X⁽²⁾'s
 //! statistics). Versioned JSON, written atomically; version-1 files (the paper's method) still load.
 
-use std::io::Write;
 use std::path::Path;
 
 use cadet_core::{Embedder, Progress};
@@ -276,7 +275,8 @@ impl Calibration {
             .collect()
     }
 
-    /// Writes the calibration as JSON, atomically: a temporary file in the same folder, synced, then renamed.
+    /// Writes the calibration as JSON, atomically ([`cadet_core::io::write_atomic`]: a uniquely named temporary
+    /// file in the same folder, synced, then renamed; an unrelated `*.tmp` file is never touched).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let err = |e: &dyn std::fmt::Display| Error::CalibrationFile {
@@ -284,12 +284,7 @@ impl Calibration {
             reason: e.to_string(),
         };
         let json = self.to_json_with_checksum().map_err(|e| err(&e))?;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| err(&e))?;
-        f.write_all(&json)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| err(&e))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(&e))
+        cadet_core::io::write_atomic(path, &json).map_err(|e| err(&e))
     }
 
     /// Reads a calibration written by [`save`](Self::save) (this version, or version 1: the paper's method),

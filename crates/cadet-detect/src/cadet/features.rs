@@ -50,9 +50,12 @@ pub(crate) fn transform_features<E: Embedder + ?Sized>(
                 got: feats.shape().to_vec(),
             });
         }
+        // Through standard layout: an embedder may return a column-major or otherwise strided array.
         let feats = feats
+            .as_standard_layout()
+            .into_owned()
             .into_shape_with_order((end - start, p.n_trs, d))
-            .expect("sizes checked");
+            .map_err(|e| Error::Numerical(format!("embedder output: {e}")))?;
         out.slice_mut(s![start..end, .., ..]).assign(&feats);
         progress.advance((end - start) as u64);
     }
