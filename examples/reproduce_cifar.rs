@@ -443,7 +443,8 @@ fn main() -> Result<(), BoxError> {
         .n_trs(args.x1_trs.unwrap_or(args.n_trs))
         .batch_images(32)
         .check()?;
-    let f1 = x1_cadet.transform_features(embedder.as_ref(), x1.images_f32().view(), 0, &progress)?;
+    let f1 =
+        x1_cadet.transform_features(embedder.as_ref(), x1.images_f32().view(), 0, &progress)?;
     let f2 = tf(&x2.images_f32(), 1 << 40)?;
     let mut sets: Vec<(String, Array3<f32>)> = vec![
         (

@@ -2,11 +2,11 @@
 
 mod common;
 
+use cadet_core::Embedder;
 use cadet_core::NoProgress;
 use cadet_detect::{
     Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
 };
-use cadet_core::Embedder;
 use common::PoolProject;
 use ndarray::ShapeBuilder;
 use ndarray::{Array4, s};
@@ -324,7 +324,10 @@ impl cadet_core::Embedder for ColumnMajor {
     fn dim(&self) -> usize {
         self.0.dim()
     }
-    fn embed(&self, images: ndarray::ArrayView4<'_, f32>) -> cadet_core::Result<ndarray::Array2<f32>> {
+    fn embed(
+        &self,
+        images: ndarray::ArrayView4<'_, f32>,
+    ) -> cadet_core::Result<ndarray::Array2<f32>> {
         let f = self.0.embed(images)?;
         let mut t = ndarray::Array2::<f32>::zeros(f.dim().f());
         t.assign(&f);
