@@ -263,7 +263,8 @@ impl FittedCombination {
         let mut sds = Vec::with_capacity(s);
         for (k, stat) in method.statistics.iter().enumerate() {
             let (mean, sd) = mean_sd(x2.iter().map(|r| r[k]));
-            if !(sd > MIN_RELATIVE_SD * mean.abs().max(1e-300)) {
+            // NaN-safe: a NaN spread is degenerate too.
+            if sd.is_nan() || sd <= MIN_RELATIVE_SD * mean.abs().max(1e-300) {
                 return Err(Error::Degenerate(format!(
                     "{} is constant over X(2) (mean {mean:.6e}, sd {sd:.3e}): is X(2) one image repeated?",
                     stat.label()
