@@ -18,8 +18,8 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::data::formats::{cifar10_lossless, save_npy};
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
-use cadet::report::attack_grid;
 use cadet_core::Progress;
+use cadet_report::report::attack_grid;
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]

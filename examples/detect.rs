@@ -16,11 +16,11 @@ use std::process::ExitCode;
 
 use cadet::data::Synthetic;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic};
-use cadet::report::{
+use cadet_core::{Embedder, Progress};
+use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compared_methods, push_feature_baselines,
     score_methods,
 };
-use cadet_core::{Embedder, Progress};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
 
@@ -279,6 +279,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             let others: Vec<_> = others.iter().map(|f| f.view()).collect();
             push_feature_baselines(
                 &mut table,
+                "X1, mean features",
                 (x1_mean.view(), &vec![0; x1_mean.nrows()], 1),
                 mean(x2).view(),
                 mean(&sets[0].2).view(),

@@ -33,12 +33,12 @@ use cadet::model::{
     BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
     SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, accuracy, train_supervised,
 };
-use cadet::report::{
+use cadet::training::SimclrPairs;
+use cadet_core::{Embedder, NoProgress, Progress};
+use cadet_report::report::{
     CadetReport, HEADLINE_METHOD, MethodTable, attack_grid, cadet_pictures, compared_methods,
     push_feature_baselines, score_methods,
 };
-use cadet::training::SimclrPairs;
-use cadet_core::{Embedder, NoProgress, Progress};
 use clap::Parser;
 use ndarray::{Array3, Array4, s};
 
@@ -386,6 +386,7 @@ fn main() -> Result<(), BoxError> {
     let others: Vec<_> = mmd_sets[1..].iter().map(|(_, f)| f.view()).collect();
     push_feature_baselines(
         &mut table,
+        "training set",
         (train_features.view(), train.labels(), train.classes().len()),
         x2_features.view(),
         mmd_sets[0].1.view(),

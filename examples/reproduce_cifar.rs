@@ -34,12 +34,12 @@ use cadet::model::{
     ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig, ViewPairs,
     pretrained_weights,
 };
-use cadet::report::{
+use cadet::training::SimclrPairs;
+use cadet_core::{Embedder, Progress, metrics};
+use cadet_report::report::{
     CadetReport, HEADLINE_METHOD, MethodTable, cadet_pictures, compared_methods,
     push_feature_baselines, score_methods,
 };
-use cadet::training::SimclrPairs;
-use cadet_core::{Embedder, Progress, metrics};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};
 
@@ -558,6 +558,7 @@ fn main() -> Result<(), BoxError> {
     let single_views: Vec<_> = single[1..].iter().map(|f| f.view()).collect();
     push_feature_baselines(
         &mut table,
+        "10,000 training images",
         (
             emb(&knn_train.images_f32())?.view(),
             knn_train.labels(),
@@ -657,7 +658,7 @@ fn figure2(
             cells(p.iter().map(|(_, a)| format!("{:.1}%", 100.0 * a)))
         )?;
     }
-    cadet::plots::line_chart(
+    cadet_report::plots::line_chart(
         out.join("auroc_vs_ntrs.png"),
         "CADet AUROC against the number of transforms",
         "n_trs",

@@ -13,8 +13,8 @@
 //! | `model` | `cadet-model` | ResNets, SimCLRv2 head and NT-Xent on Burn, pretrained CIFAR ResNets, `BurnEmbedder` (feature `model`, default) |
 //! | [`mmd`] | `cadet-mmd` | unbiased MMD², permutation tests, MMD-CC, the paper's Table 1–2 experiments |
 //!
-//! [`plots`] draws ROC curves and score histograms (PNG or SVG) and [`report`] prints and draws what CADet
-//! found, for the examples.
+//! The examples print and draw what CADet found with the unpublished `cadet-report` crate (tables, ROC curves,
+//! histograms), so that depending on `cadet` does not compile plotting and fonts.
 //!
 //! ```
 //! use cadet::mmd::{CosineKernel, PermutationTest};
@@ -39,7 +39,5 @@ pub use cadet_detect as detect;
 pub use cadet_mmd as mmd;
 #[cfg(feature = "model")]
 pub use cadet_model as model;
-pub mod plots;
-pub mod report;
 #[cfg(feature = "model")]
 pub mod training;

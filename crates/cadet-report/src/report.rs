@@ -290,11 +290,12 @@ pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
 }
 
 /// Adds two baselines on an encoder's single-view features, each calibrated to p-values on X⁽²⁾'s features:
-/// the label-free k-NN distance to the training features (Sun et al. 2022, `k` = 10) and the class-conditional
+/// the label-free k-NN distance to the `train` features (Sun et al. 2022, `k` = 10; `neighbours` names them) and the class-conditional
 /// Mahalanobis distance (Lee et al. 2018, with the training labels). `sets` are the anomaly sets' features in the
 /// order of the table's columns.
 pub fn push_feature_baselines(
     table: &mut MethodTable,
+    neighbours: &str,
     train: (ArrayView2<'_, f32>, &[u32], usize),
     x2: ArrayView2<'_, f32>,
     in_distribution: ArrayView2<'_, f32>,
@@ -324,11 +325,9 @@ pub fn push_feature_baselines(
     } else {
         "baseline: Mahalanobis (class-conditional)"
     };
+    let knn_name = format!("baseline: k-NN distance (k = 10, {neighbours})");
     let detectors: [(&str, Scores<'_>); 2] = [
-        (
-            "baseline: k-NN distance (k = 10, training set)",
-            Box::new(|f| knn.anomaly_scores(outputs(f))),
-        ),
+        (&knn_name, Box::new(|f| knn.anomaly_scores(outputs(f)))),
         (
             mahalanobis_name,
             Box::new(|f| mahalanobis.anomaly_scores(outputs(f))),

@@ -1,0 +1,20 @@
+//! # cadet-report
+//!
+//! What the example programs of cadet-rs print and draw, kept out of the published crates so that a dependent
+//! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
+//! side-by-side comparison of detection methods and baselines, the standard pictures) and [`plots`] (ROC curves,
+//! histograms and line charts as PNG with a compiled-in font, or SVG).
+//!
+//! ```
+//! use cadet_report::report::MethodTable;
+//!
+//! let mut table = MethodTable::new("AUROC against the in-distribution set", vec!["ood".into()], 0.05);
+//! let inside = [0.1, 0.2, 0.3, 0.4];
+//! table.push("a detector", &inside, None, &[vec![0.35, 0.5, 0.6, 0.7]]).unwrap();
+//! assert!((table.rows[0].aurocs[0].auroc - 0.9375).abs() < 1e-12);
+//! println!("{table}");
+//! ```
+#![warn(missing_docs)]
+
+pub mod plots;
+pub mod report;
