@@ -86,8 +86,18 @@ fn time<F: FnMut() -> Result<(), BoxError>>(
     Ok((t.elapsed().as_secs_f64() / steps.max(1) as f64, warm))
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
     let dev = device(&args.device)?;
     let (b, s) = (args.batch, args.size);
     let run = |w: What| args.what == What::All || args.what == w;

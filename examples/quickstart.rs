@@ -130,8 +130,18 @@ fn resnet(args: &Args) -> ResNetConfig {
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
     let progress = Lines::new(50);
     std::fs::create_dir_all(&args.out)?;
 

@@ -305,8 +305,18 @@ fn embedder(args: &Args, classifier: &CifarResNet) -> Result<Box<dyn Embedder>, 
     ))
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
     let progress = Lines(Instant::now());
     let out = args
         .markdown
