@@ -29,6 +29,8 @@ mod error;
 mod gradient;
 mod report;
 
+/// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
+pub use cadet_core::{NoProgress, Progress};
 pub use cadet_model::Classifier;
 pub use cw::CarliniWagner;
 pub use error::{Error, Result};

@@ -30,13 +30,16 @@ pub enum Error {
     /// The embedder differs from the one the calibration was made with.
     #[error("embedder mismatch: {0}")]
     EmbedderMismatch(String),
-    /// A calibration file that cannot be read, is corrupt, or has an unsupported version.
+    /// A calibration file that cannot be read or written, is corrupt, or has an unsupported version.
     #[error("{path}: {reason}")]
     CalibrationFile {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         reason: String,
+        /// The underlying error (I/O, JSON, a failed check), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A numerical failure of a fit (a covariance that is not positive definite, ...).
     #[error("{0}")]

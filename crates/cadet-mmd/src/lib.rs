@@ -37,6 +37,8 @@ mod permutation;
 mod pooled;
 mod sampling;
 
+/// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
+pub use cadet_core::{Embedder, Kernel, NoProgress, Progress};
 pub use error::{Error, Result};
 pub use estimator::mmd2_unbiased;
 pub use kernels::{Bandwidth, CosineKernel, EmbeddingKernel, GaussianKernel, LinearKernel};

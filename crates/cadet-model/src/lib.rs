@@ -51,6 +51,8 @@ mod supervised;
 mod trainer;
 
 pub use backend::device;
+/// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
+pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
 pub use classifier::{Classifier, Normalized, accuracy, predict};
 pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};

@@ -124,6 +124,19 @@ pub struct Calibration {
     checksum: String,
 }
 
+/// A calibration-file error with its cause kept as the source.
+fn file_error(
+    path: &Path,
+    what: &str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::CalibrationFile {
+        path: path.to_path_buf(),
+        reason: format!("{what}: {source}"),
+        source: Some(Box::new(source)),
+    }
+}
+
 /// Version 1 of the file (the paper's method only).
 #[derive(Deserialize)]
 struct CalibrationV1 {
@@ -279,12 +292,10 @@ impl Calibration {
     /// file in the same folder, synced, then renamed; an unrelated `*.tmp` file is never touched).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let err = |e: &dyn std::fmt::Display| Error::CalibrationFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let json = self.to_json_with_checksum().map_err(|e| err(&e))?;
-        cadet_core::io::write_atomic(path, &json).map_err(|e| err(&e))
+        let json = self
+            .to_json_with_checksum()
+            .map_err(|e| file_error(path, "cannot serialise", e))?;
+        cadet_core::io::write_atomic(path, &json).map_err(|e| file_error(path, "cannot write", e))
     }
 
     /// Reads a calibration written by [`save`](Self::save) (this version, or version 1: the paper's method),
@@ -294,17 +305,17 @@ impl Calibration {
         let err = |reason: String| Error::CalibrationFile {
             path: path.to_path_buf(),
             reason,
+            source: None,
         };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| err(format!("corrupt: {e}")))?;
+        let corrupt = |e: serde_json::Error| file_error(path, "corrupt", e);
+        let bytes = std::fs::read(path).map_err(|e| file_error(path, "cannot read", e))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(err("not a CADet calibration file".into()));
         }
         let cal = match value.get("version").and_then(|v| v.as_u64()) {
             Some(1) => {
-                let v1: CalibrationV1 =
-                    serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?;
+                let v1: CalibrationV1 = serde_json::from_value(value).map_err(corrupt)?;
                 Self {
                     format: FORMAT.into(),
                     version: VERSION,
@@ -312,15 +323,14 @@ impl Calibration {
                     embedder: Some(v1.embedder),
                     reference: Reference::from_mu(v1.mu, v1.x1_size),
                     combination: FittedCombination::legacy_paper(v1.gamma, v1.scores)
-                        .map_err(|e| err(e.to_string()))?,
+                        .map_err(|e| file_error(path, "inconsistent", e))?,
                     checksum: String::new(),
                 }
             }
             Some(v) if v == u64::from(VERSION) => {
-                let mut cal: Calibration =
-                    serde_json::from_value(value).map_err(|e| err(format!("corrupt: {e}")))?;
+                let mut cal: Calibration = serde_json::from_value(value).map_err(corrupt)?;
                 let stored = std::mem::take(&mut cal.checksum);
-                let computed = cal.checksum().map_err(|e| err(e.to_string()))?;
+                let computed = cal.checksum().map_err(corrupt)?;
                 if stored != computed {
                     return Err(err(format!(
                         "checksum mismatch (stored {stored:.16}…, content {computed:.16}…): the file was \
@@ -335,7 +345,8 @@ impl Calibration {
                 )));
             }
         };
-        cal.check().map_err(|e| err(e.to_string()))?;
+        cal.check()
+            .map_err(|e| file_error(path, "inconsistent", e))?;
         Ok(cal)
     }
 
