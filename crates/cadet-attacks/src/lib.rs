@@ -37,7 +37,6 @@ pub use error::{Error, Result};
 pub use gradient::{Fgsm, Norm, Pgd};
 pub use report::{AttackOutput, SampleReport};
 
-use cadet_core::Progress;
 use ndarray::ArrayView4;
 
 /// What an attack aims at.
