@@ -67,7 +67,7 @@ pub struct CifarResNet {
 impl CifarResNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> Result<CifarResNet> {
-        if self.depth < 8 || (self.depth - 2) % 6 != 0 {
+        if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(Error::InvalidConfig {
                 name: "depth",
                 reason: format!("6n + 2 (20, 32, 44, 56), got {}", self.depth),

@@ -129,7 +129,7 @@ impl SimClrTrainer {
     ) -> Result<Self> {
         if config.batch_size < 2
             || config.accumulation == 0
-            || config.batch_size % config.accumulation != 0
+            || !config.batch_size.is_multiple_of(config.accumulation)
             || config.batch_size / config.accumulation < 2
         {
             return Err(Error::InvalidConfig {
@@ -351,13 +351,13 @@ impl SimClrTrainer {
             if self
                 .monitor
                 .as_ref()
-                .is_some_and(|m| self.state.step % m.every() == 0)
+                .is_some_and(|m| self.state.step.is_multiple_of(m.every()))
             {
                 self.monitor_now(progress)?;
             }
             if let Some((dir, every)) = checkpoints
                 && every > 0
-                && self.state.step % every == 0
+                && self.state.step.is_multiple_of(every)
             {
                 self.save_checkpoint(dir)?;
             }

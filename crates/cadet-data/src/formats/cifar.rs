@@ -43,7 +43,7 @@ pub fn parse_cifar(bytes: &[u8], kind: CifarKind) -> Result<(Array4<u8>, Vec<u32
         format: "CIFAR binary",
         reason,
     };
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(malformed(format!(
             "{} bytes is not a whole number of {record}-byte records",
             bytes.len()
