@@ -56,14 +56,7 @@ fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
 const MEMORY_LIMIT: u128 = 4 << 30;
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::exit_code(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -12,7 +12,6 @@
 //! Writes `roc.png`, `scores.png` (CADet scores), `m_in.png` and `m_out.png` into `--out`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use cadet::data::Synthetic;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic};
@@ -293,15 +292,8 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
     Ok(((cal, scored), table))
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("detect: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    cadet_report::exit_code(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {

@@ -217,14 +217,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, Strin
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::exit_code(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {

@@ -87,14 +87,7 @@ fn time<F: FnMut() -> Result<(), BoxError>>(
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), BoxError> {

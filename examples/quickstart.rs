@@ -131,14 +131,7 @@ fn resnet(args: &Args) -> ResNetConfig {
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), BoxError> {

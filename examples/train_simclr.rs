@@ -132,14 +132,7 @@ impl Progress for Lines {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::exit_code(run(&Args::parse()))
 }
 
 /// A fresh run needs an empty (or new) checkpoint folder, or `--overwrite`.

@@ -18,3 +18,15 @@
 
 pub mod plots;
 pub mod report;
+
+/// An example program's exit: success, or the error printed with `Display` (naming the file, flag or set) and
+/// exit code 1. Usage errors never get here: clap exits with 2 for them, so the two kinds stay apart.
+pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
