@@ -135,6 +135,23 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<(), BoxError> {
+    // Settings that would fail after minutes of training are checked first.
+    let reference_size = match args.reference.as_str() {
+        "train" => (SHAPES.len() - args.held_out.len().min(SHAPES.len())) * TRAIN_PER_CLASS,
+        "x1" => 100,
+        other => return Err(format!("--reference: train or x1, got {other:?}").into()),
+    };
+    if args.k == 0 || args.k > reference_size {
+        return Err(format!(
+            "--k: 1 to {reference_size} (the reference's size), got {}",
+            args.k
+        )
+        .into());
+    }
+    Cadet::params(args.size).n_trs(args.n_trs).check()?;
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
+    }
     let progress = Lines::new(50);
     std::fs::create_dir_all(&args.out)?;
 
@@ -253,7 +270,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     let f1 = match args.reference.as_str() {
         "train" => tf(&train.images_f32(), 0)?,
         "x1" => tf(&x1.images_f32(), 0)?,
-        other => return Err(format!("--reference: train or x1, got {other}").into()),
+        _ => unreachable!("checked at the start"),
     };
     let f2 = tf(&x2.images_f32(), 1 << 40)?;
     let mut named: Vec<(String, Array3<f32>)> = vec![

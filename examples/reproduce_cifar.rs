@@ -320,6 +320,14 @@ fn run(args: Args) -> Result<(), BoxError> {
     if !matches!(args.reference.as_str(), "test" | "train") {
         return Err(format!("--reference: test or train, got {}", args.reference).into());
     }
+    // Settings that would fail after the attacks and the MMD tables are checked first.
+    if args.k == 0 || args.k > args.x1 {
+        return Err(format!("--k: 1 to --x1 ({}), got {}", args.x1, args.k).into());
+    }
+    Cadet::params(32).n_trs(args.n_trs).check()?;
+    Cadet::params(32)
+        .n_trs(args.x1_trs.unwrap_or(args.n_trs))
+        .check()?;
     let data = load(&args.data, &args)?;
     eprintln!(
         "data: JPEG train {}, JPEG test {}, lossless {}, Tiny-ImageNet {}",
