@@ -8,8 +8,14 @@
 //! # Features computed anywhere: (m, n_trs, d) float32 .npy arrays; the first --set is in-distribution
 //! cargo run --release --example detect -- --x1 X1.npy --x2 X2.npy --set test=T.npy --set ood=O.npy
 //! cargo run --release --example detect -- --calibration cal.json --set test=T.npy --set ood=O.npy --json
+//!
+//! # Another detection method (default: the paper's), and every method with two baselines side by side
+//! cargo run --release --example detect -- --x1 X1.npy --x2 X2.npy --set test=T.npy --set ood=O.npy \
+//!     --method min-p --k 1 --compare
 //! ```
-//! Writes `roc.png`, `scores.png` (CADet scores), `m_in.png` and `m_out.png` into `--out`.
+//! Writes `roc.png`, `scores.png` (CADet scores), `m_in.png` and `m_out.png` into `--out`, then (last, once the
+//! run succeeded) the calibration file of `--save-calibration`. A calibration made from images (`--demo`) is
+//! refused for `.npy` features; sets whose `n_trs` or dimension differ from the calibration's are refused, named.
 
 use std::path::{Path, PathBuf};
 
