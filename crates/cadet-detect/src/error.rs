@@ -41,6 +41,16 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A failure in one image of a set (`image` counts from 0), e.g. a NaN in its transform features: the
+    /// source says what and where within the image (transform row, component).
+    #[error("image {image}: {source}")]
+    InImage {
+        /// The image's index in its set.
+        image: usize,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
     /// A numerical failure of a fit (a covariance that is not positive definite, ...).
     #[error("{0}")]
     Numerical(String),

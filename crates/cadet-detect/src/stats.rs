@@ -29,16 +29,32 @@ fn sums(features: ArrayView2<'_, f32>) -> Result<(Vec<f64>, f64)> {
     let mut sq = 0.0;
     for (i, r) in features.rows().into_iter().enumerate() {
         let r = r.to_slice().expect("standard layout");
-        let norm2 = dot(r, r);
+        let mut norm2 = dot(r, r);
+        if !(norm2.is_finite() && norm2 > 0.0) {
+            // The f32 sum of squares underflows for tiny rows (1e-30) and overflows for huge ones (1e30): the
+            // cosine does not depend on the scale, so redo it in f64 before calling the row zero or infinite.
+            norm2 = r.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        }
         if !norm2.is_finite() {
             // NaN or infinity somewhere in the row (or squares beyond f64): name the element.
             cadet_core::validate::finite_array(
-                "transform features",
+                "transform features [transform, component]",
                 ndarray::aview1(r).into_dyn(),
-            )?;
+            )
+            .map_err(|e| match e {
+                cadet_core::Error::NonFinite {
+                    what,
+                    mut index,
+                    value,
+                } => {
+                    index.insert(0, i);
+                    cadet_core::Error::NonFinite { what, index, value }
+                }
+                other => other,
+            })?;
             return Err(Error::InvalidParameter {
                 name: "features",
-                reason: format!("row {i}: squared norm overflows"),
+                reason: format!("transform {i}: squared norm overflows"),
             });
         }
         if norm2 == 0.0 {
@@ -68,8 +84,11 @@ pub fn mean_unit_feature(features: ArrayView3<'_, f32>) -> Result<Vec<f64>> {
         .into());
     }
     let mut mu = vec![0.0; d];
-    for image in features.axis_iter(Axis(0)) {
-        let (s, _) = sums(image)?;
+    for (i, image) in features.axis_iter(Axis(0)).enumerate() {
+        let (s, _) = sums(image).map_err(|e| Error::InImage {
+            image: i,
+            source: Box::new(e),
+        })?;
         mu.iter_mut().zip(&s).for_each(|(a, v)| *a += v);
     }
     let count = (m * n) as f64;

@@ -287,6 +287,20 @@ fn methods_round_trip_and_full_k_is_the_paper() {
         .calibrate_features(None, f1.view(), repeated.view(), &NoProgress)
         .unwrap_err();
     assert!(err.to_string().contains("m_in"), "{err}");
+    // X(2) of images whose transforms all agree, up to f32-level noise: m_in is constant but for rounding.
+    let mut same_views = ndarray::Array3::from_shape_fn(f2.dim(), |(i, _, k)| f2[[i, 0, k]]);
+    same_views
+        .indexed_iter_mut()
+        .for_each(|((i, j, k), v)| *v *= 1.0 + 1e-7 * (((i * 7 + j * 3 + k) % 5) as f32 - 2.0));
+    assert!(matches!(
+        cadet(DetectionMethod::paper()).calibrate_features(
+            None,
+            f1.view(),
+            same_views.view(),
+            &NoProgress
+        ),
+        Err(Error::Degenerate(_))
+    ));
 }
 
 /// A version-1 file (the paper's method: μ, γ, sorted scores) still loads and scores as it did.

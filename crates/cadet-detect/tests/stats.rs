@@ -157,3 +157,37 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
         assert_eq!(s.values[3], s.paper.m_out);
     }
 }
+
+/// Cosines do not depend on scale: rows of 1e-30 (whose f32 squares underflow) and of 1e30 (whose squares
+/// overflow) give the statistics of the unscaled rows. A NaN is reported with its image, transform and component.
+#[test]
+fn statistics_are_scale_invariant_and_errors_name_the_element() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let test = Array3::from_shape_fn((4, 5, 6), |_| {
+        let v: f32 = StandardNormal.sample(&mut rng);
+        v + 0.5
+    });
+    let x1 = test.mapv(|v| v * 0.7 + 0.1);
+    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let stats = [
+        Statistic::MIn,
+        Statistic::MOut,
+        Statistic::LocalCosine { k: 2 },
+    ];
+    let base = image_statistics(test.view(), &reference, &stats).unwrap();
+    for scale in [1e-30f32, 1e30] {
+        let scaled = test.mapv(|v| v * scale);
+        let got = image_statistics(scaled.view(), &reference, &stats).unwrap();
+        for (a, b) in got.iter().zip(&base) {
+            for (u, v) in a.values.iter().zip(&b.values) {
+                assert!((u - v).abs() < 1e-5, "scale {scale}: {u} vs {v}");
+            }
+        }
+    }
+    let mut nan = test.clone();
+    nan[[3, 2, 5]] = f32::NAN;
+    let e = image_statistics(nan.view(), &reference, &stats)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("image 3") && e.contains("[2, 5]"), "{e}");
+}

@@ -16,6 +16,99 @@ fn npy_error(path: &Path, reason: impl ToString) -> Error {
     }
 }
 
+/// Checks that the `.npy` file at `path` holds as many data bytes as its header's shape and dtype promise, before
+/// a reader allocates for that shape: a header that claims `(10⁸, 20, 128)` float32 over a few KB of data is an
+/// error here, not a terabyte allocation. Returns the shape. (Format errors the header parse does not reach are
+/// left to the reader, which reports them.)
+pub fn check_npy_size(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let mut f = open(path)?;
+    let file_len = f
+        .metadata()
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    let mut head = [0u8; 12];
+    let n = f.read(&mut head).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if n < 10 || &head[..6] != b"\x93NUMPY" {
+        return Err(npy_error(path, "not a .npy file (no NUMPY magic)"));
+    }
+    let (header_len, start) = match head[6] {
+        1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10u64),
+        2 | 3 if n >= 12 => (
+            u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+            12,
+        ),
+        v => {
+            return Err(npy_error(
+                path,
+                format!(".npy format version {v} is not supported"),
+            ));
+        }
+    };
+    if start + header_len > file_len {
+        return Err(npy_error(path, "truncated header"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    let mut g = open(path)?;
+    let mut skip = vec![0u8; start as usize];
+    g.read_exact(&mut skip)
+        .and_then(|_| g.read_exact(&mut header))
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let header = String::from_utf8_lossy(&header);
+    let after = |key: &str| header.find(key).map(|i| &header[i + key.len()..]);
+    let shape_text = after("'shape':")
+        .and_then(|t| {
+            t.find('(')
+                .zip(t.find(')'))
+                .map(|(a, b)| &t[a + 1..b.max(a + 1)])
+        })
+        .ok_or_else(|| npy_error(path, "header without a shape"))?;
+    let shape = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim_end_matches('L').parse::<usize>())
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|e| npy_error(path, format!("header shape ({shape_text}): {e}")))?;
+    let item = after("'descr':")
+        .and_then(|t| {
+            let t = t.trim_start().trim_start_matches(['\'', '"']);
+            t.find(|c: char| c.is_ascii_digit()).map(|i| {
+                t[i..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+        })
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(1);
+    let count = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .and_then(|c| c.checked_mul(item))
+        .ok_or_else(|| npy_error(path, format!("header shape {shape:?} overflows")))?;
+    let available = file_len - start - header_len;
+    if count > available {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header promises shape {shape:?} ({count} bytes of data), the file holds {available}"
+            ),
+        ));
+    }
+    Ok(shape)
+}
+
 /// Writes `array` to `path` as `.npy`, atomically ([`cadet_core::io::write_atomic_with`]: a uniquely named
 /// temporary file beside it, `fsync`, rename), so a crash never leaves a truncated array and a failed write
 /// leaves the old file as it was.
@@ -98,6 +191,32 @@ fn read_labels(path: &Path) -> Result<Vec<i64>> {
     }
     attempt!(i64, i32, i16, i8, u64, u32, u16, u8);
     Err(npy_error(path, "expected a 1-d integer array of labels"))
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_lying_header_is_refused_before_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.npy");
+        let a = ndarray::Array3::<f32>::zeros((3, 4, 5));
+        save_npy(&a, &good).unwrap();
+        assert_eq!(check_npy_size(&good).unwrap(), vec![3, 4, 5]);
+        // The same file with the header's first dimension changed to 100000000.
+        let bytes = std::fs::read(&good).unwrap();
+        let i = bytes.windows(9).position(|w| w == b"(3, 4, 5)").unwrap();
+        let mut lie = bytes[..i].to_vec();
+        lie.extend_from_slice(b"(100000000, 4, 5)");
+        lie.extend_from_slice(&bytes[i + "(3, 4, 5)".len()..]);
+        let bad = dir.path().join("bad.npy");
+        std::fs::write(&bad, &lie).unwrap();
+        let e = check_npy_size(&bad).unwrap_err().to_string();
+        assert!(e.contains("promises") && e.contains("bad.npy"), "{e}");
+        std::fs::write(&bad, b"not npy at all").unwrap();
+        assert!(check_npy_size(&bad).is_err());
+    }
 }
 
 #[cfg(test)]

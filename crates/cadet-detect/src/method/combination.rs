@@ -228,9 +228,10 @@ pub struct FittedCombination {
     pub(crate) x2: Vec<Vec<f64>>,
 }
 
-/// Relative spread below which a statistic is taken as constant over X⁽²⁾ (e.g. one image repeated): a weight
-/// or a rank from it would be rounding noise.
-const MIN_RELATIVE_SD: f64 = 1e-9;
+/// Relative spread below which a statistic is taken as constant over X⁽²⁾ (one image repeated, or images whose
+/// transforms all agree): statistics of `f32` features carry rounding of about `1e-7` relative, so a weight or a
+/// rank from a spread below `1e-6` would be made of rounding noise. Real calibration sets spread by `1e-2`.
+const MIN_RELATIVE_SD: f64 = 1e-6;
 
 fn mean_sd(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let n = values.clone().count() as f64;

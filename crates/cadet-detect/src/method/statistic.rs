@@ -234,9 +234,12 @@ pub fn image_statistics(
         reference.supports(s)?;
     }
     let mut out: Vec<ImageStatistics> = Vec::with_capacity(n);
-    for image in features.outer_iter() {
+    for (i, image) in features.outer_iter().enumerate() {
         out.push(ImageStatistics {
-            paper: view_stats(image, reference.mu())?,
+            paper: view_stats(image, reference.mu()).map_err(|e| Error::InImage {
+                image: i,
+                source: Box::new(e),
+            })?,
             values: Vec::with_capacity(statistics.len()),
         });
     }
