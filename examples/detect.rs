@@ -26,67 +26,115 @@ use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compared_methods, push_feature_baselines,
     score_methods,
 };
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
 
 #[derive(Parser)]
-#[command(about = "CADet calibration, scoring and evaluation")]
+#[command(name = "detect", about = "CADet calibration, scoring and evaluation")]
 struct Args {
     /// Run on the synthetic data set with a hand-crafted embedder.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["x1", "x2", "calibration", "sets", "compare"])]
     demo: bool,
     /// X(1) transform features, (m, n_trs, d) float32 .npy.
-    #[arg(long)]
+    #[arg(long, requires = "x2", conflicts_with = "calibration")]
     x1: Option<PathBuf>,
     /// X(2) transform features, (m', n_trs, d) float32 .npy.
-    #[arg(long)]
+    #[arg(long, requires = "x1")]
     x2: Option<PathBuf>,
     /// A calibration file to load instead of calibrating.
     #[arg(long)]
     calibration: Option<PathBuf>,
-    /// Where to save the calibration.
+    /// Where to save the calibration (written last, once the run succeeded).
     #[arg(long)]
     save_calibration: Option<PathBuf>,
     /// Named sets of transform features, `name=path.npy`; the first is the in-distribution test set.
-    #[arg(long = "set", value_name = "NAME=PATH")]
-    sets: Vec<String>,
-    /// Level α of the p-value test.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long = "set", value_name = "NAME=PATH", value_parser = named_path)]
+    sets: Vec<(String, PathBuf)>,
+    /// Level α of the p-value test, in (0, 1).
+    #[arg(long, default_value_t = 0.05, value_parser = level)]
     alpha: f64,
     /// Print one JSON object per set instead of tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "compare")]
     json: bool,
     /// Output folder for the pictures.
     #[arg(long, default_value = "out/detect")]
     out: PathBuf,
-    /// Detection method when calibrating: `paper` (m_in + γ·m_out, the default), `local` (local m_out alone),
-    /// `local-sum` (m_in + γ·local m_out), `fisher` (m_in two-sided and local m_out, Fisher), `min-p` (the same,
-    /// minimum p-value).
-    #[arg(long, default_value = "paper")]
-    method: String,
-    /// Nearest X(1) images averaged by the local statistics (local m_out, local cos).
-    #[arg(long, default_value_t = 1)]
+    /// Detection method when calibrating (default: the paper's m_in + γ·m_out).
+    #[arg(long, value_enum, default_value_t = MethodName::Paper)]
+    method: MethodName,
+    /// Nearest X(1) images averaged by the local statistics (local m_out, local cos), at least 1.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     k: usize,
-    /// Also print every method and two baselines side by side (features mode: calibrated on --x1 / --x2).
-    #[arg(long)]
+    /// Also print every method and two baselines side by side (calibrated on --x1 / --x2).
+    #[arg(long, requires = "x1")]
     compare: bool,
 }
 
-/// The method named by `--method`.
-fn method(args: &Args) -> Result<DetectionMethod, BoxError> {
-    Ok(match args.method.as_str() {
-        "paper" => DetectionMethod::paper(),
-        "local" => DetectionMethod::single(Statistic::LocalMOut { k: args.k }),
-        "local-sum" => DetectionMethod::local_sum(args.k),
-        "fisher" => DetectionMethod::fisher_local(args.k),
-        "min-p" => DetectionMethod::min_p_local(args.k),
-        other => {
-            return Err(format!(
-                "--method: paper, local, local-sum, fisher or min-p, got {other:?}"
-            )
-            .into());
+/// The methods `--method` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodName {
+    /// m_in + γ·m_out (the paper's).
+    Paper,
+    /// local m_out alone.
+    Local,
+    /// m_in + γ·local m_out.
+    LocalSum,
+    /// Fisher: m_in two-sided, local m_out low.
+    Fisher,
+    /// min p: m_in two-sided, local m_out low.
+    MinP,
+    /// local cos alone.
+    Cos,
+    /// Fisher: m_in two-sided, local cos low.
+    FisherCos,
+    /// min p: m_in two-sided, local cos low (the quickstart's headline).
+    MinPCos,
+}
+
+/// `NAME=PATH` with both parts non-empty.
+fn named_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
         }
-    })
+        _ => Err(format!(
+            "expected NAME=PATH with both parts non-empty, got {s:?}"
+        )),
+    }
+}
+
+/// A level strictly between 0 and 1.
+fn level(s: &str) -> Result<f64, String> {
+    let a: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if a > 0.0 && a < 1.0 {
+        Ok(a)
+    } else {
+        Err(format!("must lie in (0, 1), got {s}"))
+    }
+}
+
+/// An integer ≥ 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(k),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The method named by `--method`.
+fn method(args: &Args) -> DetectionMethod {
+    let k = args.k;
+    match args.method {
+        MethodName::Paper => DetectionMethod::paper(),
+        MethodName::Local => DetectionMethod::single(Statistic::LocalMOut { k }),
+        MethodName::LocalSum => DetectionMethod::local_sum(k),
+        MethodName::Fisher => DetectionMethod::fisher_local(k),
+        MethodName::MinP => DetectionMethod::min_p_local(k),
+        MethodName::Cos => DetectionMethod::single(Statistic::LocalCosine { k }),
+        MethodName::FisherCos => DetectionMethod::fisher_cosine(k),
+        MethodName::MinPCos => DetectionMethod::min_p_cosine(k),
+    }
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -138,6 +186,8 @@ impl Progress for Stderr {
 }
 
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
+    // The header's shape against the file's size first: a lying header is an error, not a huge allocation.
+    cadet::data::formats::check_npy_size(path)?;
     ndarray_npy::read_npy::<_, Array3<f32>>(path)
         .map_err(|e| format!("{}: expected (n, n_trs, d) float32: {e}", path.display()).into())
 }
@@ -158,7 +208,7 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
     let cadet = Cadet::params(32)
         .n_trs(20)
         .batch_images(32)
-        .method(method(args)?)
+        .method(method(args))
         .check()?;
     let embedder = Silhouette;
     let cal = match &args.calibration {
@@ -197,20 +247,19 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
     let sets: Vec<(String, PathBuf, Array3<f32>)> = args
         .sets
         .iter()
-        .map(|s| {
-            let (name, path) = s
-                .split_once('=')
-                .ok_or_else(|| format!("--set {s}: expected NAME=PATH"))?;
-            Ok((
-                name.to_string(),
-                PathBuf::from(path),
-                load3(Path::new(path))?,
-            ))
+        .map(|(name, path)| {
+            let f = load3(path)?;
+            if f.dim().0 < 2 {
+                return Err(format!(
+                    "set {name:?} ({}): {} image(s); a set needs at least 2 (AUROC, variances)",
+                    path.display(),
+                    f.dim().0
+                )
+                .into());
+            }
+            Ok((name.clone(), path.clone(), f))
         })
         .collect::<Result<_, BoxError>>()?;
-    if sets.is_empty() {
-        return Err("give at least one --set (the first is in-distribution), or --demo".into());
-    }
     let features = match (&args.x1, &args.x2) {
         (Some(x1), Some(x2)) => Some((load3(x1)?, load3(x2)?)),
         _ => None,
@@ -231,7 +280,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
         }
         (None, Some((x1, x2))) => Cadet::params(32)
             .n_trs(x2.dim().1.max(2))
-            .method(method(args)?)
+            .method(method(args))
             .check()?
             .calibrate_features(None, x1.view(), x2.view(), &Stderr)
             .map_err(|e| {
@@ -292,14 +341,55 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             )?;
             Some(table)
         }
-        (None, true) => return Err("--compare needs --x1 and --x2".into()),
         _ => None,
     };
     Ok(((cal, scored), table))
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    let args = Args::parse();
+    // Usage errors (exit 2, like clap's own) before any work.
+    let usage = |message: String| -> ! {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit()
+    };
+    if !args.demo && args.sets.is_empty() {
+        usage("give at least one --set NAME=PATH (the first is in-distribution), or --demo".into());
+    }
+    if !args.demo && args.calibration.is_none() && args.x1.is_none() {
+        usage("give --x1 and --x2 to calibrate, or --calibration FILE".into());
+    }
+    let mut names: Vec<&str> = args.sets.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        usage(format!("--set: the name {:?} is given twice", w[0]));
+    }
+    cadet_report::exit_code(check_outputs(&args).and_then(|()| run(&args)))
+}
+
+/// Output paths that cannot work are refused before any computation.
+fn check_outputs(args: &Args) -> Result<(), BoxError> {
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(format!("--out {}: exists and is not a folder", args.out.display()).into());
+    }
+    if let Some(p) = &args.save_calibration {
+        if p.is_dir() {
+            return Err(format!("--save-calibration {}: is a folder", p.display()).into());
+        }
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = parent
+            && !dir.is_dir()
+        {
+            return Err(format!(
+                "--save-calibration {}: the folder {} does not exist",
+                p.display(),
+                dir.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {

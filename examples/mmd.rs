@@ -78,6 +78,9 @@ fn load(what: &str, path: &Path) -> Result<Array2<f32>, BoxError> {
     use ndarray_npy::ReadNpyError;
     let fail =
         |reason: String| -> BoxError { format!("{what} ({}): {reason}", path.display()).into() };
+    // A header whose shape promises more data than the file holds is refused before any allocation.
+    cadet::data::formats::check_npy_size(path)
+        .map_err(|e| -> BoxError { format!("{what}: {e}").into() })?;
     match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
         Ok(a) => Ok(a),
         Err(ReadNpyError::WrongDescriptor(f32_descr)) => {

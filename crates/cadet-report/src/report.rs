@@ -311,7 +311,8 @@ pub fn push_feature_baselines(
         .map(|l| present.binary_search(l).expect("listed") as u32)
         .collect();
     let classes = present.len().min(classes.max(1));
-    let knn = Knn::fit(features, 10)?;
+    // k = 10 as Sun et al., fewer when the neighbours are fewer.
+    let knn = Knn::fit(features, 10.min(features.nrows()))?;
     let mahalanobis = Mahalanobis::fit(features, &dense, classes)?;
     fn outputs(f: ArrayView2<'_, f32>) -> ClassifierOutputs<'_> {
         ClassifierOutputs {
@@ -325,7 +326,10 @@ pub fn push_feature_baselines(
     } else {
         "baseline: Mahalanobis (class-conditional)"
     };
-    let knn_name = format!("baseline: k-NN distance (k = 10, {neighbours})");
+    let knn_name = format!(
+        "baseline: k-NN distance (k = {}, {neighbours})",
+        10.min(features.nrows())
+    );
     let detectors: [(&str, Scores<'_>); 2] = [
         (&knn_name, Box::new(|f| knn.anomaly_scores(outputs(f)))),
         (

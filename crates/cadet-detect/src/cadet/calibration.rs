@@ -339,10 +339,15 @@ impl Calibration {
                 }
                 cal
             }
-            other => {
+            Some(other) => {
                 return Err(err(format!(
-                    "version {other:?}, this library reads versions 1 and {VERSION}"
+                    "version {other}, this library reads versions 1 and {VERSION}"
                 )));
+            }
+            None => {
+                return Err(err(
+                    "the version field is missing or not a non-negative integer".into(),
+                ));
             }
         };
         cal.check()
