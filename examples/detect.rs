@@ -267,7 +267,9 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
     let cal = match (&args.calibration, &features) {
         (Some(p), _) => {
             let cal = Calibration::load(p)?;
-            if let Some(e) = cal.embedder() {
+            // Calibrations from images record the embedder and the image shape; version-1 calibrations from
+            // features recorded a placeholder identity with no image shape, which is accepted.
+            if let Some(e) = cal.embedder().filter(|e| e.image_shape != [0, 0, 0]) {
                 return Err(format!(
                     "{}: calibrated with the embedder `{}` on images; .npy features need a calibration made from \
                      features (--x1, --x2)",
