@@ -23,8 +23,7 @@ use cadet::data::Synthetic;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic};
 use cadet_core::{Embedder, Progress};
 use cadet_report::report::{
-    CadetReport, MethodTable, cadet_pictures, compared_methods, push_feature_baselines,
-    score_methods,
+    CadetReport, MethodTable, cadet_pictures, compare_methods, push_feature_baselines,
 };
 use clap::{CommandFactory, Parser};
 use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
@@ -306,28 +305,23 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
     let table = match (&features, args.compare) {
         (Some((x1, x2)), true) => {
             let cadet = Cadet::params(32).n_trs(x2.dim().1.max(2)).check()?;
-            let views: Vec<_> = sets.iter().map(|(_, _, f)| f.view()).collect();
-            let results = score_methods(
+            let named_views: Vec<(String, _)> =
+                sets.iter().map(|(n, _, f)| (n.clone(), f.view())).collect();
+            let (mut table, _) = compare_methods(
                 &cadet,
-                &compared_methods(args.k),
+                args.k,
                 None,
                 x1.view(),
                 x2.view(),
-                &views,
-            )?;
-            let mut table = MethodTable::new(
+                &named_views,
                 format!(
                     "AUROC % [95% interval] against set {:?}; last column: its share with p ≤ α. |X1| = {}, |X2| = {}",
                     sets[0].0,
                     x1.dim().0,
                     x2.dim().0
                 ),
-                sets[1..].iter().map(|(n, _, _)| n.clone()).collect(),
                 args.alpha,
-            );
-            for r in &results {
-                table.push_cadet(&r.name, &r.scores)?;
-            }
+            )?;
             // Baselines on each image's mean transform feature, X1 as the neighbours (one class: no labels).
             let mean = |f: &Array3<f32>| f.mean_axis(Axis(1)).expect("n_trs ≥ 1");
             let x1_mean = mean(x1);
@@ -335,7 +329,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             let others: Vec<_> = others.iter().map(|f| f.view()).collect();
             push_feature_baselines(
                 &mut table,
-                "X1, mean features",
+                "X1 means",
                 (x1_mean.view(), &vec![0; x1_mean.nrows()], 1),
                 mean(x2).view(),
                 mean(&sets[0].2).view(),

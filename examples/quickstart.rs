@@ -37,8 +37,8 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
 use cadet_report::report::{
-    CadetReport, HEADLINE_METHOD, MethodTable, attack_grid, cadet_pictures, compared_methods,
-    push_feature_baselines, score_methods,
+    CadetReport, HEADLINE_METHOD, attack_grid, cadet_pictures, compare_methods, compared_methods,
+    push_feature_baselines,
 };
 use clap::Parser;
 use ndarray::{Array3, Array4, s};
@@ -301,16 +301,31 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     let shape = test_images.shape();
     let identity = EmbedderIdentity::of(&embedder, [shape[1], shape[2], shape[3]])?;
-    let views: Vec<_> = named.iter().map(|(_, f)| f.view()).collect();
-    let methods = compared_methods(args.k);
-    let results = score_methods(
+    let named_views: Vec<(String, _)> = named.iter().map(|(n, f)| (n.clone(), f.view())).collect();
+    let (mut table, results) = compare_methods(
         &cadet,
-        &methods,
+        args.k,
         Some(&identity),
         f1.view(),
         f2.view(),
-        &views,
+        &named_views,
+        format!(
+            "\nDetectors side by side: AUROC % [95% interval] against the in-distribution test set ({} images); \
+             last column: in-distribution share with p ≤ α ('!': outside the exact 99% binomial interval). \
+             CADet rows: {} transforms, |X1| = {} ({}), |X2| = {}",
+            named[0].1.dim().0,
+            args.n_trs,
+            f1.dim().0,
+            if args.reference == "train" {
+                "the training images"
+            } else {
+                "held-out images"
+            },
+            f2.dim().0
+        ),
+        args.alpha,
     )?;
+    let methods = compared_methods(args.k);
     let headline = &results[HEADLINE_METHOD];
     let sets: Vec<(String, Vec<ImageScore>)> = named
         .iter()
@@ -332,31 +347,6 @@ fn run(args: Args) -> Result<(), BoxError> {
         "{}",
         CadetReport::new(&headline.calibration, &sets, args.alpha)?
     );
-    let short: Vec<String> = named[1..]
-        .iter()
-        .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
-        .collect();
-    let mut table = MethodTable::new(
-        format!(
-            "\nDetectors side by side: AUROC % [95% interval] against the in-distribution test set ({} images); \
-             last column: in-distribution share with p ≤ α ('!': outside the exact 99% binomial interval). \
-             CADet rows: {} transforms, |X1| = {} ({}), |X2| = {}",
-            named[0].1.dim().0,
-            args.n_trs,
-            f1.dim().0,
-            if args.reference == "train" {
-                "the training images"
-            } else {
-                "held-out images"
-            },
-            f2.dim().0
-        ),
-        short,
-        args.alpha,
-    );
-    for r in &results {
-        table.push_cadet(&r.name, &r.scores)?;
-    }
     // MMD-CC on small sets: 100 random sets of 20 images from each pool against the in-distribution images
     // of `mmd_pool` (the clean sets S_P, S_P⁽²⁾), each test at α.
     let n = 20;

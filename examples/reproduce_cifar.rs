@@ -37,8 +37,8 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
 use cadet_report::report::{
-    CadetReport, HEADLINE_METHOD, MethodTable, cadet_pictures, compared_methods,
-    push_feature_baselines, score_methods,
+    CadetReport, HEADLINE_METHOD, cadet_pictures, compare_methods, compared_methods,
+    push_feature_baselines,
 };
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};
@@ -528,21 +528,14 @@ fn run(args: Args) -> Result<(), BoxError> {
     figure2(&identity, &f1, &f2, &sets, &args, &out, &mut md)?;
 
     // The paper's method, the extensions and the baselines side by side on the same features.
-    let views: Vec<_> = sets.iter().map(|(_, f)| f.view()).collect();
-    let methods = compared_methods(args.k);
-    let results = score_methods(
+    let named_views: Vec<(String, _)> = sets.iter().map(|(n, f)| (n.clone(), f.view())).collect();
+    let (mut table, results) = compare_methods(
         &cadet,
-        &methods,
+        args.k,
         Some(&identity),
         f1.view(),
         f2.view(),
-        &views,
-    )?;
-    let short: Vec<String> = sets[1..]
-        .iter()
-        .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
-        .collect();
-    let mut table = MethodTable::new(
+        &named_views,
         format!(
             "AUROC % [95% interval] against the CIFAR-10 test set ({n} images); last column: in-distribution \
              share with p ≤ α ('!': outside the exact 99% binomial interval). CADet rows: {} transforms, \
@@ -556,12 +549,9 @@ fn run(args: Args) -> Result<(), BoxError> {
             },
             f2.dim().0
         ),
-        short,
         0.05,
-    );
-    for r in &results {
-        table.push_cadet(&r.name, &r.scores)?;
-    }
+    )?;
+    let methods = compared_methods(args.k);
     let knn_train = data
         .jpeg_train
         .split(&[10_000.min(data.jpeg_train.len())], 14)?

@@ -390,6 +390,34 @@ pub fn score_methods(
         .collect()
 }
 
+/// Every method of [`compared_methods`]`(k)` calibrated on the same X⁽¹⁾ / X⁽²⁾ features with `base`'s
+/// settings and scored on `sets` (names and transform features, the in-distribution set first), with their
+/// [`MethodTable`] (one column per other set, its name cut at the first `" ("`), ready for baselines to be added.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_methods(
+    base: &Cadet,
+    k: usize,
+    identity: Option<&EmbedderIdentity>,
+    x1: ArrayView3<'_, f32>,
+    x2: ArrayView3<'_, f32>,
+    sets: &[(String, ArrayView3<'_, f32>)],
+    header: impl Into<String>,
+    alpha: f64,
+) -> Result<(MethodTable, Vec<MethodScores>), cadet_detect::Error> {
+    let views: Vec<_> = sets.iter().map(|(_, f)| *f).collect();
+    let results = score_methods(base, &compared_methods(k), identity, x1, x2, &views)?;
+    let columns = sets
+        .iter()
+        .skip(1)
+        .map(|(n, _)| n.split(" (").next().unwrap_or(n).to_string())
+        .collect();
+    let mut table = MethodTable::new(header, columns, alpha);
+    for r in &results {
+        table.push_cadet(&r.name, &r.scores)?;
+    }
+    Ok((table, results))
+}
+
 /// Writes `roc.png` (each set against the first), `scores.png`, `m_in.png` and `m_out.png` into `dir`
 /// (created if missing); returns their paths.
 pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>, PlotError> {
