@@ -8,7 +8,7 @@
 //!   atomically. [`Calibration::score`] gives each image's statistics, score and p-value; `m_in` and `m_out` cost
 //!   `O(n_trs · d)` ([`stats`]).
 //! - [`method`]: the paper's `m_in + γ·m_out` ([`DetectionMethod::paper`], the default) is one point of a design
-//!   space of [`Statistic`]s (local `m_out`, local cosine, feature norm) and [`Combination`]s (weighted sum,
+//!   space of [`Statistic`]s (local `m_out`, local cosine, local `m_in`, feature norm) and [`Combination`]s (weighted sum,
 //!   Fisher, minimum p-value over two-sided or one-sided conformal p-values), all with valid p-values.
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).

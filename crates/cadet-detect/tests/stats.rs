@@ -124,6 +124,7 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
         Statistic::LocalMOut { k: 40 },
         Statistic::MOut,
         Statistic::LocalCosine { k: 3 },
+        Statistic::LocalMIn { k: 4 },
     ];
     let got = image_statistics(test.view(), &reference, &stats).unwrap();
     for (t, s) in got.iter().enumerate().step_by(37) {
@@ -155,6 +156,56 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
             "k = |X(1)| is m_out exactly"
         );
         assert_eq!(s.values[3], s.paper.m_out);
+        // Local cos: the cosine between the mean unit features ū and ū_j, the 3 largest averaged.
+        let mean_unit = |f: ndarray::ArrayView2<'_, f32>| -> Vec<f64> {
+            let mut m = vec![0.0; f.ncols()];
+            for r in f.rows() {
+                let norm = r.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+                m.iter_mut()
+                    .zip(r)
+                    .for_each(|(a, v)| *a += f64::from(*v) / norm / f.nrows() as f64);
+            }
+            m
+        };
+        let u = mean_unit(img);
+        let cos_to = |j: usize| {
+            let v = mean_unit(x1.index_axis(ndarray::Axis(0), j));
+            let dot: f64 = u.iter().zip(&v).map(|(a, b)| a * b).sum();
+            let norm = |w: &[f64]| w.iter().map(|a| a * a).sum::<f64>().sqrt();
+            dot / (norm(&u) * norm(&v))
+        };
+        let mut by_cos: Vec<usize> = (0..40).collect();
+        by_cos.sort_by(|&a, &b| cos_to(b).total_cmp(&cos_to(a)));
+        let want = by_cos[..3].iter().map(|&j| cos_to(j)).sum::<f64>() / 3.0;
+        assert!(
+            (s.values[4] - want).abs() < 1e-5,
+            "local cos: {} vs {want}",
+            s.values[4]
+        );
+        // Local m_in: the image's m_in (pairwise) minus the mean m_in of its 4 nearest reference images.
+        let pairwise_m_in = |f: ndarray::ArrayView2<'_, f32>| {
+            let n = f.nrows();
+            let mut sum = 0.0;
+            for a in 0..n {
+                for b in 0..n {
+                    if a != b {
+                        sum += cos(f, a, f, b);
+                    }
+                }
+            }
+            sum / (n * (n - 1)) as f64
+        };
+        let neighbours = by_cos[..4]
+            .iter()
+            .map(|&j| pairwise_m_in(x1.index_axis(ndarray::Axis(0), j)))
+            .sum::<f64>()
+            / 4.0;
+        let want = pairwise_m_in(img) - neighbours;
+        assert!(
+            (s.values[5] - want).abs() < 1e-5,
+            "local m_in: {} vs {want}",
+            s.values[5]
+        );
     }
 }
 

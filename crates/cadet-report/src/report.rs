@@ -283,6 +283,14 @@ pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
             DetectionMethod::min_p_cosine(k),
         ),
         (
+            format!("min p: local m_in (k=10) 2-sided, local cos (k={k})"),
+            DetectionMethod::min_p_local_m_in_cosine(10, k),
+        ),
+        (
+            format!("Fisher: local m_in (k=10) 2-sided, local cos (k={k})"),
+            DetectionMethod::fisher_local_m_in_cosine(10, k),
+        ),
+        (
             "feature norm alone".into(),
             DetectionMethod::single(Statistic::FeatureNorm),
         ),

@@ -114,6 +114,32 @@ impl DetectionMethod {
         }
     }
 
+    /// The minimum p-value of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail).
+    pub fn min_p_local_m_in_cosine(k_in: usize, k: usize) -> Self {
+        Self {
+            statistics: vec![
+                Statistic::LocalMIn { k: k_in },
+                Statistic::LocalCosine { k },
+            ],
+            combination: Combination::MinP {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
+    /// Fisher's combination of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail).
+    pub fn fisher_local_m_in_cosine(k_in: usize, k: usize) -> Self {
+        Self {
+            statistics: vec![
+                Statistic::LocalMIn { k: k_in },
+                Statistic::LocalCosine { k },
+            ],
+            combination: Combination::Fisher {
+                tails: vec![Tail::TwoSided, Tail::Lower],
+            },
+        }
+    }
+
     /// Fisher's combination of `m_in` (two-sided) and `local cos (k)` (low tail).
     pub fn fisher_cosine(k: usize) -> Self {
         Self {
@@ -198,7 +224,10 @@ impl DetectionMethod {
             if self.statistics[..i].contains(s) {
                 return bad(format!("{} appears twice", s.label()));
             }
-            if let Statistic::LocalMOut { k: 0 } | Statistic::LocalCosine { k: 0 } = s {
+            if let Statistic::LocalMOut { k: 0 }
+            | Statistic::LocalCosine { k: 0 }
+            | Statistic::LocalMIn { k: 0 } = s
+            {
                 return bad(format!("{} needs k ≥ 1", s.label()));
             }
         }

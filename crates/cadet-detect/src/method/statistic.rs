@@ -40,6 +40,14 @@ pub enum Statistic {
         /// Nearest reference images averaged, `1 ≤ k ≤ |X⁽¹⁾|`.
         k: usize,
     },
+    /// `m_in` of the image minus the mean `m_in` of its `k` nearest reference images (by `cos(ū, ū_j)`): how
+    /// much more (or less) the image's transforms agree than those of the in-distribution images it resembles.
+    /// Raw `m_in` mixes that with how self-consistent the image's kind of content is anyway; the residual keeps
+    /// the part an adversarial perturbation (lower) or a simpler unseen image (higher) changes.
+    LocalMIn {
+        /// Nearest reference images whose `m_in` is averaged, `1 ≤ k ≤ |X⁽¹⁾|`.
+        k: usize,
+    },
     /// Mean Euclidean norm of the transforms' raw features.
     FeatureNorm,
 }
@@ -52,6 +60,7 @@ impl Statistic {
             Self::MOut => "m_out".into(),
             Self::LocalMOut { k } => format!("local m_out (k={k})"),
             Self::LocalCosine { k } => format!("local cos (k={k})"),
+            Self::LocalMIn { k } => format!("local m_in (k={k})"),
             Self::FeatureNorm => "norm".into(),
         }
     }
@@ -65,25 +74,34 @@ pub struct Reference {
     mu: Vec<f64>,
     /// Row-major `size × d`, or empty when not kept.
     image_means: Vec<f32>,
+    /// Each reference image's `m_in` (kept with `image_means` when its images have 2 transforms or more).
+    #[serde(default)]
+    image_m_in: Vec<f64>,
 }
 
 impl Reference {
     /// From X⁽¹⁾'s transform features `(m, n_trs, d)`; `keep_images` keeps the `ū_j` for local statistics.
     pub fn from_features(x1: ArrayView3<'_, f32>, keep_images: bool) -> Result<Self> {
         let mu = mean_unit_feature(x1)?;
-        let image_means = if keep_images {
-            let mut out = Vec::with_capacity(x1.len_of(Axis(0)) * mu.len());
+        let n = x1.dim().1;
+        let (mut image_means, mut image_m_in) = (Vec::new(), Vec::new());
+        if keep_images {
+            image_means.reserve(x1.len_of(Axis(0)) * mu.len());
             for image in x1.outer_iter() {
-                out.extend(mean_unit(image)?.iter().map(|&v| v as f32));
+                let u = mean_unit(image)?;
+                if n >= 2 {
+                    // ‖Σ z_i‖² = n²‖ū‖², so m_in = (n‖ū‖² − 1)/(n − 1).
+                    let norm2: f64 = u.iter().map(|v| v * v).sum();
+                    image_m_in.push((n as f64 * norm2 - 1.0) / (n as f64 - 1.0));
+                }
+                image_means.extend(u.iter().map(|&v| v as f32));
             }
-            out
-        } else {
-            Vec::new()
-        };
+        }
         Ok(Self {
             size: x1.dim().0,
             mu,
             image_means,
+            image_m_in,
         })
     }
 
@@ -102,6 +120,7 @@ impl Reference {
             size: m,
             mu,
             image_means: means.iter().copied().collect(),
+            image_m_in: Vec::new(),
         })
     }
 
@@ -111,6 +130,7 @@ impl Reference {
             size,
             mu,
             image_means: Vec::new(),
+            image_m_in: Vec::new(),
         }
     }
 
@@ -145,7 +165,15 @@ impl Reference {
     /// Checks the reference supports `statistic`.
     pub fn supports(&self, statistic: Statistic) -> Result<()> {
         match statistic {
-            Statistic::LocalMOut { k } | Statistic::LocalCosine { k } => {
+            Statistic::LocalMIn { k } if k >= 1 && k <= self.size && self.image_m_in.len() != self.size => {
+                Err(Error::InvalidParameter {
+                    name: "reference",
+                    reason: "local m_in needs the reference images' m_in: a reference built from transform \
+                             features of at least 2 transforms per image"
+                        .into(),
+                })
+            }
+            Statistic::LocalMOut { k } | Statistic::LocalCosine { k } | Statistic::LocalMIn { k } => {
                 if k == 0 || k > self.size {
                     return Err(Error::InvalidParameter {
                         name: "k",
@@ -177,6 +205,16 @@ impl Reference {
             return Err(Error::Degenerate(
                 "reference: empty, or μ not finite".into(),
             ));
+        }
+        if !self.image_m_in.is_empty()
+            && (self.image_m_in.len() != self.size
+                || self.image_m_in.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::Degenerate(format!(
+                "reference: {} m_in values for {} images, or not finite",
+                self.image_m_in.len(),
+                self.size
+            )));
         }
         if !self.image_means.is_empty()
             && (self.image_means.len() != self.size * self.mu.len()
@@ -249,7 +287,7 @@ pub fn image_statistics(
         .copied()
         .filter(|s| match s {
             Statistic::LocalMOut { k } => *k < reference.len(),
-            Statistic::LocalCosine { .. } => true,
+            Statistic::LocalCosine { .. } | Statistic::LocalMIn { .. } => true,
             _ => false,
         })
         .collect();
@@ -281,11 +319,15 @@ pub fn image_statistics(
                     .map(|(v, r)| v / (norm * r).max(f32::MIN_POSITIVE))
                     .collect();
                 let dots = row.to_vec();
+                let m_in = out[start + i].paper.m_in;
                 local_values[start + i] = local
                     .iter()
                     .map(|s| match *s {
                         Statistic::LocalMOut { k } => top_k_mean(dots.clone(), k),
                         Statistic::LocalCosine { k } => top_k_mean(cosines.clone(), k),
+                        Statistic::LocalMIn { k } => {
+                            m_in - neighbours_mean(&cosines, k, &reference.image_m_in)
+                        }
                         _ => unreachable!("local statistics only"),
                     })
                     .collect();
@@ -300,7 +342,9 @@ pub fn image_statistics(
                 Statistic::MOut => stats.paper.m_out,
                 // k = |X⁽¹⁾|: the mean over every reference image is ⟨ū, μ⟩, computed as m_out is (exactly).
                 Statistic::LocalMOut { k } if k == reference.len() => stats.paper.m_out,
-                Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. } => {
+                Statistic::LocalMOut { .. }
+                | Statistic::LocalCosine { .. }
+                | Statistic::LocalMIn { .. } => {
                     next_local += 1;
                     local_values[i][next_local - 1]
                 }
@@ -318,6 +362,16 @@ fn top_k_mean(mut values: Vec<f32>, k: usize) -> f64 {
         values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     }
     values[..k].iter().map(|&v| f64::from(v)).sum::<f64>() / k as f64
+}
+
+/// The mean of `values[j]` over the `k` indices `j` of the largest `keys` (ties broken by index).
+fn neighbours_mean(keys: &[f32], k: usize, values: &[f64]) -> f64 {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let desc = |a: &usize, b: &usize| keys[*b].total_cmp(&keys[*a]).then(a.cmp(b));
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, desc);
+    }
+    order[..k].iter().map(|&j| values[j]).sum::<f64>() / k as f64
 }
 
 /// Mean Euclidean norm of the rows (already checked finite by `view_stats`).
