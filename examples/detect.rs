@@ -330,7 +330,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             push_feature_baselines(
                 &mut table,
                 "X1 means",
-                (x1_mean.view(), &vec![0; x1_mean.nrows()], 1),
+                (x1_mean.view(), &vec![0; x1_mean.nrows()]),
                 mean(x2).view(),
                 mean(&sets[0].2).view(),
                 &others,

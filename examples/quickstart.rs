@@ -153,6 +153,16 @@ fn run(args: Args) -> Result<(), BoxError> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
     }
+    if let Some(dir) = &args.save_features
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "--save-features {}: exists and is not a folder",
+            dir.display()
+        )
+        .into());
+    }
     let progress = Lines::new(50);
     std::fs::create_dir_all(&args.out)?;
 
@@ -395,7 +405,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     push_feature_baselines(
         &mut table,
         "training set",
-        (train_features.view(), train.labels(), train.classes().len()),
+        (train_features.view(), train.labels()),
         x2_features.view(),
         mmd_sets[0].1.view(),
         &others,

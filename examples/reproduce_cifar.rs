@@ -196,8 +196,13 @@ fn load_ood(spec: &str, quality: u8) -> Result<(String, Dataset), BoxError> {
     } else {
         ImageFolder::new(dir).resize(32, 32).load()?
     };
-    if data.is_empty() {
-        return Err(format!("--ood {name}: no image in {}", dir.display()).into());
+    if data.len() < 2 {
+        return Err(format!(
+            "--ood {name}: {} image(s) in {}; a set needs at least 2 (AUROC, variances)",
+            data.len(),
+            dir.display()
+        )
+        .into());
     }
     Ok((name.to_string(), jpeg_round_trip(&data.to_rgb(), quality)?))
 }
@@ -560,11 +565,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     push_feature_baselines(
         &mut table,
         "10,000 training images",
-        (
-            emb(&knn_train.images_f32())?.view(),
-            knn_train.labels(),
-            knn_train.classes().len(),
-        ),
+        (emb(&knn_train.images_f32())?.view(), knn_train.labels()),
         emb(&x2.images_f32())?.view(),
         single[0].view(),
         &single_views,

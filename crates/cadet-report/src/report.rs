@@ -1,6 +1,6 @@
 //! What the examples print and draw after scoring sets with CADet: the detection table (AUROC, FPR@95TPR,
-//! AUPR, share with `p ≤ α`), the paper's Table 5 (`m_in`, `m_out`, `γ·m_out`), and ROC curves and histograms
-//! of the score and of its two parts.
+//! AUPR, share with `p ≤ α`), the paper's Table 5 (`m_in`, `m_out`, `γ·m_out`), the side-by-side table of
+//! detection methods and baselines, and ROC curves and histograms of the score and of `m_in` and `m_out`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -306,18 +306,19 @@ pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
 }
 
 /// Adds two baselines on an encoder's single-view features, each calibrated to p-values on X⁽²⁾'s features:
-/// the label-free k-NN distance to the `train` features (Sun et al. 2022, `k` = 10; `neighbours` names them) and the class-conditional
-/// Mahalanobis distance (Lee et al. 2018, with the training labels). `sets` are the anomaly sets' features in the
-/// order of the table's columns.
+/// the label-free k-NN distance to the `train` features (Sun et al. 2022, `k` = 10, fewer when there are fewer
+/// neighbours; `neighbours` names them in the row) and the Mahalanobis distance (Lee et al. 2018) with a mean per
+/// distinct training label and a shared covariance (one label: a single Gaussian, no labels used). `sets` are the
+/// anomaly sets' features in the order of the table's columns.
 pub fn push_feature_baselines(
     table: &mut MethodTable,
     neighbours: &str,
-    train: (ArrayView2<'_, f32>, &[u32], usize),
+    train: (ArrayView2<'_, f32>, &[u32]),
     x2: ArrayView2<'_, f32>,
     in_distribution: ArrayView2<'_, f32>,
     sets: &[ArrayView2<'_, f32>],
 ) -> Result<(), cadet_detect::Error> {
-    let (features, labels, classes) = train;
+    let (features, labels) = train;
     // Dense class indices: a data set with held-out classes keeps their original labels.
     let mut present: Vec<u32> = labels.to_vec();
     present.sort_unstable();
@@ -326,7 +327,7 @@ pub fn push_feature_baselines(
         .iter()
         .map(|l| present.binary_search(l).expect("listed") as u32)
         .collect();
-    let classes = present.len().min(classes.max(1));
+    let classes = present.len();
     // k = 10 as Sun et al., fewer when the neighbours are fewer.
     let knn = Knn::fit(features, 10.min(features.nrows()))?;
     let mahalanobis = Mahalanobis::fit(features, &dense, classes)?;
@@ -472,7 +473,7 @@ pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>, Plo
     let pictures = [
         (
             "scores.png",
-            "CADet score m_in + γ·m_out",
+            "CADet score (the calibration's method; low = anomalous)",
             "score",
             series(|s| s.score),
         ),

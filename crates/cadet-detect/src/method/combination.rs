@@ -86,78 +86,67 @@ impl DetectionMethod {
         }
     }
 
+    /// Two statistics combined; the conformal combinations rank the first in both tails and the second (a
+    /// similarity) in its low tail.
+    fn pair(first: Statistic, second: Statistic, how: fn(Vec<Tail>) -> Combination) -> Self {
+        Self {
+            statistics: vec![first, second],
+            combination: how(vec![Tail::TwoSided, Tail::Lower]),
+        }
+    }
+
     /// `m_in + γ·local m_out (k)`.
     pub fn local_sum(k: usize) -> Self {
-        Self {
-            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
-            combination: Combination::WeightedSum,
-        }
+        Self::pair(Statistic::MIn, Statistic::LocalMOut { k }, |_| {
+            Combination::WeightedSum
+        })
     }
 
     /// Fisher's combination of `m_in` (two-sided) and `local m_out (k)` (low tail).
     pub fn fisher_local(k: usize) -> Self {
-        Self {
-            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
-            combination: Combination::Fisher {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
-    }
-
-    /// The minimum p-value of `m_in` (two-sided) and `local cos (k)` (low tail): the examples' headline method.
-    pub fn min_p_cosine(k: usize) -> Self {
-        Self {
-            statistics: vec![Statistic::MIn, Statistic::LocalCosine { k }],
-            combination: Combination::MinP {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
-    }
-
-    /// The minimum p-value of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail).
-    pub fn min_p_local_m_in_cosine(k_in: usize, k: usize) -> Self {
-        Self {
-            statistics: vec![
-                Statistic::LocalMIn { k: k_in },
-                Statistic::LocalCosine { k },
-            ],
-            combination: Combination::MinP {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
-    }
-
-    /// Fisher's combination of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail).
-    pub fn fisher_local_m_in_cosine(k_in: usize, k: usize) -> Self {
-        Self {
-            statistics: vec![
-                Statistic::LocalMIn { k: k_in },
-                Statistic::LocalCosine { k },
-            ],
-            combination: Combination::Fisher {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
-    }
-
-    /// Fisher's combination of `m_in` (two-sided) and `local cos (k)` (low tail).
-    pub fn fisher_cosine(k: usize) -> Self {
-        Self {
-            statistics: vec![Statistic::MIn, Statistic::LocalCosine { k }],
-            combination: Combination::Fisher {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
+        Self::pair(Statistic::MIn, Statistic::LocalMOut { k }, |tails| {
+            Combination::Fisher { tails }
+        })
     }
 
     /// The minimum p-value of `m_in` (two-sided) and `local m_out (k)` (low tail).
     pub fn min_p_local(k: usize) -> Self {
-        Self {
-            statistics: vec![Statistic::MIn, Statistic::LocalMOut { k }],
-            combination: Combination::MinP {
-                tails: vec![Tail::TwoSided, Tail::Lower],
-            },
-        }
+        Self::pair(Statistic::MIn, Statistic::LocalMOut { k }, |tails| {
+            Combination::MinP { tails }
+        })
+    }
+
+    /// The minimum p-value of `m_in` (two-sided) and `local cos (k)` (low tail).
+    pub fn min_p_cosine(k: usize) -> Self {
+        Self::pair(Statistic::MIn, Statistic::LocalCosine { k }, |tails| {
+            Combination::MinP { tails }
+        })
+    }
+
+    /// Fisher's combination of `m_in` (two-sided) and `local cos (k)` (low tail).
+    pub fn fisher_cosine(k: usize) -> Self {
+        Self::pair(Statistic::MIn, Statistic::LocalCosine { k }, |tails| {
+            Combination::Fisher { tails }
+        })
+    }
+
+    /// The minimum p-value of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail): the examples'
+    /// headline method.
+    pub fn min_p_local_m_in_cosine(k_in: usize, k: usize) -> Self {
+        Self::pair(
+            Statistic::LocalMIn { k: k_in },
+            Statistic::LocalCosine { k },
+            |tails| Combination::MinP { tails },
+        )
+    }
+
+    /// Fisher's combination of `local m_in (k_in)` (two-sided) and `local cos (k)` (low tail).
+    pub fn fisher_local_m_in_cosine(k_in: usize, k: usize) -> Self {
+        Self::pair(
+            Statistic::LocalMIn { k: k_in },
+            Statistic::LocalCosine { k },
+            |tails| Combination::Fisher { tails },
+        )
     }
 
     /// One statistic alone, ranked in its low tail (e.g. local `m_out` alone).

@@ -9,6 +9,8 @@
 //!   all transform pairs of the image and reference image `j`), so `k = |X⁽¹⁾|` is `m_out`. It compares the image
 //!   with its nearest reference images rather than with their mean, which a small encoder's shared feature
 //!   direction cannot fool (issue 12);
+//! - `local cos (k)`: the mean of the `k` largest `cos(ū, ū_j)`, directions only;
+//! - `local m_in (k)`: `m_in` minus the mean `m_in` of the `k` reference images nearest by `cos(ū, ū_j)`;
 //! - `feature norm`: the mean Euclidean norm of the raw transform features (weak features, small norm).
 
 use cadet_core::linalg::{Threads, matmul};
@@ -165,32 +167,36 @@ impl Reference {
     /// Checks the reference supports `statistic`.
     pub fn supports(&self, statistic: Statistic) -> Result<()> {
         match statistic {
-            Statistic::LocalMIn { k } if k >= 1 && k <= self.size && self.image_m_in.len() != self.size => {
-                Err(Error::InvalidParameter {
-                    name: "reference",
-                    reason: "local m_in needs the reference images' m_in: a reference built from transform \
-                             features of at least 2 transforms per image"
-                        .into(),
-                })
-            }
-            Statistic::LocalMOut { k } | Statistic::LocalCosine { k } | Statistic::LocalMIn { k } => {
+            Statistic::LocalMOut { k }
+            | Statistic::LocalCosine { k }
+            | Statistic::LocalMIn { k } => {
+                let label = statistic.label();
                 if k == 0 || k > self.size {
                     return Err(Error::InvalidParameter {
                         name: "k",
+                        reason: format!("{label} needs 1 ≤ k ≤ |X(1)| = {}, got {k}", self.size),
+                    });
+                }
+                // Local m_out at k = |X⁽¹⁾| is m_out, which μ alone gives; every other local statistic compares
+                // with single reference images.
+                let full_m_out = matches!(statistic, Statistic::LocalMOut { .. }) && k == self.size;
+                if !full_m_out && self.image_means().is_none() {
+                    return Err(Error::InvalidParameter {
+                        name: "reference",
                         reason: format!(
-                            "local m_out needs 1 ≤ k ≤ |X(1)| = {}, got {k}",
-                            self.size
+                            "{label} needs the reference images' features, which this calibration does not hold"
                         ),
                     });
                 }
-                let needs_images =
-                    k < self.size || matches!(statistic, Statistic::LocalCosine { .. });
-                if needs_images && self.image_means().is_none() {
+                if matches!(statistic, Statistic::LocalMIn { .. })
+                    && self.image_m_in.len() != self.size
+                {
                     return Err(Error::InvalidParameter {
                         name: "reference",
-                        reason: "local m_out needs the reference images' features, which this calibration \
-                                 does not hold"
-                            .into(),
+                        reason: format!(
+                            "{label} needs the reference images' m_in: a reference built from transform \
+                             features with at least 2 transforms per image"
+                        ),
                     });
                 }
                 Ok(())
@@ -233,10 +239,7 @@ impl Reference {
 
 /// The mean unit feature `ū` of one image's transforms (`n_trs × d`).
 fn mean_unit(features: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
-    let n = features.nrows();
-    let mu = mean_unit_feature(features.insert_axis(Axis(0)))?;
-    debug_assert!(n > 0);
-    Ok(mu)
+    mean_unit_feature(features.insert_axis(Axis(0)))
 }
 
 /// The statistics of one image: the paper's pair (always, for reports) and the requested ones, in order.
