@@ -86,8 +86,11 @@ enum MethodName {
     Cos,
     /// Fisher: m_in two-sided, local cos low.
     FisherCos,
-    /// min p: m_in two-sided, local cos low (the quickstart's headline).
+    /// min p: m_in two-sided, local cos low.
     MinPCos,
+    /// min p: local m_in (k = 50) two-sided, local cos at k = 1 and k = 10 low (the examples' headline; `--k`
+    /// does not apply).
+    TwoScale,
 }
 
 /// `NAME=PATH` with both parts non-empty.
@@ -133,6 +136,7 @@ fn method(args: &Args) -> DetectionMethod {
         MethodName::Cos => DetectionMethod::single(Statistic::LocalCosine { k }),
         MethodName::FisherCos => DetectionMethod::fisher_cosine(k),
         MethodName::MinPCos => DetectionMethod::min_p_cosine(k),
+        MethodName::TwoScale => DetectionMethod::min_p_two_scale(50, 1, 10),
     }
 }
 

@@ -46,6 +46,7 @@ fn p_values_are_valid_for_every_method() {
         DetectionMethod::min_p_cosine(1),
         DetectionMethod::fisher_cosine(5),
         DetectionMethod::min_p_local_m_in_cosine(10, 1),
+        DetectionMethod::min_p_two_scale(50, 1, 10),
         DetectionMethod::single(Statistic::LocalMOut { k: 5 }),
     ];
     let detectors: Vec<Cadet> = methods
