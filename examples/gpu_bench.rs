@@ -31,6 +31,21 @@ struct Args {
     /// Images per batch (a SimCLR step sees two views of each).
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// ResNet depth of the inference and training measurements (18, 34, 50).
+    #[arg(long, default_value_t = 50)]
+    depth: usize,
+    /// Base width of that ResNet (64 in torchvision; the quickstart uses 16).
+    #[arg(long, default_value_t = 64)]
+    base_width: usize,
+    /// CIFAR stem (3 × 3, no max-pool) instead of the ImageNet stem.
+    #[arg(long)]
+    cifar_stem: bool,
+    /// Hidden width of the SimCLRv2 head (the quickstart: 256).
+    #[arg(long, default_value_t = 2048)]
+    hidden: usize,
+    /// Output width of the SimCLRv2 head (the quickstart: 64).
+    #[arg(long, default_value_t = 128)]
+    output: usize,
     /// Image side.
     #[arg(long, default_value_t = 224)]
     size: usize,
@@ -86,6 +101,22 @@ fn time<F: FnMut() -> Result<(), BoxError>>(
     Ok((t.elapsed().as_secs_f64() / steps.max(1) as f64, warm))
 }
 
+/// The measured encoder's layout and a name for the JSON lines.
+fn encoder(args: &Args) -> (ResNetConfig, String) {
+    let name = format!(
+        "resnet{} w{} {} stem",
+        args.depth,
+        args.base_width,
+        if args.cifar_stem { "cifar" } else { "imagenet" }
+    );
+    (
+        ResNetConfig::new(args.depth)
+            .with_base_width(args.base_width)
+            .with_cifar_stem(args.cifar_stem),
+        name,
+    )
+}
+
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
@@ -119,7 +150,8 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
 
     if run(What::Infer) {
-        let net = ResNetConfig::new(50).init(&dev)?;
+        let (config, name) = encoder(&args);
+        let net = config.init(&dev)?;
         let x = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &dev);
         let (per, warm) = time(&dev, args.warmup, args.steps, || {
             let _ = net.forward_features(x.clone());
@@ -127,14 +159,18 @@ fn run(args: Args) -> Result<(), BoxError> {
         })?;
         println!(
             "{}",
-            serde_json::json!({"bench": "resnet50 inference f32", "batch": b, "size": s,
+            serde_json::json!({"bench": format!("{name} inference"), "batch": b, "size": s,
                 "images_per_s": b as f64 / per, "warmup_s": warm})
         );
     }
 
     if run(What::Train) {
         let ad = dev.clone().autodiff();
-        let mut model = SimClrConfig::new(ResNetConfig::new(50)).init(&ad)?;
+        let (config, name) = encoder(&args);
+        let mut model = SimClrConfig::new(config)
+            .with_hidden(args.hidden)
+            .with_output(args.output)
+            .init(&ad)?;
         let mut optim = LarsConfig::new().init()?;
         let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
         let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
@@ -148,7 +184,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         })?;
         println!(
             "{}",
-            serde_json::json!({"bench": "simclr step resnet50 f32 (lars)", "batch": b, "size": s,
+            serde_json::json!({"bench": format!("simclr step {name}"), "optimizer": "lars", "batch": b, "size": s,
                 "source_images_per_s": b as f64 / per, "warmup_s": warm, "last_loss": last})
         );
     }

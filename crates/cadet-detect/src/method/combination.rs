@@ -578,6 +578,8 @@ mod tests {
             Combination::MinP {
                 tails: vec![Tail::Lower, Tail::TwoSided, Tail::Lower],
             },
+            // The headline's tails (`min_p_two_scale`).
+            DetectionMethod::min_p_two_scale(2, 1, 3).combination,
         ] {
             let method = DetectionMethod {
                 statistics: vec![

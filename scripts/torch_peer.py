@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer of `examples/gpu_bench.rs --device cpu`: the same network (torchvision-layout ResNet-18/50 with
+a base width and an ImageNet or CIFAR stem, SimCLRv2 head of `hidden`-`hidden`-`output` with BN), the same
+NT-Xent step (two views of `batch` images, SGD momentum in place of LARS: the optimizer is a sliver of the step)
+and the same inference batch. Prints one JSON object per measurement, with the same keys as gpu_bench.
+
+    python3 scripts/torch_peer.py --threads 2 --depth 18 --base-width 16 --batch 128 --size 32 --what train
+
+Extends ../shared/bench/torch_cpu_peer.py (the quickstart's step) to every shape the CPU benchmark covers.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument("--threads", type=int, default=2)
+p.add_argument("--depth", type=int, default=18, choices=[18, 34, 50])
+p.add_argument("--base-width", type=int, default=64)
+p.add_argument("--cifar-stem", action="store_true")
+p.add_argument("--hidden", type=int, default=2048)
+p.add_argument("--output", type=int, default=128)
+p.add_argument("--temperature", type=float, default=0.2)
+p.add_argument("--batch", type=int, default=128)
+p.add_argument("--size", type=int, default=32)
+p.add_argument("--steps", type=int, default=10)
+p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--what", choices=["infer", "train"], required=True)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+
+
+class Basic(nn.Module):
+    expansion = 1
+
+    def __init__(s, i, o, st):
+        super().__init__()
+        s.c1 = nn.Conv2d(i, o, 3, st, 1, bias=False); s.b1 = nn.BatchNorm2d(o)
+        s.c2 = nn.Conv2d(o, o, 3, 1, 1, bias=False); s.b2 = nn.BatchNorm2d(o)
+        s.sc = (nn.Sequential(nn.Conv2d(i, o, 1, st, bias=False), nn.BatchNorm2d(o))
+                if st != 1 or i != o else nn.Identity())
+
+    def forward(s, x):
+        return F.relu(s.b2(s.c2(F.relu(s.b1(s.c1(x))))) + s.sc(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(s, i, o, st):
+        super().__init__()
+        s.c1 = nn.Conv2d(i, o, 1, bias=False); s.b1 = nn.BatchNorm2d(o)
+        s.c2 = nn.Conv2d(o, o, 3, st, 1, bias=False); s.b2 = nn.BatchNorm2d(o)
+        s.c3 = nn.Conv2d(o, 4 * o, 1, bias=False); s.b3 = nn.BatchNorm2d(4 * o)
+        s.sc = (nn.Sequential(nn.Conv2d(i, 4 * o, 1, st, bias=False), nn.BatchNorm2d(4 * o))
+                if st != 1 or i != 4 * o else nn.Identity())
+
+    def forward(s, x):
+        y = F.relu(s.b1(s.c1(x)))
+        y = F.relu(s.b2(s.c2(y)))
+        return F.relu(s.b3(s.c3(y)) + s.sc(x))
+
+
+def resnet(depth, w, cifar_stem):
+    block, counts = {18: (Basic, [2, 2, 2, 2]), 34: (Basic, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3])}[depth]
+    if cifar_stem:
+        layers = [nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+    else:
+        layers = [nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    i = w
+    for k, n in enumerate(counts):
+        o = w * 2 ** k
+        for b in range(n):
+            layers.append(block(i, o, 2 if (b == 0 and k > 0) else 1))
+            i = o * block.expansion
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), i
+
+
+enc, feat = resnet(a.depth, a.base_width, a.cifar_stem)
+name = f"resnet{a.depth} w{a.base_width} {'cifar' if a.cifar_stem else 'imagenet'} stem"
+if a.what == "infer":
+    enc.eval()
+    x = torch.randn(a.batch, 3, a.size, a.size)
+    with torch.no_grad():
+        for _ in range(a.warmup):
+            enc(x)
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            enc(x)
+        per = (time.perf_counter() - t) / a.steps
+    print(json.dumps({"peer": "pytorch", "bench": f"{name} inference", "batch": a.batch, "size": a.size,
+                      "threads": a.threads, "images_per_s": a.batch / per}))
+else:
+    head = nn.Sequential(nn.Linear(feat, a.hidden), nn.BatchNorm1d(a.hidden), nn.ReLU(),
+                         nn.Linear(a.hidden, a.hidden), nn.BatchNorm1d(a.hidden), nn.ReLU(),
+                         nn.Linear(a.hidden, a.output), nn.BatchNorm1d(a.output))
+    params = list(enc.parameters()) + list(head.parameters())
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    v1 = torch.randn(a.batch, 3, a.size, a.size)
+    v2 = torch.randn(a.batch, 3, a.size, a.size)
+
+    def step():
+        opt.zero_grad()
+        z = F.normalize(head(enc(torch.cat([v1, v2]))), dim=1)
+        n = a.batch
+        s = z @ z.T / a.temperature
+        s.fill_diagonal_(-1e9)
+        tgt = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+        loss = F.cross_entropy(s, tgt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        last = step()
+    per = (time.perf_counter() - t) / a.steps
+    print(json.dumps({"peer": "pytorch", "bench": f"simclr step {name}", "batch": a.batch, "size": a.size,
+                      "threads": a.threads, "source_images_per_s": a.batch / per, "last_loss": last}))
