@@ -46,6 +46,7 @@ mod monitor;
 mod optim;
 mod resnet;
 mod safetensors_header;
+mod shard;
 mod simclr;
 mod supervised;
 mod trainer;
@@ -65,6 +66,7 @@ pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
 pub use resnet::{
     BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig, TorchvisionImport,
 };
+pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
