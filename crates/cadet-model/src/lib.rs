@@ -16,6 +16,9 @@
 //!   attacks' target).
 //! - [`SimClrTrainer`]: seeded batches of two views ([`ViewPairs`]), gradient accumulation, progress, and
 //!   checkpoints a later run resumes from.
+//! - Data parallelism ([`TrainConfig::shards`], [`SimClrTrainer::with_shard_devices`], [`SimClr::sharded_loss`]):
+//!   a batch cut into shards on several devices, with synchronised batch norm ([`ShardNorm`]) and NT-Xent over
+//!   the embeddings of every shard; with SyncBN the run is the one-device run on the whole batch.
 //!
 //!
 //! ```

@@ -7,6 +7,9 @@
 //! unique temporary name, synced and renamed, then named in the file `latest` (also replaced atomically); a
 //! `checksums.json` records the SHA-256 of each file, checked on resume. A folder holds one run: a fresh run
 //! refuses a folder with another run's checkpoints.
+//!
+//! Data parallelism ([`TrainConfig::shards`]): each micro-batch is cut into shards, one per device, through
+//! [`SimClr::sharded_loss`]; with synchronised batch norm a sharded run is the one-device run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -282,8 +285,19 @@ impl SimClrTrainer {
     }
 
     /// The loss of one micro-batch: its views cut into the shards, each on its device with its replica.
-    fn micro_batch_loss(&self, v1: Array4<f32>, v2: Array4<f32>) -> Result<Tensor<1>> {
-        let per_shard = v1.dim().0 / self.config.shards;
+    fn micro_batch_loss(
+        &self,
+        images: usize,
+        v1: Array4<f32>,
+        v2: Array4<f32>,
+    ) -> Result<Tensor<1>> {
+        if v1.dim() != v2.dim() || v1.dim().0 != images {
+            return Err(Error::ImageShape {
+                channels: v1.dim().1,
+                got: vec![v2.dim().0, v2.dim().1, v2.dim().2, v2.dim().3],
+            });
+        }
+        let per_shard = images / self.config.shards;
         let replicas: Vec<SimClr> = self
             .shard_devices
             .iter()
@@ -335,7 +349,8 @@ impl SimClrTrainer {
         for (m, chunk) in indices.chunks(micro).enumerate() {
             let seed = self.config.seed ^ (step << 16) ^ m as u64;
             let (v1, v2) = data.pairs(chunk, seed)?;
-            let loss = self.micro_batch_loss(v1, v2)? / self.config.accumulation as f64;
+            let loss =
+                self.micro_batch_loss(chunk.len(), v1, v2)? / self.config.accumulation as f64;
             total += loss.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);

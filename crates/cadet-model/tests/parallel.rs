@@ -321,6 +321,27 @@ fn bad_shard_settings_are_errors() {
     let two = new(TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2)).unwrap();
     assert_eq!(two.shard_devices().len(), 2);
     assert!(two.with_shard_devices(&[Device::flex()]).is_err());
+    // A source giving fewer views than images is an error, not a panic while cutting shards.
+    struct Short;
+    impl ViewPairs for Short {
+        fn len(&self) -> usize {
+            8
+        }
+        fn pairs(
+            &self,
+            indices: &[usize],
+            seed: u64,
+        ) -> cadet_model::Result<(Array4<f32>, Array4<f32>)> {
+            let (v1, v2) = Noise.pairs(&indices[1..], seed)?;
+            Ok((v1, v2))
+        }
+    }
+    let mut t = trainer(2, true);
+    assert!(matches!(
+        t.step(&Short),
+        Err(cadet_model::Error::ImageShape { .. })
+    ));
+    assert_eq!(t.state().step, 0);
 }
 
 /// What Burn 0.22 offers for data parallelism on the CPU: its collectives (`burn::tensor::distributed`:
