@@ -643,8 +643,7 @@ impl SimClrTrainer {
             serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
         let state: TrainState =
             serde_json::from_str(&read("state.json")?).map_err(|e| io(&ckpt, e))?;
-        let config: TrainConfig =
-            serde_json::from_value(settings.train).map_err(|e| io(&ckpt, e))?;
+        let config = read_train_config(settings.train).map_err(|e| io(&ckpt, e))?;
         let model_config: SimClrConfig =
             serde_json::from_value(settings.model).map_err(|e| io(&ckpt, e))?;
         let mut trainer = Self::new(
@@ -667,6 +666,16 @@ impl SimClrTrainer {
         trainer.run = settings.run;
         Ok(trainer)
     }
+}
+
+/// A run's settings as a checkpoint holds them. Those written before data parallelism have no `shards` and
+/// `sync_batch_norm` (Burn's `Config` deserialisation requires every field): they were one-device runs.
+fn read_train_config(mut train: serde_json::Value) -> serde_json::Result<TrainConfig> {
+    if let Some(fields) = train.as_object_mut() {
+        fields.entry("shards").or_insert(1.into());
+        fields.entry("sync_batch_norm").or_insert(true.into());
+    }
+    serde_json::from_value(train)
 }
 
 /// The files of a checkpoint, each with its checksum in `checksums.json`.
@@ -728,6 +737,17 @@ mod erased {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_without_shards_read_as_one_device() {
+        let config = TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2);
+        let mut json = serde_json::to_value(&config).unwrap();
+        assert_eq!(read_train_config(json.clone()).unwrap().shards, 2);
+        let fields = json.as_object_mut().unwrap();
+        assert!(fields.remove("shards").is_some() && fields.remove("sync_batch_norm").is_some());
+        let old = read_train_config(json).unwrap();
+        assert_eq!((old.shards, old.sync_batch_norm), (1, true));
+    }
 
     /// Checkpoints are ordered by step, not by name: `ckpt-100000000` is newer than `ckpt-99999999`, and a
     /// second checkpoint of one step (`-1`) is newer than the first.
