@@ -55,7 +55,7 @@ impl ProjectionHead {
 
     /// Projections of a batch of features given as shards (`replicas[s]`: shard `s`'s copy of the head, on its
     /// device), batch norm per `norm`.
-    pub fn forward_sharded(
+    pub(crate) fn forward_sharded(
         replicas: &[&ProjectionHead],
         xs: Vec<Tensor<2>>,
         norm: ShardNorm,

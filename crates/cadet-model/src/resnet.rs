@@ -359,7 +359,7 @@ fn escape_regex(text: &str) -> String {
 impl ResNet {
     /// Pooled features `(N_s, D)` of a batch given as shards: `replicas[s]` is shard `s`'s copy of the network
     /// (on its device), `xs[s]` its images; batch norm per `norm`. One shard is [`FeatureModel::forward_features`].
-    pub fn forward_features_sharded(
+    pub(crate) fn forward_features_sharded(
         replicas: &[&ResNet],
         xs: Vec<Tensor<4>>,
         norm: ShardNorm,
