@@ -217,6 +217,30 @@ fn per_shard_bn_matches_a_reference_of_separate_passes() {
     assert!(gap < 1e-5, "largest relative gradient gap {gap}");
 }
 
+/// The running statistics after a sharded pass: with SyncBN those of one device on the whole batch; without,
+/// those of shard 0 alone (as when each replica keeps its own and shard 0's are broadcast).
+#[test]
+fn running_statistics_follow_the_batch_or_shard_0() {
+    let strip = |m: &SimClr| values(m).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    let (v1, v2) = views();
+    let whole = model(15);
+    let _ = whole.loss(v1, v2, TEMPERATURE);
+    let synced = model(15);
+    let _ = sharded(&synced, 2, ShardNorm::Synchronized);
+    let gap = worst_gap(&strip(&whole), &strip(&synced));
+    assert!(gap < F32_GAP, "largest relative gap {gap}");
+
+    let first = model(15);
+    let (s1, s2) = shards_of(&views(), 2).swap_remove(0);
+    let _ = first.loss(s1, s2, TEMPERATURE);
+    let per_shard = model(15);
+    let _ = sharded(&per_shard, 2, ShardNorm::PerShard);
+    let gap = worst_gap(&strip(&first), &strip(&per_shard));
+    assert!(gap < 1e-6, "largest relative gap {gap}");
+    // (And the two differ: the test can fail.)
+    assert!(worst_gap(&strip(&whole), &strip(&first)) > 1e-3);
+}
+
 #[test]
 fn mismatched_shards_are_errors() {
     let m = model(14);
