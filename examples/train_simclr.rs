@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release --example train_simclr -- [--folder DIR] [--minutes 5] [--epochs 50] [--batch 64]
 //!     [--depth 18] [--base-width 16] [--checkpoints out/simclr] [--resume] [--device cpu|cuda:0]
-//!     [--knn-every 50] [--probe DIR] [--overwrite]
+//!     [--devices cuda:0,cuda:1] [--no-sync-bn] [--knn-every 50] [--probe DIR] [--overwrite]
 //! ```
+//! `--devices` trains data-parallel: each step's batch is cut into one shard per listed device, NT-Xent sees
+//! the embeddings of all shards, and batch norm is synchronised across them (unless `--no-sync-bn`); `cpu`
+//! may be listed several times (the shards then take turns on the CPU).
 //! Prints one line per step (loss, learning rate, images per second), the k-NN accuracy of the features on a
 //! labelled probe set every `--knn-every` steps, and a summary; `--resume` continues from the latest
 //! checkpoint in `--checkpoints`. A fresh run refuses a checkpoint folder that is not empty, unless
@@ -58,8 +61,15 @@ struct Args {
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
     /// Device: cpu, or cuda / cuda:N (built with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", conflicts_with = "devices")]
     device: String,
+    /// Data-parallel training: one shard of each batch per device, comma-separated (e.g. cuda:0,cuda:1 or
+    /// cpu,cpu). The batch must divide into them.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
+    /// With `--devices`: each shard's batch norm uses its own statistics (default: synchronised, SyncBN).
+    #[arg(long)]
+    no_sync_bn: bool,
     /// k-NN accuracy of the features every this many steps (0: off). Neighbours: up to 2000 training images
     /// with their labels; queries: `--probe`, or a fresh draw of the synthetic set.
     #[arg(long, default_value_t = 50)]
@@ -175,7 +185,14 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         images: data.images_f32(),
         pipeline,
     };
-    let device = cadet::model::device(&args.device)?;
+    let devices = match args.devices.as_slice() {
+        [] => vec![cadet::model::device(&args.device)?],
+        names => names
+            .iter()
+            .map(|name| cadet::model::device(name))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let device = devices[0].clone();
     let mut trainer = if args.resume {
         SimClrTrainer::resume(&args.checkpoints, &device)?
     } else {
@@ -185,8 +202,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let model = SimClrConfig::new(encoder)
             .with_hidden(4 * args.base_width * 8)
             .with_output(64);
-        let config =
-            TrainConfig::new(args.batch, args.epochs, LarsConfig::new()).with_warmup_epochs(2.0);
+        let config = TrainConfig::new(args.batch, args.epochs, LarsConfig::new())
+            .with_warmup_epochs(2.0)
+            .with_shards(devices.len())
+            .with_sync_batch_norm(!args.no_sync_bn);
         SimClrTrainer::new(
             model,
             config,
@@ -195,6 +214,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             source.len(),
         )?
     };
+    if !args.devices.is_empty() {
+        // (A resumed run keeps its shard count: the devices must match it.)
+        trainer = trainer.with_shard_devices(&devices)?;
+    }
     if let Some(monitor) = monitor(args, &data)? {
         trainer = trainer.with_monitor(monitor);
     }

@@ -4,6 +4,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::shard::{self, ShardNorm};
+
 /// Configuration of a [`ProjectionHead`] (the paper: 2048 → 2048 → 2048 → 128).
 #[derive(Config, Debug)]
 pub struct ProjectionHeadConfig {
@@ -46,8 +48,26 @@ impl ProjectionHeadConfig {
 impl ProjectionHead {
     /// Projections `(N, output)` of features `(N, input)`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = relu(self.bn1.forward(self.fc1.forward(x)));
-        let x = relu(self.bn2.forward(self.fc2.forward(x)));
-        self.bn3.forward(self.fc3.forward(x))
+        Self::forward_sharded(&[self], vec![x], ShardNorm::Synchronized)
+            .pop()
+            .expect("one shard in, one out")
+    }
+
+    /// Projections of a batch of features given as shards (`replicas[s]`: shard `s`'s copy of the head, on its
+    /// device), batch norm per `norm`.
+    pub(crate) fn forward_sharded(
+        replicas: &[&ProjectionHead],
+        xs: Vec<Tensor<2>>,
+        norm: ShardNorm,
+    ) -> Vec<Tensor<2>> {
+        let layer = |x: Vec<Tensor<2>>,
+                     fc: fn(&ProjectionHead) -> &Linear,
+                     bn: fn(&ProjectionHead) -> &BatchNorm| {
+            let x = shard::apply(&shard::each(replicas, fc), x, |l, x| l.forward(x));
+            shard::batch_norm(&shard::each(replicas, bn), x, norm)
+        };
+        let x = shard::map(layer(xs, |h| &h.fc1, |h| &h.bn1), relu);
+        let x = shard::map(layer(x, |h| &h.fc2, |h| &h.bn2), relu);
+        layer(x, |h| &h.fc3, |h| &h.bn3)
     }
 }

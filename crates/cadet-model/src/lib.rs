@@ -16,6 +16,9 @@
 //!   attacks' target).
 //! - [`SimClrTrainer`]: seeded batches of two views ([`ViewPairs`]), gradient accumulation, progress, and
 //!   checkpoints a later run resumes from.
+//! - Data parallelism ([`TrainConfig::shards`], [`SimClrTrainer::with_shard_devices`], [`SimClr::sharded_loss`]):
+//!   a batch cut into shards on several devices, with synchronised batch norm ([`ShardNorm`]) and NT-Xent over
+//!   the embeddings of every shard; with SyncBN the run is the one-device run on the whole batch.
 //!
 //!
 //! ```
@@ -46,6 +49,7 @@ mod monitor;
 mod optim;
 mod resnet;
 mod safetensors_header;
+mod shard;
 mod simclr;
 mod supervised;
 mod trainer;
@@ -65,6 +69,7 @@ pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
 pub use resnet::{
     BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig, TorchvisionImport,
 };
+pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};

@@ -12,6 +12,7 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 
 use crate::layers::{bn, conv};
+use crate::shard::{self, ShardNorm};
 use crate::{Error, FeatureModel, Result};
 
 /// Configuration of a [`ResNet`].
@@ -82,9 +83,6 @@ impl Downsample {
             bn: bn(cout, device),
         }
     }
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
-    }
 }
 
 impl Block {
@@ -120,26 +118,45 @@ impl Block {
         (block, cout)
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// The block's convolutions with their batch norms, in order, and its shortcut.
+    fn parts(&self) -> (Vec<(&Conv2d, &BatchNorm)>, Option<&Downsample>) {
         match self {
-            Block::Basic(b) => {
-                let identity = b
-                    .downsample
-                    .as_ref()
-                    .map_or_else(|| x.clone(), |d| d.forward(x.clone()));
-                let out = relu(b.bn1.forward(b.conv1.forward(x)));
-                relu(b.bn2.forward(b.conv2.forward(out)) + identity)
+            Block::Basic(b) => (
+                vec![(&b.conv1, &b.bn1), (&b.conv2, &b.bn2)],
+                b.downsample.as_ref(),
+            ),
+            Block::Bottleneck(b) => (
+                vec![(&b.conv1, &b.bn1), (&b.conv2, &b.bn2), (&b.conv3, &b.bn3)],
+                b.downsample.as_ref(),
+            ),
+        }
+    }
+
+    /// The block over a batch given as shards (`blocks[s]`: shard `s`'s replica).
+    fn forward_shards(blocks: &[&Block], xs: Vec<Tensor<4>>, norm: ShardNorm) -> Vec<Tensor<4>> {
+        let parts: Vec<_> = blocks.iter().map(|b| b.parts()).collect();
+        let downsample: Option<Vec<&Downsample>> = parts.iter().map(|(_, d)| *d).collect();
+        let identity = match downsample {
+            Some(d) => {
+                let out = shard::apply(&shard::each(&d, |d| &d.conv), xs.clone(), |c, x| {
+                    c.forward(x)
+                });
+                shard::batch_norm(&shard::each(&d, |d| &d.bn), out, norm)
             }
-            Block::Bottleneck(b) => {
-                let identity = b
-                    .downsample
-                    .as_ref()
-                    .map_or_else(|| x.clone(), |d| d.forward(x.clone()));
-                let out = relu(b.bn1.forward(b.conv1.forward(x)));
-                let out = relu(b.bn2.forward(b.conv2.forward(out)));
-                relu(b.bn3.forward(b.conv3.forward(out)) + identity)
+            None => xs.clone(),
+        };
+        let stages = parts[0].0.len();
+        let mut out = xs;
+        for k in 0..stages {
+            let convs: Vec<&Conv2d> = parts.iter().map(|(p, _)| p[k].0).collect();
+            let bns: Vec<&BatchNorm> = parts.iter().map(|(p, _)| p[k].1).collect();
+            out = shard::apply(&convs, out, |c, x| c.forward(x));
+            out = shard::batch_norm(&bns, out, norm);
+            if k + 1 < stages {
+                out = shard::map(out, relu);
             }
         }
+        shard::map(shard::add(out, identity), relu)
     }
 }
 
@@ -339,22 +356,45 @@ fn escape_regex(text: &str) -> String {
         .collect()
 }
 
+impl ResNet {
+    /// Pooled features `(N_s, D)` of a batch given as shards: `replicas[s]` is shard `s`'s copy of the network
+    /// (on its device), `xs[s]` its images; batch norm per `norm`. One shard is [`FeatureModel::forward_features`].
+    pub(crate) fn forward_features_sharded(
+        replicas: &[&ResNet],
+        xs: Vec<Tensor<4>>,
+        norm: ShardNorm,
+    ) -> Vec<Tensor<2>> {
+        let mut x = shard::apply(&shard::each(replicas, |r| &r.conv1), xs, |c, x| {
+            c.forward(x)
+        });
+        x = shard::batch_norm(&shard::each(replicas, |r| &r.bn1), x, norm);
+        x = shard::map(x, relu);
+        if let Some(pool) = replicas.first().and_then(|r| r.maxpool.as_ref()) {
+            x = shard::map(x, |x| pool.forward(x));
+        }
+        let first = replicas[0];
+        for (stage, layer) in [&first.layer1, &first.layer2, &first.layer3, &first.layer4]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 0..layer.len() {
+                let blocks = shard::each(replicas, |r| &r.stages()[stage][i]);
+                x = Block::forward_shards(&blocks, x, norm);
+            }
+        }
+        shard::map(x, |x| first.pool.forward(x).flatten(1, 3))
+    }
+
+    fn stages(&self) -> [&Vec<Block>; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+}
+
 impl FeatureModel for ResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
-        if let Some(pool) = &self.maxpool {
-            x = pool.forward(x);
-        }
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
-        {
-            x = block.forward(x);
-        }
-        self.pool.forward(x).flatten(1, 3)
+        Self::forward_features_sharded(&[self], vec![x], ShardNorm::Synchronized)
+            .pop()
+            .expect("one shard in, one out")
     }
     fn feature_dim(&self) -> usize {
         self.feature_dim

@@ -7,6 +7,9 @@
 //! unique temporary name, synced and renamed, then named in the file `latest` (also replaced atomically); a
 //! `checksums.json` records the SHA-256 of each file, checked on resume. A folder holds one run: a fresh run
 //! refuses a folder with another run's checkpoints.
+//!
+//! Data parallelism ([`TrainConfig::shards`]): each micro-batch is cut into shards, one per device, through
+//! [`SimClr::sharded_loss`]; with synchronised batch norm a sharded run is the one-device run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::integrity::{self, io_error};
 use crate::{
-    BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Result, SimClr, SimClrConfig,
-    WarmupCosine,
+    BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Result, ShardNorm, SimClr,
+    SimClrConfig, WarmupCosine,
 };
 
 /// A source of two views per image (e.g. `cadet-augment`'s `simclr_train` over a data set).
@@ -63,6 +66,26 @@ pub struct TrainConfig {
     /// Checkpoints kept in the checkpoint folder (the newest ones; at least 1).
     #[config(default = 3)]
     pub keep_checkpoints: usize,
+    /// Data parallelism: each micro-batch is cut into this many equal shards of consecutive images, one per
+    /// device (see [`SimClrTrainer::with_shard_devices`]); NT-Xent sees the embeddings of every shard. The paper
+    /// trains on 8 devices.
+    #[config(default = 1)]
+    pub shards: usize,
+    /// Synchronised batch norm across shards (the paper's setting): the run is then that of one device with
+    /// the whole micro-batch. Off: each shard normalises with its own statistics.
+    #[config(default = true)]
+    pub sync_batch_norm: bool,
+}
+
+impl TrainConfig {
+    /// The batch norm of shards this configuration asks for.
+    pub fn shard_norm(&self) -> ShardNorm {
+        if self.sync_batch_norm {
+            ShardNorm::Synchronized
+        } else {
+            ShardNorm::PerShard
+        }
+    }
 }
 
 /// Where a run stands.
@@ -94,6 +117,8 @@ pub struct SimClrTrainer {
     model_config: SimClrConfig,
     normalization: Normalization,
     device: Device,
+    /// The (autodiff) device of each shard.
+    shard_devices: Vec<Device>,
     model: SimClr,
     optim: ModuleOptimizer,
     state: TrainState,
@@ -140,6 +165,16 @@ impl SimClrTrainer {
                 ),
             });
         }
+        let micro = config.batch_size / config.accumulation;
+        if config.shards == 0 || !micro.is_multiple_of(config.shards) {
+            return Err(Error::InvalidConfig {
+                name: "shards",
+                reason: format!(
+                    "need micro-batches ({micro} images) divisible by the shards, at least 1: {}",
+                    config.shards
+                ),
+            });
+        }
         if dataset_len < config.batch_size || config.epochs == 0 {
             return Err(Error::InvalidConfig {
                 name: "epochs",
@@ -150,19 +185,10 @@ impl SimClrTrainer {
             });
         }
         let device = device.clone().autodiff();
-        // Initialisation draws from the device's generator, which is shared by every thread: seed it and
-        // initialise under one lock so a run is reproducible even while other models are being built.
-        let net = {
-            static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            device.seed(config.seed);
-            let net = model.init(&device)?;
-            // Burn draws initial weights lazily, on first use: draw them all now, under the lock.
-            net.visit(&mut Materialize);
-            net
-        };
+        let net = model.init_seeded(&device, config.seed)?;
         let optim = config.lars.init()?;
         Ok(Self {
+            shard_devices: vec![device.clone(); config.shards],
             config,
             model_config: model,
             normalization,
@@ -178,6 +204,29 @@ impl SimClrTrainer {
             monitor: None,
             run: Some(new_run_id()),
         })
+    }
+
+    /// Puts shard `s` on `devices[s]` (one device per [`TrainConfig::shards`]; by default every shard is on the
+    /// run's device). The model stays on the run's device; each step copies it to the other devices, and the
+    /// gradients of every shard come back to it in the backward pass. A device may take several shards.
+    pub fn with_shard_devices(mut self, devices: &[Device]) -> Result<Self> {
+        if devices.len() != self.config.shards {
+            return Err(Error::InvalidConfig {
+                name: "devices",
+                reason: format!(
+                    "{} devices for {} shards: give one device per shard",
+                    devices.len(),
+                    self.config.shards
+                ),
+            });
+        }
+        self.shard_devices = devices.iter().map(|d| d.clone().autodiff()).collect();
+        Ok(self)
+    }
+
+    /// The (autodiff) device of each shard.
+    pub fn shard_devices(&self) -> &[Device] {
+        &self.shard_devices
     }
 
     /// Steps per epoch (incomplete last batches are dropped).
@@ -231,9 +280,52 @@ impl SimClrTrainer {
         order[k * self.config.batch_size..(k + 1) * self.config.batch_size].to_vec()
     }
 
-    fn tensor(&self, a: Array4<f32>) -> Tensor<4> {
-        self.normalization
-            .apply(crate::array_to_tensor(a, &self.device))
+    fn tensor(&self, a: Array4<f32>, device: &Device) -> Tensor<4> {
+        self.normalization.apply(crate::array_to_tensor(a, device))
+    }
+
+    /// The loss of one micro-batch: its views cut into the shards, each on its device with its replica.
+    fn micro_batch_loss(
+        &self,
+        images: usize,
+        v1: Array4<f32>,
+        v2: Array4<f32>,
+    ) -> Result<Tensor<1>> {
+        if v1.dim() != v2.dim() || v1.dim().0 != images {
+            return Err(Error::ImageShape {
+                channels: v1.dim().1,
+                got: vec![v2.dim().0, v2.dim().1, v2.dim().2, v2.dim().3],
+            });
+        }
+        let per_shard = images / self.config.shards;
+        let replicas: Vec<SimClr> = self
+            .shard_devices
+            .iter()
+            .map(|d| match *d == self.device {
+                true => self.model.clone(),
+                // A tracked copy: the backward pass brings this shard's gradients back to the model.
+                false => self.model.clone().to_device(d),
+            })
+            .collect();
+        let views = self
+            .shard_devices
+            .iter()
+            .enumerate()
+            .map(|(s, d)| {
+                let rows = ndarray::s![s * per_shard..(s + 1) * per_shard, .., .., ..];
+                (
+                    self.tensor(v1.slice(rows).to_owned(), d),
+                    self.tensor(v2.slice(rows).to_owned(), d),
+                )
+            })
+            .collect();
+        let replicas: Vec<&SimClr> = replicas.iter().collect();
+        SimClr::sharded_loss(
+            &replicas,
+            views,
+            self.config.temperature,
+            self.config.shard_norm(),
+        )
     }
 
     /// One optimizer step; returns its loss (mean over micro-batches). A NaN or infinite loss is an
@@ -257,10 +349,8 @@ impl SimClrTrainer {
         for (m, chunk) in indices.chunks(micro).enumerate() {
             let seed = self.config.seed ^ (step << 16) ^ m as u64;
             let (v1, v2) = data.pairs(chunk, seed)?;
-            let loss = self
-                .model
-                .loss(self.tensor(v1), self.tensor(v2), self.config.temperature)
-                / self.config.accumulation as f64;
+            let loss =
+                self.micro_batch_loss(chunk.len(), v1, v2)? / self.config.accumulation as f64;
             total += loss.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
@@ -342,11 +432,15 @@ impl SimClrTrainer {
             let t = Instant::now();
             let loss = self.step(data)?;
             progress.advance(1);
+            let rate = self.config.batch_size as f64 / t.elapsed().as_secs_f64();
+            let per_device = match self.config.shards {
+                1 => String::new(),
+                n => format!(" ({:.1} img/s per shard, {n} shards)", rate / n as f64),
+            };
             progress.note(&format!(
-                "step {} loss {loss:.4} lr {:.4} {:.1} img/s",
+                "step {} loss {loss:.4} lr {:.4} {rate:.1} img/s{per_device}",
                 self.state.step,
                 self.schedule().lr(self.state.step - 1),
-                self.config.batch_size as f64 / t.elapsed().as_secs_f64()
             ));
             if self
                 .monitor
@@ -404,6 +498,10 @@ impl SimClrTrainer {
         let final_dir = dir.join(&name);
         let staged = cadet_core::io::staging_dir(&final_dir).map_err(io_error(dir))?;
         let tmp = staged.path();
+        // Burn keeps a batch norm's latest running statistics pending (per thread) until they are read with
+        // synchronisation, and saving reads them without: `valid` synchronises them (the copy it returns is not
+        // needed), so the checkpoint holds the current statistics and a resumed run continues with them.
+        let _ = self.model.valid();
         self.model
             .clone()
             .save_file(tmp.join("model.bpk"))
@@ -545,8 +643,7 @@ impl SimClrTrainer {
             serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
         let state: TrainState =
             serde_json::from_str(&read("state.json")?).map_err(|e| io(&ckpt, e))?;
-        let config: TrainConfig =
-            serde_json::from_value(settings.train).map_err(|e| io(&ckpt, e))?;
+        let config = read_train_config(settings.train).map_err(|e| io(&ckpt, e))?;
         let model_config: SimClrConfig =
             serde_json::from_value(settings.model).map_err(|e| io(&ckpt, e))?;
         let mut trainer = Self::new(
@@ -569,6 +666,16 @@ impl SimClrTrainer {
         trainer.run = settings.run;
         Ok(trainer)
     }
+}
+
+/// A run's settings as a checkpoint holds them. Those written before data parallelism have no `shards` and
+/// `sync_batch_norm` (Burn's `Config` deserialisation requires every field): they were one-device runs.
+fn read_train_config(mut train: serde_json::Value) -> serde_json::Result<TrainConfig> {
+    if let Some(fields) = train.as_object_mut() {
+        fields.entry("shards").or_insert(1.into());
+        fields.entry("sync_batch_norm").or_insert(true.into());
+    }
+    serde_json::from_value(train)
 }
 
 /// The files of a checkpoint, each with its checksum in `checksums.json`.
@@ -615,15 +722,6 @@ fn new_run_id() -> u64 {
     h.finish()
 }
 
-/// Touches every float parameter, which makes Burn draw lazily initialised weights.
-struct Materialize;
-
-impl burn::module::ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
 /// JSON for the small files of a checkpoint.
 mod erased {
     pub trait Json {
@@ -639,6 +737,17 @@ mod erased {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_without_shards_read_as_one_device() {
+        let config = TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2);
+        let mut json = serde_json::to_value(&config).unwrap();
+        assert_eq!(read_train_config(json.clone()).unwrap().shards, 2);
+        let fields = json.as_object_mut().unwrap();
+        assert!(fields.remove("shards").is_some() && fields.remove("sync_batch_norm").is_some());
+        let old = read_train_config(json).unwrap();
+        assert_eq!((old.shards, old.sync_batch_norm), (1, true));
+    }
 
     /// Checkpoints are ordered by step, not by name: `ckpt-100000000` is newer than `ckpt-99999999`, and a
     /// second checkpoint of one step (`-1`) is newer than the first.
