@@ -134,7 +134,7 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     if run(What::Train) {
         let ad = dev.clone().autodiff();
-        let mut model = SimClrConfig::new(ResNetConfig::new(50)).init(&ad)?;
+        let mut model = SimClrConfig::new(ResNetConfig::new(50).into()).init(&ad)?;
         let mut optim = LarsConfig::new().init()?;
         let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
         let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);

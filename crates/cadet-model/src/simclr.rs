@@ -3,15 +3,15 @@
 use burn::prelude::*;
 
 use crate::{
-    FeatureModel, ProjectionHead, ProjectionHeadConfig, ResNet, ResNetConfig, Result, nt_xent,
+    Encoder, EncoderConfig, FeatureModel, ProjectionHead, ProjectionHeadConfig, Result, nt_xent,
 };
 
 /// Configuration of a [`SimClr`] model.
 #[derive(Config, Debug)]
 pub struct SimClrConfig {
-    /// The encoder.
-    pub encoder: ResNetConfig,
-    /// Hidden width of the head.
+    /// The encoder, of either family (`ResNetConfig::new(18).into()`, `SimClrV2Config::new(50).into()`).
+    pub encoder: EncoderConfig,
+    /// Hidden width of the head (SimCLRv2's released heads: the encoder's feature width).
     #[config(default = 2048)]
     pub hidden: usize,
     /// Output width of the head.
@@ -23,7 +23,7 @@ pub struct SimClrConfig {
 #[derive(Module, Debug)]
 pub struct SimClr {
     /// `f`.
-    pub encoder: ResNet,
+    pub encoder: Encoder,
     /// `h`.
     pub head: ProjectionHead,
 }
