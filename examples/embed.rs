@@ -47,7 +47,7 @@ struct Args {
     /// Depth of the torchvision ResNet (18, 34, 50).
     #[arg(long, default_value_t = 50)]
     depth: usize,
-    /// Prefix of the encoder's keys in the torchvision file (e.g. `encoder.`).
+    /// Prefix of the encoder's keys in the torchvision or SimCLRv2 file (e.g. `encoder.`, `resnet.`).
     #[arg(long, default_value = "")]
     prefix: String,
     /// Base width of the ResNet (64 in torchvision and the released SimCLRv2 checkpoints; for SimCLRv2 files,
