@@ -265,6 +265,33 @@ fn missing_unknown_and_misshapen_tensors_are_errors_naming_the_key() {
     ));
 }
 
+#[test]
+fn without_metadata_the_file_name_gives_the_architecture() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("simclrv2_r50_sk1_base2.safetensors");
+    let bare = edited(&src, dir.path(), |h| {
+        h.remove("__metadata__");
+    });
+    let named = dir.path().join("r50_1x_sk1_ema.safetensors");
+    std::fs::rename(&bare, &named).unwrap();
+    let config = SimClrV2Config::from_file(&named).unwrap();
+    assert_eq!(config, SimClrV2Config::from_name("r50_1x_sk1").unwrap());
+    // The name says nothing of the fixture's base width of 2: the released 64 is refused by shape, the
+    // override loads.
+    assert!(matches!(
+        config.load(&named, "", &device),
+        Err(Error::ShapeMismatch { key, .. }) if key == "net.0.0.weight"
+    ));
+    assert!(config.with_base_width(2).load(&named, "", &device).is_ok());
+    let unnamed = dir.path().join("weights.safetensors");
+    std::fs::rename(&named, &unnamed).unwrap();
+    assert!(matches!(
+        SimClrV2Config::from_file(&unnamed),
+        Err(Error::InvalidConfig { name: "arch", .. })
+    ));
+}
+
 /// Eight 8 × 8 images; the two views of an image are it with different seeded noise.
 struct Noise;
 
