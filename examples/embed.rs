@@ -218,7 +218,10 @@ fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, Stri
         );
         return Ok((
             Encoder::SimClrV2(net),
-            normalization(args.normalization, Norm::Identity),
+            match args.normalization {
+                None => Normalization::simclrv2(),
+                norm => normalization(norm, Norm::Identity),
+            },
             format!("simclrv2-{}:{}", config.name(), file.display()),
         ));
     }

@@ -159,7 +159,7 @@ fn the_embedder_takes_images_in_unit_range_unnormalised() {
         .unwrap()
         .load(&path, "", &device)
         .unwrap();
-    let embedder = BurnEmbedder::new(net, device, Normalization::identity(), "r50_1x_sk1_w2")
+    let embedder = BurnEmbedder::new(net, device, Normalization::simclrv2(), "r50_1x_sk1_w2")
         .with_batch_size(1);
     let images = Array4::from_shape_vec((2, 3, 20, 20), floats(&c["input"])).unwrap();
     let features = embedder.embed(images.view()).unwrap();
