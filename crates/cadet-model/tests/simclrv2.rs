@@ -374,3 +374,93 @@ fn the_trainer_trains_and_resumes_a_simclrv2_encoder() {
         .unwrap();
     assert_eq!(resumed.state().losses, losses);
 }
+
+/// The tensors of a float32 safetensors file: key → (shape, values).
+fn read_tensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<u64>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let data = &bytes[8 + len..];
+    header
+        .into_iter()
+        .filter(|(k, v)| k != "__metadata__" && v["dtype"] == "F32")
+        .map(|(k, v)| {
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            let [a, b] = [0, 1].map(|i| v["data_offsets"][i].as_u64().unwrap() as usize);
+            let values = data[a..b]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            (k, (shape, values))
+        })
+        .collect()
+}
+
+#[test]
+fn tensorflow_checkpoints_convert_to_the_converter_layout() {
+    let device = Device::flex();
+    // The r50_sk1_base2 fixture's weights, saved by TensorFlow under the released checkpoints' names.
+    let prefix = fixtures().join("simclrv2_tf/r50_1x_sk1_w2/model.ckpt-1");
+    let config = SimClrV2Config::from_name("r50_1x_sk1")
+        .unwrap()
+        .with_base_width(2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("converted.safetensors");
+    let written = config.convert_tf_checkpoint(&prefix, false, &out).unwrap();
+    // Every tensor equals the reference's state dict, except the head's last beta, which TensorFlow lacks.
+    let converted = read_tensors(&out);
+    let reference = read_tensors(&fixtures().join("simclrv2_r50_sk1_base2.safetensors"));
+    assert_eq!(converted.len(), written);
+    for (key, (shape, values)) in &reference {
+        match converted.get(key) {
+            Some(got) if key == "head.layers.7.bias" => {
+                assert_eq!((&got.0, got.1.iter().all(|&v| v == 0.0)), (shape, true))
+            }
+            Some(got) => assert_eq!((&got.0, &got.1), (shape, values), "{key}"),
+            None => assert!(key.ends_with("num_batches_tracked"), "{key} not converted"),
+        }
+    }
+    // The written file names its architecture and loads like a converted .pth.
+    assert_eq!(SimClrV2Config::from_file(&out).unwrap(), config);
+    let c = json("simclrv2_r50_sk1_base2.json");
+    let (net, _) = config
+        .clone()
+        .with_num_classes(Some(10))
+        .load(&out, "", &device)
+        .unwrap();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(floats(&c["input"]), [2, 3, 20, 20]),
+        &device,
+    );
+    let features: Vec<f32> = net.forward_features(x).into_data().try_to_vec().unwrap();
+    assert_close(&features, &floats(&c["features"]), "converted features");
+    assert!(load_simclrv2(&out, &device).is_ok());
+
+    // Another architecture is refused by the numbers of layers, another width by shape, naming the variable.
+    let r101 = SimClrV2Config::from_name("r101_1x_sk1")
+        .unwrap()
+        .with_base_width(2);
+    assert!(matches!(
+        r101.convert_tf_checkpoint(&prefix, false, &out),
+        Err(Error::WrongArchitecture { .. })
+    ));
+    assert!(matches!(
+        config.clone().with_base_width(4).convert_tf_checkpoint(&prefix, false, &out),
+        Err(Error::ShapeMismatch { key, .. }) if key == "base_model/conv2d/kernel"
+    ));
+    // No moving-average weights in this checkpoint; no checkpoint at all.
+    assert!(matches!(
+        config.convert_tf_checkpoint(&prefix, true, &out),
+        Err(Error::WrongArchitecture { .. })
+    ));
+    assert!(matches!(
+        config.convert_tf_checkpoint(dir.path().join("none/model.ckpt-1"), false, &out),
+        Err(Error::Io { .. })
+    ));
+}

@@ -11,8 +11,10 @@
 //! images in `[0, 1]` without mean/std normalisation ([`Normalization::identity`](crate::Normalization)).
 
 mod blocks;
+mod from_tf;
 mod import;
 mod layout;
+mod tf_bundle;
 
 use std::path::Path;
 
