@@ -8,7 +8,7 @@
 //! over a squeezed descriptor), and the projection shortcut pads by one on the bottom and right, average-pools
 //! 2 × 2 with the stage's stride, then applies a 1 × 1 convolution (ResNet-D); every stage's first block has a
 //! projection shortcut, even at stride 1. Batch norm uses ε = 1e-5 everywhere. The released checkpoints expect
-//! images in `[0, 1]` without mean/std normalisation ([`Normalization::identity`](crate::Normalization)).
+//! images in `[0, 1]` without mean/std normalisation ([`Normalization::simclrv2`](crate::Normalization::simclrv2)).
 
 mod blocks;
 mod from_tf;
