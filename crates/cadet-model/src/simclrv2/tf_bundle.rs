@@ -93,7 +93,10 @@ fn fields(msg: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
 /// The block at `(offset, size)` of the table, after checking its trailer says "uncompressed".
 fn block<'a>(path: &Path, file: &'a [u8], handle: (u64, u64)) -> Result<&'a [u8]> {
     let (offset, size) = (handle.0 as usize, handle.1 as usize);
-    let end = offset.checked_add(size).filter(|&e| e + 5 <= file.len());
+    // The block, then its trailer: a compression byte and a checksum.
+    let end = offset
+        .checked_add(size)
+        .filter(|&e| e.checked_add(5).is_some_and(|t| t <= file.len()));
     let Some(end) = end else {
         return Err(bad(path, "index block beyond the end of the file"));
     };
@@ -124,7 +127,8 @@ fn block_entries<'a>(path: &Path, block: &'a [u8]) -> Result<Vec<(Vec<u8>, &'a [
                 .ok_or_else(corrupt)
         };
         let (shared, unshared, len) = (next()?, next()?, next()?);
-        if shared > key.len() || pos + unshared + len > data_end {
+        let end = pos.checked_add(unshared).and_then(|e| e.checked_add(len));
+        if shared > key.len() || end.is_none_or(|e| e > data_end) {
             return Err(corrupt());
         }
         key.truncate(shared);
@@ -196,8 +200,11 @@ impl Bundle {
             e.shard,
             self.shards
         ));
-        let numel: usize = e.shape.iter().product();
-        if e.dtype != DT_FLOAT || e.size != 4 * numel as u64 {
+        let bytes = e
+            .shape
+            .iter()
+            .try_fold(4u64, |n, &d| n.checked_mul(d as u64));
+        if e.dtype != DT_FLOAT || bytes != Some(e.size) {
             return Err(bad(
                 &path,
                 format!(
@@ -211,6 +218,13 @@ impl Bundle {
             path: path.clone(),
             source,
         })?;
+        let len = file.metadata().map_or(0, |m| m.len());
+        if e.offset.checked_add(e.size).is_none_or(|end| end > len) {
+            return Err(bad(
+                &path,
+                format!("`{name}` lies beyond the end of the file"),
+            ));
+        }
         let mut bytes = vec![0u8; e.size as usize];
         file.seek(SeekFrom::Start(e.offset))
             .and_then(|_| file.read_exact(&mut bytes))
@@ -274,4 +288,50 @@ fn parse_shape(msg: &[u8]) -> Option<Vec<usize>> {
         }
     }
     Some(dims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every truncation and many single-byte corruptions of a real index give an error or a bundle, never a
+    /// panic; reading values from what survives does not panic either.
+    #[test]
+    fn damaged_indexes_are_errors_not_panics() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/simclrv2_tf/r50_1x_sk1_w2/model.ckpt-1");
+        let good = std::fs::read(format!("{}.index", fixture.display())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::fs::read(format!("{}.data-00000-of-00001", fixture.display())).unwrap();
+        std::fs::write(dir.path().join("m.data-00000-of-00001"), data).unwrap();
+        let prefix = dir.path().join("m");
+        let try_index = |bytes: &[u8]| {
+            std::fs::write(dir.path().join("m.index"), bytes).unwrap();
+            if let Ok(bundle) = Bundle::open(&prefix) {
+                for name in bundle.entries.keys() {
+                    let _ = bundle.floats(name);
+                }
+            }
+        };
+        let bundle = {
+            try_index(&good);
+            Bundle::open(&prefix).unwrap()
+        };
+        assert_eq!(bundle.entries.len(), 390);
+        assert_eq!(
+            bundle.entries["base_model/conv2d/kernel"].shape,
+            vec![3, 3, 3, 1]
+        );
+        for len in (0..good.len()).step_by(97) {
+            try_index(&good[..len]);
+        }
+        for at in (0..good.len()).step_by(23) {
+            for flip in [0x01, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                try_index(&bad);
+            }
+        }
+        assert!(Bundle::open(&dir.path().join("nothing")).is_err());
+    }
 }
