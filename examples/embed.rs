@@ -7,6 +7,9 @@
 //! # torchvision-layout weights (safetensors), e.g. a SimCLR ResNet-50 converted from PyTorch
 //! cargo run --release --example embed -- --torchvision r50.safetensors --depth 50 [--prefix encoder.] \
 //!     --normalization imagenet --images DIR --size 224 --out feats.npy
+//! # a released SimCLRv2 checkpoint converted to safetensors (docs/guide.md); the architecture comes from the
+//! # file's metadata or name (r50_1x_sk1…), --arch overrides it; inputs in [0, 1], no normalisation
+//! cargo run --release --example embed -- --simclrv2 r50_1x_sk1.safetensors --images DIR --size 224 --out feats.npy
 //! ```
 //! `--images` is an image folder (one subfolder per class, PNG/JPEG) or a `uint8` `.npy` `(N, H, W, C)`.
 //!
@@ -19,7 +22,9 @@ use burn::prelude::*;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, save_npy};
 use cadet::detect::Cadet;
-use cadet::model::{BurnEmbedder, Normalization, ResNet, ResNetConfig, SimClrTrainer};
+use cadet::model::{
+    BurnEmbedder, Encoder, Normalization, ResNetConfig, SimClrTrainer, SimClrV2Config,
+};
 use cadet_core::{Embedder, Progress};
 use clap::{Parser, ValueEnum};
 use ndarray::Array4;
@@ -28,26 +33,34 @@ use ndarray::Array4;
 #[command(about = "Encoder features of images to .npy")]
 struct Args {
     /// A SimCLR checkpoint folder (its `latest` checkpoint is used).
-    #[arg(long, conflicts_with = "torchvision")]
+    #[arg(long, conflicts_with_all = ["torchvision", "simclrv2"])]
     checkpoint: Option<PathBuf>,
     /// torchvision-layout ResNet weights (.safetensors).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "simclrv2")]
     torchvision: Option<PathBuf>,
+    /// A SimCLRv2 checkpoint in the converter's layout (.safetensors, see docs/guide.md).
+    #[arg(long)]
+    simclrv2: Option<PathBuf>,
+    /// The SimCLRv2 architecture (`r50_1x_sk1`, …), instead of the file's metadata or name.
+    #[arg(long, requires = "simclrv2")]
+    arch: Option<String>,
     /// Depth of the torchvision ResNet (18, 34, 50).
     #[arg(long, default_value_t = 50)]
     depth: usize,
-    /// Prefix of the encoder's keys in the torchvision file (e.g. `encoder.`).
+    /// Prefix of the encoder's keys in the torchvision or SimCLRv2 file (e.g. `encoder.`, `resnet.`).
     #[arg(long, default_value = "")]
     prefix: String,
-    /// Base width of the torchvision ResNet (64 in torchvision).
-    #[arg(long, default_value_t = 64)]
-    base_width: usize,
+    /// Base width of the ResNet (64 in torchvision and the released SimCLRv2 checkpoints; for SimCLRv2 files,
+    /// the default is the file's metadata, else 64).
+    #[arg(long)]
+    base_width: Option<usize>,
     /// The torchvision ResNet uses the CIFAR stem (3 × 3, no max-pool).
     #[arg(long)]
     cifar_stem: bool,
-    /// Input normalisation of the torchvision encoder (SimCLR checkpoints record their own).
-    #[arg(long, value_enum, default_value_t = Norm::Imagenet)]
-    normalization: Norm,
+    /// Input normalisation: default ImageNet's for torchvision weights, none for SimCLRv2 (as its released
+    /// checkpoints expect); SimCLR checkpoint folders record their own.
+    #[arg(long, value_enum)]
+    normalization: Option<Norm>,
     /// Image folder or uint8 `.npy` `(N, H, W, C)`.
     #[arg(long)]
     images: PathBuf,
@@ -180,7 +193,38 @@ fn load_images(args: &Args) -> Result<Dataset, BoxError> {
     }
 }
 
-fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, String), BoxError> {
+fn normalization(norm: Option<Norm>, default: Norm) -> Normalization {
+    match norm.unwrap_or(default) {
+        Norm::Imagenet => Normalization::imagenet(),
+        Norm::Identity => Normalization::identity(),
+    }
+}
+
+fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, String), BoxError> {
+    if let Some(file) = &args.simclrv2 {
+        let mut config = match &args.arch {
+            Some(arch) => SimClrV2Config::from_name(arch)?,
+            None => SimClrV2Config::from_file(file)?,
+        };
+        if let Some(base) = args.base_width {
+            config.base_width = base;
+        }
+        let (net, report) = config.load(file, &args.prefix, device)?;
+        eprintln!(
+            "{}: loaded {} tensors; left aside: {}",
+            config.name(),
+            report.loaded,
+            report.ignored.len()
+        );
+        return Ok((
+            Encoder::SimClrV2(net),
+            match args.normalization {
+                None => Normalization::simclrv2(),
+                norm => normalization(norm, Norm::Identity),
+            },
+            format!("simclrv2-{}:{}", config.name(), file.display()),
+        ));
+    }
     match (&args.checkpoint, &args.torchvision) {
         (Some(dir), None) => {
             let trainer = SimClrTrainer::resume(dir, device)?;
@@ -194,7 +238,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, Strin
         (None, Some(file)) => {
             let net = ResNetConfig::new(args.depth)
                 .with_cifar_stem(args.cifar_stem)
-                .with_base_width(args.base_width)
+                .with_base_width(args.base_width.unwrap_or(64))
                 .init(device)?;
             let (net, report) = net.load_torchvision(file, &args.prefix)?;
             eprintln!(
@@ -202,17 +246,13 @@ fn encoder(args: &Args, device: &Device) -> Result<(ResNet, Normalization, Strin
                 report.loaded,
                 report.unused.len()
             );
-            let normalization = match args.normalization {
-                Norm::Imagenet => Normalization::imagenet(),
-                Norm::Identity => Normalization::identity(),
-            };
             Ok((
-                net,
-                normalization,
+                Encoder::Torchvision(net),
+                normalization(args.normalization, Norm::Imagenet),
                 format!("torchvision:{}", file.display()),
             ))
         }
-        _ => Err("give --checkpoint DIR or --torchvision FILE".into()),
+        _ => Err("give --checkpoint DIR, --torchvision FILE or --simclrv2 FILE".into()),
     }
 }
 

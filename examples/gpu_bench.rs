@@ -167,7 +167,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     if run(What::Train) {
         let ad = dev.clone().autodiff();
         let (config, name) = encoder(&args);
-        let mut model = SimClrConfig::new(config)
+        let mut model = SimClrConfig::new(config.into())
             .with_hidden(args.hidden)
             .with_output(args.output)
             .init(&ad)?;

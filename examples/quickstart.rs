@@ -443,7 +443,7 @@ fn train_simclr(
     train: &Dataset,
     device: &Device,
     progress: &Lines,
-) -> Result<cadet::model::ResNet, BoxError> {
+) -> Result<cadet::model::Encoder, BoxError> {
     let mut pipeline = simclr_train(args.size, 1.0);
     pipeline.crop = pipeline.crop.with_scale(0.25, 1.0);
     pipeline.blur.p = 0.0;
@@ -455,7 +455,7 @@ fn train_simclr(
     let per_epoch = (source.len() / batch) as u64;
     let steps = args.simclr_steps;
     let epochs = steps.div_ceil(per_epoch).max(1) as usize;
-    let model = SimClrConfig::new(resnet(args))
+    let model = SimClrConfig::new(resnet(args).into())
         .with_hidden(256)
         .with_output(64);
     let config = TrainConfig::new(batch, epochs, LarsConfig::new())

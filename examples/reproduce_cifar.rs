@@ -244,7 +244,7 @@ fn train_simclr(args: &Args, data: &Data, dir: &Path, progress: &Lines) -> Resul
     let mut trainer = if dir.join("latest").exists() {
         SimClrTrainer::resume(dir, &device)?
     } else {
-        let model = SimClrConfig::new(ResNetConfig::new(18).with_cifar_stem(true))
+        let model = SimClrConfig::new(ResNetConfig::new(18).with_cifar_stem(true).into())
             .with_hidden(512)
             .with_output(128);
         let config = TrainConfig::new(args.train_batch, epochs, LarsConfig::new())

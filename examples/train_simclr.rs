@@ -199,7 +199,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let encoder = ResNetConfig::new(args.depth)
             .with_cifar_stem(true)
             .with_base_width(args.base_width);
-        let model = SimClrConfig::new(encoder)
+        let model = SimClrConfig::new(encoder.into())
             .with_hidden(4 * args.base_width * 8)
             .with_output(64);
         let config = TrainConfig::new(args.batch, args.epochs, LarsConfig::new())

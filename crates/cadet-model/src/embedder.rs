@@ -31,6 +31,11 @@ impl Normalization {
             std: [1.0; 3],
         }
     }
+    /// What the released SimCLRv2 checkpoints expect ([`SimClrV2Config`](crate::SimClrV2Config)): images in
+    /// `[0, 1]` as they are, no mean/std normalisation (the [`identity`](Self::identity)).
+    pub fn simclrv2() -> Self {
+        Self::identity()
+    }
     /// `(x − mean) / std` on a batch `(N, 3, H, W)`.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let device = x.device();

@@ -22,6 +22,34 @@ pub enum Error {
         /// What went wrong (missing or unexpected tensors, shapes).
         reason: String,
     },
+    /// A tensor the model needs that the weights file lacks.
+    #[error("{path}: no tensor `{key}`")]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The key the model expects (with the file's prefix).
+        key: String,
+    },
+    /// A tensor of the weights file that the architecture has no place for.
+    #[error("{path}: unknown tensor `{key}` (not part of the architecture being loaded)")]
+    UnexpectedTensor {
+        /// The file.
+        path: PathBuf,
+        /// The file's key.
+        key: String,
+    },
+    /// A tensor of the weights file whose shape differs from the model's.
+    #[error("{path}: tensor `{key}` has shape {got:?}, the model expects {expected:?}")]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The file's key.
+        key: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        got: Vec<usize>,
+    },
     /// Images of an unusable shape.
     #[error("images: expected (N, {channels}, H, W), got {got:?}")]
     ImageShape {

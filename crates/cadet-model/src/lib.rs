@@ -6,6 +6,9 @@
 //!   optional classifier; [`FeatureModel::forward_features`] gives pooled features.
 //! - [`CifarResNetConfig`]: He et al.'s CIFAR ResNet-20/32/44/56 with "option A" shortcuts, loading the
 //!   pretrained weights of `../shared/data/resnet-cifar10/` ([`CifarResNet::load_safetensors`]).
+//! - [`SimClrV2Config`]: SimCLRv2's own ResNets (selective kernels, width multipliers, depths 50 to 200 and
+//!   an 18-layer variant), and [`load_simclrv2`] for the released checkpoints in the converter's layout.
+//! - [`EncoderConfig`] / [`Encoder`]: either family, for [`SimClr`] and its trainer.
 //! - [`ProjectionHeadConfig`] and [`nt_xent`]: SimCLRv2's head and loss.
 //! - [`LarsConfig`] (LARS with batch-norm and bias parameters excluded) and [`WarmupCosine`].
 //! - [`Classifier`] and [`Normalized`]: the contract attacks work against (images in `[0, 1]` → logits).
@@ -40,6 +43,7 @@ mod cifar_resnet;
 mod classifier;
 pub mod convert;
 mod embedder;
+mod encoder;
 mod error;
 mod head;
 mod integrity;
@@ -51,6 +55,7 @@ mod resnet;
 mod safetensors_header;
 mod shard;
 mod simclr;
+mod simclrv2;
 mod supervised;
 mod trainer;
 
@@ -61,6 +66,7 @@ pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_we
 pub use classifier::{Classifier, Normalized, accuracy, predict};
 pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use embedder::{BurnEmbedder, Normalization};
+pub use encoder::{Encoder, EncoderConfig};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
@@ -71,6 +77,9 @@ pub use resnet::{
 };
 pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
+pub use simclrv2::{
+    RELEASED_SIMCLRV2, SK_RATIO, SimClrV2Config, SimClrV2Import, SimClrV2ResNet, load_simclrv2,
+};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
 

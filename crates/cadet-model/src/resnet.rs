@@ -347,7 +347,7 @@ pub(crate) fn shorten(text: String) -> String {
 }
 
 /// `text` with the regex metacharacters escaped.
-fn escape_regex(text: &str) -> String {
+pub(crate) fn escape_regex(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$#&-~".contains(c);

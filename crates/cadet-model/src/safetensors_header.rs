@@ -15,6 +15,8 @@ const MAX_HEADER: u64 = 100 << 20;
 pub(crate) struct Header {
     /// The `__metadata__` strings (e.g. `arch`).
     pub(crate) metadata: BTreeMap<String, String>,
+    /// Each tensor's name and shape.
+    pub(crate) tensors: BTreeMap<String, Vec<usize>>,
 }
 
 /// Reads the header of the safetensors file `path`.
@@ -50,5 +52,23 @@ pub(crate) fn read(path: &Path) -> Result<Header> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Header { metadata })
+    let tensors = json
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(name, info)| {
+            let shape = info
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .and_then(|dims| {
+                    dims.iter()
+                        .map(|d| d.as_u64().map(|d| d as usize))
+                        .collect()
+                })
+                .ok_or_else(|| bad(format!("tensor `{name}` has no shape")))?;
+            Ok((name.clone(), shape))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Header { metadata, tensors })
 }

@@ -4,16 +4,16 @@ use burn::prelude::*;
 
 use crate::shard::{self, ShardNorm};
 use crate::{
-    Error, FeatureModel, ProjectionHead, ProjectionHeadConfig, ResNet, ResNetConfig, Result,
-    nt_xent,
+    Encoder, EncoderConfig, Error, FeatureModel, ProjectionHead, ProjectionHeadConfig, ResNet,
+    Result, nt_xent,
 };
 
 /// Configuration of a [`SimClr`] model.
 #[derive(Config, Debug)]
 pub struct SimClrConfig {
-    /// The encoder.
-    pub encoder: ResNetConfig,
-    /// Hidden width of the head.
+    /// The encoder, of either family (`ResNetConfig::new(18).into()`, `SimClrV2Config::new(50).into()`).
+    pub encoder: EncoderConfig,
+    /// Hidden width of the head (SimCLRv2's released heads: the encoder's feature width).
     #[config(default = 2048)]
     pub hidden: usize,
     /// Output width of the head.
@@ -25,7 +25,7 @@ pub struct SimClrConfig {
 #[derive(Module, Debug)]
 pub struct SimClr {
     /// `f`.
-    pub encoder: ResNet,
+    pub encoder: Encoder,
     /// `h`.
     pub head: ProjectionHead,
 }
@@ -108,6 +108,14 @@ impl SimClr {
                 got: b.dims().to_vec(),
             });
         }
+        if replicas.len() > 1 && torchvision_encoders(replicas).is_none() {
+            return Err(Error::InvalidConfig {
+                name: "shards",
+                reason: "data-parallel training (more than one shard) supports torchvision-layout encoders only, \
+                         not SimCLRv2's"
+                    .into(),
+            });
+        }
         Ok(Self::sharded_loss_unchecked(
             replicas,
             views,
@@ -128,9 +136,17 @@ impl SimClr {
             .into_iter()
             .map(|(v1, v2)| Tensor::cat(vec![v1, v2], 0))
             .collect();
-        let encoders = shard::each(replicas, |m| &m.encoder);
         let heads = shard::each(replicas, |m| &m.head);
-        let features = ResNet::forward_features_sharded(&encoders, xs, norm);
+        let features = match torchvision_encoders(replicas) {
+            Some(encoders) => ResNet::forward_features_sharded(&encoders, xs, norm),
+            // SimCLRv2 encoders have no sharded forward: one shard (checked by `sharded_loss`), for which
+            // per-shard and synchronised batch norm are the same.
+            None => xs
+                .into_iter()
+                .zip(replicas)
+                .map(|(x, m)| m.encoder.forward_features(x))
+                .collect(),
+        };
         let z = ProjectionHead::forward_sharded(&heads, features, norm);
         let home = z[0].device();
         // The gather: every shard's embeddings on shard 0's device, view 1 of all images, then view 2.
@@ -143,5 +159,96 @@ impl SimClr {
             })
             .unzip();
         nt_xent(Tensor::cat(z1, 0), Tensor::cat(z2, 0), temperature)
+    }
+}
+
+/// The replicas' encoders when all are torchvision ResNets (the family with a sharded forward).
+fn torchvision_encoders<'a>(replicas: &[&'a SimClr]) -> Option<Vec<&'a ResNet>> {
+    replicas
+        .iter()
+        .map(|m| match &m.encoder {
+            Encoder::Torchvision(net) => Some(net),
+            Encoder::SimClrV2(_) => None,
+        })
+        .collect()
+}
+
+/// The model as checkpoints stored it before the encoder could be of either family (a bare `ResNet`), kept so
+/// that [`SimClrTrainer::resume`](crate::SimClrTrainer::resume) still reads them. Same type name and fields as
+/// then, so the record's paths match.
+mod legacy {
+    use burn::prelude::*;
+
+    use crate::{ProjectionHead, ResNet};
+
+    #[derive(Module, Debug)]
+    pub(super) struct SimClr {
+        pub(super) encoder: ResNet,
+        pub(super) head: ProjectionHead,
+    }
+}
+
+impl SimClr {
+    /// Loads a burnpack file written before [`Encoder`] existed into this model (a torchvision encoder);
+    /// `None` for a SimCLRv2 encoder, which such files never held.
+    pub(crate) fn try_load_legacy_file(
+        self,
+        path: &std::path::Path,
+    ) -> Option<Result<Self, burn::store::RecordError>> {
+        let Encoder::Torchvision(encoder) = self.encoder else {
+            return None;
+        };
+        let old = legacy::SimClr {
+            encoder,
+            head: self.head,
+        };
+        Some(old.try_load_file(path).map(|old| Self {
+            encoder: Encoder::Torchvision(old.encoder),
+            head: old.head,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FeatureModel, ResNetConfig};
+
+    #[test]
+    fn checkpoints_of_the_bare_resnet_layout_still_load() {
+        let device = Device::flex();
+        let config = SimClrConfig::new(ResNetConfig::new(18).with_base_width(4).into())
+            .with_hidden(8)
+            .with_output(4);
+        let Encoder::Torchvision(encoder) = config.init(&device).unwrap().encoder else {
+            unreachable!()
+        };
+        let head = ProjectionHeadConfig::new(32)
+            .with_hidden(8)
+            .with_output(4)
+            .init(&device);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        let old = legacy::SimClr {
+            encoder: encoder.clone(),
+            head,
+        };
+        old.save_file(&path).unwrap();
+        let fresh = config.init(&device).unwrap();
+        assert!(fresh.clone().try_load_file(&path).is_err());
+        let loaded = fresh.try_load_legacy_file(&path).unwrap().unwrap();
+        let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
+        let want: Vec<f32> = encoder
+            .forward_features(x.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let got: Vec<f32> = loaded
+            .encoder
+            .forward_features(x)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(got, want);
     }
 }

@@ -175,6 +175,15 @@ impl SimClrTrainer {
                 ),
             });
         }
+        if config.shards > 1 && matches!(model.encoder, crate::EncoderConfig::SimClrV2 { .. }) {
+            return Err(Error::InvalidConfig {
+                name: "shards",
+                reason: format!(
+                    "{} shards: data-parallel training supports torchvision-layout encoders only, not SimCLRv2's",
+                    config.shards
+                ),
+            });
+        }
         if dataset_len < config.batch_size || config.epochs == 0 {
             return Err(Error::InvalidConfig {
                 name: "epochs",
@@ -653,11 +662,15 @@ impl SimClrTrainer {
             device,
             state.dataset_len,
         )?;
-        trainer.model = trainer
-            .model
-            .clone()
-            .try_load_file(ckpt.join("model.bpk"))
-            .map_err(|e| io(&ckpt, format!("{e:?}")))?;
+        let model_file = ckpt.join("model.bpk");
+        trainer.model = match trainer.model.clone().try_load_file(&model_file) {
+            Ok(model) => model,
+            // A checkpoint written before the encoder could be of either family.
+            Err(e) => match trainer.model.clone().try_load_legacy_file(&model_file) {
+                Some(Ok(model)) => model,
+                _ => return Err(io(&ckpt, format!("{e:?}"))),
+            },
+        };
         trainer.optim = trainer
             .optim
             .load(ckpt.join("optim.bpk"))

@@ -57,7 +57,8 @@ fn model_config() -> SimClrConfig {
     SimClrConfig::new(
         ResNetConfig::new(18)
             .with_cifar_stem(true)
-            .with_base_width(4),
+            .with_base_width(4)
+            .into(),
     )
     .with_hidden(16)
     .with_output(8)
@@ -345,6 +346,40 @@ fn bad_shard_settings_are_errors() {
     let two = new(TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2)).unwrap();
     assert_eq!(two.shard_devices().len(), 2);
     assert!(two.with_shard_devices(&[Device::flex()]).is_err());
+    // SimCLRv2 encoders have no sharded forward: more than one shard is refused up front.
+    let v2 = SimClrConfig::new(
+        cadet_model::SimClrV2Config::new(18)
+            .with_base_width(4)
+            .into(),
+    )
+    .with_hidden(16)
+    .with_output(8);
+    let refused = SimClrTrainer::new(
+        v2.clone(),
+        TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2),
+        Normalization::identity(),
+        &Device::flex(),
+        8,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(cadet_model::Error::InvalidConfig { name: "shards", .. })
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let replica = v2.init(&Device::flex()).unwrap();
+    let views = || Tensor::<4>::zeros([2, 3, 16, 16], &Device::flex());
+    assert!(
+        SimClr::sharded_loss(
+            &[&replica, &replica],
+            vec![(views(), views()), (views(), views())],
+            0.5,
+            ShardNorm::Synchronized
+        )
+        .is_err()
+    );
     // A source giving fewer views than images is an error, not a panic while cutting shards.
     struct Short;
     impl ViewPairs for Short {

@@ -39,7 +39,7 @@ impl ViewPairs for Patterns {
 }
 
 fn trainer(accumulation: usize) -> SimClrTrainer {
-    let model = SimClrConfig::new(ResNetConfig::new(18).with_cifar_stem(true))
+    let model = SimClrConfig::new(ResNetConfig::new(18).with_cifar_stem(true).into())
         .with_hidden(64)
         .with_output(16);
     let config = TrainConfig::new(8, 6, LarsConfig::new())
@@ -210,7 +210,7 @@ fn a_resumed_run_continues_exactly() {
 
 #[test]
 fn bad_settings_are_errors() {
-    let model = SimClrConfig::new(ResNetConfig::new(18));
+    let model = SimClrConfig::new(ResNetConfig::new(18).into());
     let bad = TrainConfig::new(8, 1, LarsConfig::new()).with_accumulation(3);
     assert!(
         SimClrTrainer::new(

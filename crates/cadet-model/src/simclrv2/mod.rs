@@ -1,0 +1,275 @@
+//! SimCLRv2's own ResNets (Chen et al. 2020, "Big Self-Supervised Models are Strong Semi-Supervised Learners"),
+//! in the layout of the community PyTorch converter of the released checkpoints (`SimCLRv2-Pytorch`'s
+//! `resnet.py`): depths 50 / 101 / 152 / 200 with bottleneck blocks (and an 18-layer variant with basic blocks),
+//! width multipliers, and selective kernels.
+//!
+//! Where they differ from torchvision's: with selective kernels (`sk_ratio > 0`) the stem is three 3 × 3
+//! convolutions, every bottleneck's 3 × 3 convolution is a selective kernel (two branches mixed by a softmax
+//! over a squeezed descriptor), and the projection shortcut pads by one on the bottom and right, average-pools
+//! 2 × 2 with the stage's stride, then applies a 1 × 1 convolution (ResNet-D); every stage's first block has a
+//! projection shortcut, even at stride 1. Batch norm uses ε = 1e-5 everywhere. The released checkpoints expect
+//! images in `[0, 1]` without mean/std normalisation ([`Normalization::simclrv2`](crate::Normalization::simclrv2)).
+
+mod blocks;
+mod from_tf;
+mod import;
+mod layout;
+mod tf_bundle;
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+pub use blocks::SimClrV2ResNet;
+pub use import::{SimClrV2Import, load_simclrv2};
+
+use crate::{Error, Result};
+
+/// The 13 released SimCLRv2 checkpoints, by the names the converter gives them.
+pub const RELEASED_SIMCLRV2: [&str; 13] = [
+    "r50_1x_sk0",
+    "r50_1x_sk1",
+    "r50_2x_sk0",
+    "r50_2x_sk1",
+    "r101_1x_sk0",
+    "r101_1x_sk1",
+    "r101_2x_sk0",
+    "r101_2x_sk1",
+    "r152_1x_sk0",
+    "r152_1x_sk1",
+    "r152_2x_sk0",
+    "r152_2x_sk1",
+    "r152_3x_sk1",
+];
+
+/// The selective-kernel ratio of the released `_sk1` checkpoints.
+pub const SK_RATIO: f64 = 0.0625;
+
+/// Configuration of a [`SimClrV2ResNet`]. [`SimClrV2Config::from_name`] gives the released architectures.
+#[derive(Config, Debug, PartialEq)]
+pub struct SimClrV2Config {
+    /// 18 (basic blocks), 50, 101, 152 or 200 (bottleneck blocks).
+    pub depth: usize,
+    /// Width multiplier `k` (the released checkpoints: 1, 2, 3).
+    #[config(default = 1)]
+    pub width_multiplier: usize,
+    /// Selective-kernel ratio: 0 turns selective kernels off (`_sk0`), the released `_sk1` use 0.0625.
+    #[config(default = 0.0)]
+    pub sk_ratio: f64,
+    /// Least width of a selective kernel's squeezed descriptor (the reference's `min_dim`).
+    #[config(default = 32)]
+    pub sk_min_width: usize,
+    /// Width of the first stage before the multiplier: 64 in every released checkpoint. Smaller values give the
+    /// tiny networks of tests and CPU experiments.
+    #[config(default = 64)]
+    pub base_width: usize,
+    /// Classes of the supervised linear head `fc` (1000 in the released checkpoints); none for an encoder.
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
+}
+
+impl SimClrV2Config {
+    /// The architecture of a released checkpoint from its name (`r50_1x_sk1`), found anywhere in `name` (so a
+    /// file name such as `r152_3x_sk1_ema.safetensors` works): `r<depth>_<k>x_sk<0|1>`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        parse_name(name)
+            .map(|(depth, k, sk)| {
+                Self::new(depth)
+                    .with_width_multiplier(k)
+                    .with_sk_ratio(if sk { SK_RATIO } else { 0.0 })
+            })
+            .ok_or_else(|| Error::InvalidConfig {
+                name: "arch",
+                reason: format!(
+                    "`{name}` names no SimCLRv2 architecture (expected r<depth>_<k>x_sk<0|1>, e.g. r50_1x_sk1)"
+                ),
+            })
+    }
+
+    /// The architecture of a converted checkpoint: the `arch` entry of its safetensors metadata (and
+    /// `base_width` when present), else its file name.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let header = crate::safetensors_header::read(path)?;
+        let name = match header.metadata.get("arch") {
+            Some(arch) => arch.clone(),
+            None => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        let mut config = Self::from_name(&name)?;
+        if let Some(base) = header.metadata.get("base_width") {
+            config.base_width = base.parse().map_err(|_| Error::Weights {
+                path: path.to_path_buf(),
+                reason: format!("metadata base_width `{base}` is not a width"),
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// The converter's name of this architecture (`r50_1x_sk1`); base widths other than 64 are appended
+    /// (`r50_1x_sk1_w4`).
+    pub fn name(&self) -> String {
+        let sk = u8::from(self.sk_ratio > 0.0);
+        let name = format!("r{}_{}x_sk{sk}", self.depth, self.width_multiplier);
+        match self.base_width {
+            64 => name,
+            b => format!("{name}_w{b}"),
+        }
+    }
+
+    /// Width of the pooled features: `2048 · k` for the bottleneck depths at base width 64, `512 · k` for 18.
+    pub fn feature_dim(&self) -> usize {
+        let expansion = if self.depth == 18 { 1 } else { 4 };
+        8 * self.base_width * self.width_multiplier * expansion
+    }
+
+    /// Trainable parameters of the encoder (with `fc` when it has classes), counted from the architecture
+    /// without building it: the reference's `sum(p.numel() for p in model.parameters())`.
+    pub fn num_params(&self) -> Result<usize> {
+        Ok(layout::encoder(self)?
+            .iter()
+            .filter(|t| t.trainable)
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum())
+    }
+
+    /// Batch-norm running means and variances of the encoder: Burn's `Module::num_params` counts them with the
+    /// parameters (PyTorch keeps them as buffers).
+    pub fn num_running_stats(&self) -> Result<usize> {
+        Ok(layout::encoder(self)?
+            .iter()
+            .filter(|t| !t.trainable)
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum())
+    }
+
+    /// Trainable parameters of SimCLRv2's contrastive head on this encoder (hidden width = feature width,
+    /// `output` wide): the reference's `ContrastiveHead(channels_out, out_dim=output)`.
+    pub fn head_num_params(&self, output: usize) -> usize {
+        layout::head(self.feature_dim(), output)
+            .iter()
+            .filter(|t| t.trainable)
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Stage depths and whether blocks are bottlenecks, after checking every setting.
+    fn plan(&self) -> Result<([usize; 4], bool)> {
+        let invalid = |name, reason: String| Err(Error::InvalidConfig { name, reason });
+        let stages = match self.depth {
+            18 => ([2, 2, 2, 2], false),
+            50 => ([3, 4, 6, 3], true),
+            101 => ([3, 4, 23, 3], true),
+            152 => ([3, 8, 36, 3], true),
+            200 => ([3, 24, 36, 3], true),
+            d => return invalid("depth", format!("18, 50, 101, 152 or 200, got {d}")),
+        };
+        if self.width_multiplier == 0 || self.base_width == 0 {
+            return invalid(
+                "width_multiplier",
+                "width multiplier and base width must be at least 1".into(),
+            );
+        }
+        // The stem's convolutions are half as wide as the first stage.
+        if !(self.base_width * self.width_multiplier).is_multiple_of(2) {
+            return invalid(
+                "base_width",
+                format!(
+                    "base width × multiplier must be even (the stem is half as wide), got {} × {}",
+                    self.base_width, self.width_multiplier
+                ),
+            );
+        }
+        if !(0.0..1.0).contains(&self.sk_ratio) || self.sk_min_width == 0 {
+            return invalid(
+                "sk_ratio",
+                format!(
+                    "a ratio in [0, 1) and a least width ≥ 1, got {} and {}",
+                    self.sk_ratio, self.sk_min_width
+                ),
+            );
+        }
+        if self.num_classes == Some(0) {
+            return invalid("num_classes", "at least 1 class".into());
+        }
+        Ok(stages)
+    }
+
+    fn selective(&self) -> bool {
+        self.sk_ratio > 0.0
+    }
+
+    /// The selective kernel's squeezed width for a block of width `width`: `max(⌊width · ratio⌋, min)`.
+    fn sk_width(&self, width: usize) -> usize {
+        ((width as f64 * self.sk_ratio) as usize).max(self.sk_min_width)
+    }
+
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> Result<SimClrV2ResNet> {
+        blocks::build(self, device)
+    }
+}
+
+/// `(depth, k, sk)` of the first `r<depth>_<k>x_sk<0|1>` in `name`.
+fn parse_name(name: &str) -> Option<(usize, usize, bool)> {
+    name.match_indices('r').find_map(|(at, _)| {
+        let rest = &name[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let depth = rest[..digits].parse().ok()?;
+        let rest = rest[digits..].strip_prefix('_')?;
+        let k_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let k = rest[..k_digits].parse().ok()?;
+        let sk = match rest[k_digits..].strip_prefix("x_sk")?.bytes().next()? {
+            b'0' => false,
+            b'1' => true,
+            _ => return None,
+        };
+        Some((depth, k, sk))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_print_back() {
+        for name in RELEASED_SIMCLRV2 {
+            assert_eq!(SimClrV2Config::from_name(name).unwrap().name(), name);
+        }
+        let c = SimClrV2Config::from_name("weights/r152_3x_sk1_ema.safetensors").unwrap();
+        assert_eq!(
+            (c.depth, c.width_multiplier, c.sk_ratio),
+            (152, 3, SK_RATIO)
+        );
+        assert_eq!(c.feature_dim(), 6144);
+        for bad in ["resnet50", "r50_x_sk1", "r50_1x_sk2", "r_1x_sk0", ""] {
+            assert!(
+                matches!(
+                    SimClrV2Config::from_name(bad),
+                    Err(Error::InvalidConfig { name: "arch", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let device = Device::flex();
+        for config in [
+            SimClrV2Config::new(34),
+            SimClrV2Config::new(50).with_width_multiplier(0),
+            SimClrV2Config::new(50).with_base_width(3),
+            SimClrV2Config::new(50).with_sk_ratio(1.5),
+            SimClrV2Config::new(50).with_num_classes(Some(0)),
+        ] {
+            assert!(matches!(
+                config.init(&device),
+                Err(Error::InvalidConfig { .. })
+            ));
+        }
+    }
+}

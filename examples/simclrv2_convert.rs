@@ -1,0 +1,52 @@
+//! A released SimCLRv2 TensorFlow checkpoint (`<prefix>.index` + `<prefix>.data-…`) to the safetensors file that
+//! `embed --simclrv2` and `load_simclrv2` read, without TensorFlow or PyTorch.
+//!
+//! ```text
+//! cargo run --release --example simclrv2_convert -- --tf r50_1x_sk1/model.ckpt-250228 --out r50_1x_sk1.safetensors
+//!     [--arch r50_1x_sk1] [--base-width 64] [--ema]
+//! ```
+//! The architecture comes from the checkpoint's path (`r50_1x_sk1/…`) unless `--arch` names it.
+
+use std::path::PathBuf;
+
+use cadet::model::SimClrV2Config;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "SimCLRv2 TensorFlow checkpoint → safetensors in the PyTorch converter's layout")]
+struct Args {
+    /// The checkpoint's prefix (the `.index` file without its extension).
+    #[arg(long)]
+    tf: PathBuf,
+    /// Output `.safetensors`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Architecture (`r50_1x_sk1`, …) instead of the one the path names.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Base width (64 in every released checkpoint).
+    #[arg(long, default_value_t = 64)]
+    base_width: usize,
+    /// The exponential-moving-average weights (`ema_model/…`) instead of the trained ones.
+    #[arg(long)]
+    ema: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    cadet_report::exit_code(run(&Args::parse()))
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let name = args
+        .arch
+        .clone()
+        .unwrap_or_else(|| args.tf.display().to_string());
+    let config = SimClrV2Config::from_name(&name)?.with_base_width(args.base_width);
+    let written = config.convert_tf_checkpoint(&args.tf, args.ema, &args.out)?;
+    println!(
+        "{}: {written} tensors → {}",
+        config.name(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! CPU inference speed of a SimCLRv2 encoder (random weights: the time does not depend on them), for the figure
+//! in `docs/guide.md`. Prints one line per timed batch and the mean throughput.
+//!
+//! ```text
+//! cargo run --release --example simclrv2_speed -- [--arch r50_1x_sk1] [--batch 32] [--size 224] [--batches 3]
+//! ```
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use cadet::model::{FeatureModel, ResNetConfig, SimClrV2Config};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "CPU inference speed of a SimCLRv2 encoder")]
+struct Args {
+    /// SimCLRv2 architecture (`r50_1x_sk1`, `r152_3x_sk1`, …).
+    #[arg(long, default_value = "r50_1x_sk1")]
+    arch: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Image side.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Timed forward passes (after one untimed).
+    #[arg(long, default_value_t = 3)]
+    batches: usize,
+    /// Also time torchvision's ResNet-50 on the same input, for comparison.
+    #[arg(long)]
+    torchvision: bool,
+}
+
+/// Seconds per forward pass of `model` over `x`, after one untimed pass.
+fn time(model: &impl FeatureModel, x: &Tensor<4>, batches: usize, what: &str) -> f64 {
+    let run = || {
+        let start = Instant::now();
+        let features = model.forward_features(x.clone());
+        // Reading the result back waits for the computation.
+        let _ = features.into_data();
+        start.elapsed().as_secs_f64()
+    };
+    run();
+    let mut total = 0.0;
+    for i in 0..batches {
+        let s = run();
+        eprintln!("{what}: batch {} {:.2} s", i + 1, s);
+        total += s;
+    }
+    total / batches as f64
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if args.batch == 0 || args.size == 0 || args.batches == 0 {
+        return Err("--batch, --size and --batches must be at least 1".into());
+    }
+    let device = Device::flex();
+    let config = SimClrV2Config::from_name(&args.arch)?;
+    let net = config.init(&device)?;
+    let x = Tensor::<4>::random(
+        [args.batch, 3, args.size, args.size],
+        Distribution::Uniform(0.0, 1.0),
+        &device,
+    );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_batch = time(&net, &x, args.batches, &config.name());
+    println!(
+        "{}: {:.1} images/s ({:.2} s per batch of {} at {} px, {} threads)",
+        config.name(),
+        args.batch as f64 / per_batch,
+        per_batch,
+        args.batch,
+        args.size,
+        threads
+    );
+    if args.torchvision {
+        let tv = ResNetConfig::new(50).init(&device)?;
+        let per_batch = time(&tv, &x, args.batches, "resnet50");
+        println!(
+            "torchvision resnet50: {:.1} images/s ({:.2} s per batch)",
+            args.batch as f64 / per_batch,
+            per_batch
+        );
+    }
+    Ok(())
+}
