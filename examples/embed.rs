@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, requires = "simclrv2")]
     arch: Option<String>,
     /// Depth of the torchvision ResNet (18, 34, 50).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, conflicts_with = "simclrv2")]
     depth: usize,
     /// Prefix of the encoder's keys in the torchvision or SimCLRv2 file (e.g. `encoder.`, `resnet.`).
     #[arg(long, default_value = "")]
@@ -55,7 +55,7 @@ struct Args {
     #[arg(long)]
     base_width: Option<usize>,
     /// The torchvision ResNet uses the CIFAR stem (3 × 3, no max-pool).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "simclrv2")]
     cifar_stem: bool,
     /// Input normalisation: default ImageNet's for torchvision weights, none for SimCLRv2 (as its released
     /// checkpoints expect); SimCLR checkpoint folders record their own.

@@ -67,8 +67,9 @@ struct Args {
     /// cpu,cpu). The batch must divide into them.
     #[arg(long, value_delimiter = ',')]
     devices: Vec<String>,
-    /// With `--devices`: each shard's batch norm uses its own statistics (default: synchronised, SyncBN).
-    #[arg(long)]
+    /// With `--devices`: each shard's batch norm uses its own statistics (default: synchronised, SyncBN). A
+    /// resumed run keeps its checkpoint's setting.
+    #[arg(long, requires = "devices", conflicts_with = "resume")]
     no_sync_bn: bool,
     /// k-NN accuracy of the features every this many steps (0: off). Neighbours: up to 2000 training images
     /// with their labels; queries: `--probe`, or a fresh draw of the synthetic set.

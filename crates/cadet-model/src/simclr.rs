@@ -108,6 +108,25 @@ impl SimClr {
                 got: b.dims().to_vec(),
             });
         }
+        // Replicas of one model: the sharded forward walks their layers in step.
+        let size = replicas[0].num_params();
+        if let Some(other) = replicas.iter().find(|r| r.num_params() != size) {
+            return Err(Error::InvalidConfig {
+                name: "shards",
+                reason: format!(
+                    "replicas of different models: {size} and {} parameters",
+                    other.num_params()
+                ),
+            });
+        }
+        for (s, ((v1, _), replica)) in views.iter().zip(replicas).enumerate() {
+            if !replica.devices().contains(&v1.device()) {
+                return Err(Error::InvalidConfig {
+                    name: "shards",
+                    reason: format!("the views of shard {s} are not on its replica's device"),
+                });
+            }
+        }
         if replicas.len() > 1 && torchvision_encoders(replicas).is_none() {
             return Err(Error::InvalidConfig {
                 name: "shards",

@@ -338,7 +338,9 @@ impl SimClrTrainer {
     }
 
     /// One optimizer step; returns its loss (mean over micro-batches). A NaN or infinite loss is an
-    /// [`Error::NonFiniteLoss`] and leaves the model, the optimizer and the state as they were.
+    /// [`Error::NonFiniteLoss`] and leaves the weights, the optimizer and the state as they were; batch norm's
+    /// running statistics, which the forward pass updates, have seen the failed batch (as they have after an
+    /// error from a later micro-batch): resume from the last checkpoint to undo that.
     pub fn step(&mut self, data: &dyn ViewPairs) -> Result<f32> {
         if data.len() != self.state.dataset_len {
             return Err(Error::InvalidConfig {

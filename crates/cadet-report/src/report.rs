@@ -436,7 +436,8 @@ pub fn score_methods(
         .collect()
 }
 
-/// Every method of [`compared_methods`]`(k)` calibrated on the same X⁽¹⁾ / X⁽²⁾ features with `base`'s
+/// Every method of [`compared_methods`]`(k)` that X⁽¹⁾ is large enough for ([`reference_images_needed`]; the
+/// others are named in the table's header) calibrated on the same X⁽¹⁾ / X⁽²⁾ features with `base`'s
 /// settings and scored on `sets` (names and transform features, the in-distribution set first), with their
 /// [`MethodTable`] (one column per other set, its name cut at the first `" ("`), ready for baselines to be added.
 #[allow(clippy::too_many_arguments)]
@@ -565,4 +566,71 @@ pub fn attack_grid(
         }
     })?;
     cadet_data::save_grid(grid.view(), k.max(1), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    /// Deterministic transform features: `n` images, 4 transforms, 6 dimensions, spread by `salt`.
+    fn features(n: usize, salt: usize) -> Array3<f32> {
+        Array3::from_shape_fn((n, 4, 6), |(i, t, k)| {
+            let h = (i * 7919 + t * 104_729 + k * 1_299_709 + salt * 15_485_863) % 10_007;
+            1.0 + (k == i % 6) as u8 as f32 + h as f32 / 10_007.0
+        })
+    }
+
+    #[test]
+    fn reference_images_needed_is_the_largest_k() {
+        assert_eq!(reference_images_needed(&DetectionMethod::paper()), 0);
+        assert_eq!(reference_images_needed(&headline_method().1), 50);
+        assert_eq!(
+            reference_images_needed(&DetectionMethod::min_p_local_m_in_cosine(10, 3)),
+            10
+        );
+        assert_eq!(
+            reference_images_needed(&DetectionMethod::single(Statistic::LocalMOut { k: 7 })),
+            7
+        );
+    }
+
+    #[test]
+    fn methods_too_large_for_the_reference_are_left_out_and_named() {
+        let base = Cadet::params(4).n_trs(4).check().unwrap();
+        let (x2, test, other) = (features(40, 1), features(12, 2), features(12, 3));
+        let sets = |x1_len: usize| {
+            let x1 = features(x1_len, 0);
+            compare_methods(
+                &base,
+                1,
+                None,
+                x1.view(),
+                x2.view(),
+                &[("test".into(), test.view()), ("other".into(), other.view())],
+                "header",
+                0.05,
+            )
+            .unwrap()
+        };
+        // |X1| = 20: the headline (local m_in over 50 images) cannot be computed; the rest can.
+        let (table, results) = sets(20);
+        assert!(headline_scores(&results).is_none());
+        assert_eq!(results.len(), compared_methods(1).len() - 1);
+        assert!(
+            table.header.contains("Left out, |X1| = 20"),
+            "{}",
+            table.header
+        );
+        assert!(
+            table.header.contains(&headline_method().0),
+            "{}",
+            table.header
+        );
+        // |X1| = 60: every method, the headline among them, and no note.
+        let (table, results) = sets(60);
+        assert!(headline_scores(&results).is_some());
+        assert_eq!(results.len(), compared_methods(1).len());
+        assert!(!table.header.contains("Left out"), "{}", table.header);
+    }
 }

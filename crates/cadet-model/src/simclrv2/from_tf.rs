@@ -252,11 +252,9 @@ fn write_safetensors(
     for t in tensors.values() {
         bytes.extend(t.values.iter().flat_map(|v| v.to_le_bytes()));
     }
-    let tmp = path.with_extension("safetensors.partial");
-    let io = |source| Error::Io {
+    // A uniquely named temporary file, synced, then renamed: a crash never leaves a half-written file at `path`.
+    cadet_core::io::write_atomic(path, &bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

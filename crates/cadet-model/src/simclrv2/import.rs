@@ -127,7 +127,8 @@ fn read_header(path: &Path) -> Result<Header> {
 }
 
 /// Checks the file's tensors against `expected` (keys without `prefix`): every expected tensor present with its
-/// shape, every other tensor a batch-norm counter or `ignorable`. Returns the file keys left aside.
+/// shape, every other tensor under the prefix a batch-norm counter or `ignorable`; tensors outside a non-empty
+/// prefix are left aside. Returns the file keys left aside.
 fn check(
     path: &Path,
     header: &Header,
@@ -164,6 +165,8 @@ fn check(
             Some(k) if k.ends_with(".num_batches_tracked") || ignorable(k) => {
                 ignored.push(key.clone());
             }
+            // Outside the prefix: another part of a flattened checkpoint (e.g. `head.` beside `resnet.`).
+            None if !prefix.is_empty() => ignored.push(key.clone()),
             _ => {
                 return Err(Error::UnexpectedTensor {
                     path: path.to_path_buf(),

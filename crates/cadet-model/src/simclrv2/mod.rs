@@ -172,6 +172,17 @@ impl SimClrV2Config {
                 "width multiplier and base width must be at least 1".into(),
             );
         }
+        // Settings may come from file names and metadata: bound them before any product of widths (the released
+        // checkpoints use base width 64 and multipliers 1 to 3).
+        if self.width_multiplier > 16 || self.base_width > 1024 {
+            return invalid(
+                "width_multiplier",
+                format!(
+                    "width multiplier at most 16 and base width at most 1024, got {} and {}",
+                    self.width_multiplier, self.base_width
+                ),
+            );
+        }
         // The stem's convolutions are half as wide as the first stage.
         if !(self.base_width * self.width_multiplier).is_multiple_of(2) {
             return invalid(

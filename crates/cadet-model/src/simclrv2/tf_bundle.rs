@@ -294,7 +294,7 @@ fn parse_shape(msg: &[u8]) -> Option<Vec<usize>> {
 mod tests {
     use super::*;
 
-    /// Every truncation and many single-byte corruptions of a real index give an error or a bundle, never a
+    /// Many truncations (every 97th length) and single-byte corruptions of a real index give an error or a bundle, never a
     /// panic; reading values from what survives does not panic either.
     #[test]
     fn damaged_indexes_are_errors_not_panics() {
