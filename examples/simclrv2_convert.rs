@@ -37,11 +37,22 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let name = args
-        .arch
-        .clone()
-        .unwrap_or_else(|| args.tf.display().to_string());
-    let config = SimClrV2Config::from_name(&name)?.with_base_width(args.base_width);
+    // Without --arch: the innermost path component that names an architecture (`…/r152_3x_sk1/model.ckpt-…`).
+    let config = match &args.arch {
+        Some(arch) => SimClrV2Config::from_name(arch)?,
+        None => args
+            .tf
+            .iter()
+            .rev()
+            .find_map(|part| SimClrV2Config::from_name(&part.to_string_lossy()).ok())
+            .ok_or_else(|| {
+                format!(
+                    "no architecture name (e.g. r50_1x_sk1) in {}: give --arch",
+                    args.tf.display()
+                )
+            })?,
+    }
+    .with_base_width(args.base_width);
     let written = config.convert_tf_checkpoint(&args.tf, args.ema, &args.out)?;
     println!(
         "{}: {written} tensors → {}",

@@ -78,6 +78,13 @@ impl SimClrV2Config {
             .iter()
             .filter_map(|t| t.key.strip_suffix(".running_mean").map(|k| (k, &t.shape)))
             .collect();
+        if ema && convs.is_empty() && norms.is_empty() {
+            return Err(Error::WrongArchitecture {
+                path,
+                expected: "moving-average weights (`ema_model/base_model/…`)".into(),
+                found: "no `ema_model/` variables: convert without --ema".into(),
+            });
+        }
         if convs.len() != conv_specs.len() || norms.len() != norm_specs.len() {
             return Err(Error::WrongArchitecture {
                 path,

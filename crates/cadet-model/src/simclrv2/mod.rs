@@ -109,7 +109,8 @@ impl SimClrV2Config {
     }
 
     /// The converter's name of this architecture (`r50_1x_sk1`); base widths other than 64 are appended
-    /// (`r50_1x_sk1_w4`).
+    /// (`r50_1x_sk1_w4`). For display: [`Self::from_name`] reads back depth, multiplier and whether selective
+    /// kernels are on (at the released ratio), not the base width or another ratio.
     pub fn name(&self) -> String {
         let sk = u8::from(self.sk_ratio > 0.0);
         let name = format!("r{}_{}x_sk{sk}", self.depth, self.width_multiplier);
