@@ -15,9 +15,12 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use cadet::attacks::{Attack, Goal, Pgd};
 use cadet::model::{
     FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig, device,
+    nt_xent,
 };
 use cadet_core::NoProgress;
 use clap::{Parser, ValueEnum};
@@ -70,7 +73,27 @@ enum What {
     Infer,
     Train,
     Pgd,
+    /// Where a training step's time goes: encoder forward, head and loss forward, backward, optimizer (each
+    /// phase forced to finish before the next starts; not part of `all`).
+    Phases,
+    /// Each convolution shape of the quickstart's encoder at 32 px (batch: two views of `--batch` images),
+    /// forward alone and forward + backward (not part of `all`).
+    Convs,
 }
+
+/// The convolution shapes of the quickstart's encoder (ResNet-18 layout, base width 16, ImageNet stem) at 32 px:
+/// name, input channels, input side, output channels, kernel, stride, padding, and how many the encoder has.
+const QUICKSTART_CONVS: [(&str, usize, usize, usize, usize, usize, usize, usize); 9] = [
+    ("stem 7x7/2, 3->16, 32 px", 3, 32, 16, 7, 2, 3, 1),
+    ("3x3, 16->16, 8 px", 16, 8, 16, 3, 1, 1, 4),
+    ("3x3/2, 16->32, 8 px", 16, 8, 32, 3, 2, 1, 1),
+    ("3x3, 32->32, 4 px", 32, 4, 32, 3, 1, 1, 3),
+    ("3x3/2, 32->64, 4 px", 32, 4, 64, 3, 2, 1, 1),
+    ("3x3, 64->64, 2 px", 64, 2, 64, 3, 1, 1, 3),
+    ("3x3/2, 64->128, 2 px", 64, 2, 128, 3, 2, 1, 1),
+    ("3x3, 128->128, 1 px", 128, 1, 128, 3, 1, 1, 3),
+    ("1x1/2 shortcut, 16->32, 8 px", 16, 8, 32, 1, 2, 0, 1),
+];
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -124,7 +147,7 @@ fn main() -> std::process::ExitCode {
 fn run(args: Args) -> Result<(), BoxError> {
     let dev = device(&args.device)?;
     let (b, s) = (args.batch, args.size);
-    let run = |w: What| args.what == What::All || args.what == w;
+    let run = |w: What| (args.what == What::All && w != What::Phases) || args.what == w;
 
     if run(What::Compare) {
         // Same weights and inputs on the CPU and on the device (small, so the CPU side stays quick).
@@ -187,6 +210,89 @@ fn run(args: Args) -> Result<(), BoxError> {
             serde_json::json!({"bench": format!("simclr step {name}"), "optimizer": "lars", "batch": b, "size": s,
                 "source_images_per_s": b as f64 / per, "warmup_s": warm, "last_loss": last})
         );
+    }
+
+    if run(What::Phases) {
+        let ad = dev.clone().autodiff();
+        let (config, name) = encoder(&args);
+        let mut model = SimClrConfig::new(config.into())
+            .with_hidden(args.hidden)
+            .with_output(args.output)
+            .init(&ad)?;
+        let mut optim = LarsConfig::new().init()?;
+        let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        // Seconds per phase, summed over the timed steps.
+        let mut spent = [0.0f64; 4];
+        for i in 0..args.warmup + args.steps {
+            let t = Instant::now();
+            let features = model
+                .encoder
+                .forward_features(Tensor::cat(vec![v1.clone(), v2.clone()], 0));
+            let _ = features.clone().sum().into_scalar::<f32>();
+            let encoder_s = t.elapsed().as_secs_f64();
+            let z = model.head.forward(features);
+            let loss = nt_xent(z.clone().narrow(0, 0, b), z.narrow(0, b, b), 0.1);
+            let _ = loss.clone().into_scalar::<f32>();
+            let forward_s = t.elapsed().as_secs_f64();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            sync(&ad)?;
+            let backward_s = t.elapsed().as_secs_f64();
+            model = optim.step(0.3, model.clone(), grads);
+            sync(&ad)?;
+            let total_s = t.elapsed().as_secs_f64();
+            if i >= args.warmup {
+                let phases = [
+                    encoder_s,
+                    forward_s - encoder_s,
+                    backward_s - forward_s,
+                    total_s - backward_s,
+                ];
+                spent.iter_mut().zip(phases).for_each(|(a, p)| *a += p);
+            }
+        }
+        let total: f64 = spent.iter().sum();
+        let ms = |k: usize| 1e3 * spent[k] / args.steps.max(1) as f64;
+        println!(
+            "{}",
+            serde_json::json!({"bench": format!("simclr step phases {name}"), "batch": b, "size": s,
+                "ms_per_step": {"encoder_forward": ms(0), "head_and_loss_forward": ms(1), "backward": ms(2),
+                    "optimizer": ms(3)},
+                "share": {"encoder_forward": spent[0] / total, "head_and_loss_forward": spent[1] / total,
+                    "backward": spent[2] / total, "optimizer": spent[3] / total},
+                "source_images_per_s": b as f64 * args.steps as f64 / total})
+        );
+    }
+
+    if run(What::Convs) {
+        let ad = dev.clone().autodiff();
+        let n = 2 * b;
+        for (name, cin, side, cout, k, stride, pad, count) in QUICKSTART_CONVS {
+            let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
+            let x = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &dev);
+            let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &dev);
+            let (forward, _) = time(&dev, args.warmup, args.steps, || {
+                let _ = conv2d(x.clone(), w.clone(), None, options.clone())
+                    .sum()
+                    .into_scalar::<f32>();
+                Ok(())
+            })?;
+            let xa = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &ad)
+                .require_grad();
+            let wa = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &ad)
+                .require_grad();
+            let (both, _) = time(&ad, args.warmup, args.steps, || {
+                let y = conv2d(xa.clone(), wa.clone(), None, options.clone());
+                let grads = y.sum().backward();
+                let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
+                Ok(())
+            })?;
+            println!(
+                "{}",
+                serde_json::json!({"bench": "conv", "conv": name, "batch": n, "count_in_encoder": count,
+                    "forward_ms": 1e3 * forward, "forward_backward_ms": 1e3 * both})
+            );
+        }
     }
 
     if run(What::Pgd) {

@@ -10,6 +10,7 @@ Extends ../shared/bench/torch_cpu_peer.py (the quickstart's step) to every shape
 """
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -28,7 +29,7 @@ p.add_argument("--batch", type=int, default=128)
 p.add_argument("--size", type=int, default=32)
 p.add_argument("--steps", type=int, default=10)
 p.add_argument("--warmup", type=int, default=3)
-p.add_argument("--what", choices=["infer", "train"], required=True)
+p.add_argument("--what", choices=["infer", "train", "phases", "convs"], required=True)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -80,6 +81,45 @@ def resnet(depth, w, cifar_stem):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), i
 
 
+CONVS = [  # the quickstart encoder's convolutions at 32 px, as examples/gpu_bench.rs QUICKSTART_CONVS
+    ("stem 7x7/2, 3->16, 32 px", 3, 32, 16, 7, 2, 3, 1),
+    ("3x3, 16->16, 8 px", 16, 8, 16, 3, 1, 1, 4),
+    ("3x3/2, 16->32, 8 px", 16, 8, 32, 3, 2, 1, 1),
+    ("3x3, 32->32, 4 px", 32, 4, 32, 3, 1, 1, 3),
+    ("3x3/2, 32->64, 4 px", 32, 4, 64, 3, 2, 1, 1),
+    ("3x3, 64->64, 2 px", 64, 2, 64, 3, 1, 1, 3),
+    ("3x3/2, 64->128, 2 px", 64, 2, 128, 3, 2, 1, 1),
+    ("3x3, 128->128, 1 px", 128, 1, 128, 3, 1, 1, 3),
+    ("1x1/2 shortcut, 16->32, 8 px", 16, 8, 32, 1, 2, 0, 1),
+]
+if a.what == "convs":
+    n = 2 * a.batch
+
+    def timed(f):
+        for _ in range(a.warmup):
+            f()
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            f()
+        return (time.perf_counter() - t) / a.steps
+
+    for name, cin, side, cout, k, stride, pad, count in CONVS:
+        x = torch.randn(n, cin, side, side)
+        w = (0.1 * torch.randn(cout, cin, k, k)).requires_grad_()
+        with torch.no_grad():
+            forward = timed(lambda: F.conv2d(x, w, None, stride, pad).sum().item())
+        xg = x.clone().requires_grad_()
+
+        def both():
+            w.grad = None
+            xg.grad = None
+            F.conv2d(xg, w, None, stride, pad).sum().backward()
+            w.grad.sum().item()
+
+        print(json.dumps({"peer": "pytorch", "bench": "conv", "conv": name, "batch": n, "count_in_encoder": count,
+                          "forward_ms": 1e3 * forward, "forward_backward_ms": 1e3 * timed(both)}))
+    sys.exit(0)
+
 enc, feat = resnet(a.depth, a.base_width, a.cifar_stem)
 name = f"resnet{a.depth} w{a.base_width} {'cifar' if a.cifar_stem else 'imagenet'} stem"
 if a.what == "infer":
@@ -115,11 +155,45 @@ else:
         opt.step()
         return loss.item()
 
-    for _ in range(a.warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(a.steps):
-        last = step()
-    per = (time.perf_counter() - t) / a.steps
-    print(json.dumps({"peer": "pytorch", "bench": f"simclr step {name}", "batch": a.batch, "size": a.size,
-                      "threads": a.threads, "source_images_per_s": a.batch / per, "last_loss": last}))
+    def phases():
+        # The phases gpu_bench --what phases times: encoder forward, head and loss forward, backward, optimizer.
+        opt.zero_grad()
+        t0 = time.perf_counter()
+        f = enc(torch.cat([v1, v2]))
+        t1 = time.perf_counter()
+        z = F.normalize(head(f), dim=1)
+        n = a.batch
+        s = z @ z.T / a.temperature
+        s.fill_diagonal_(-1e9)
+        tgt = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+        loss = F.cross_entropy(s, tgt)
+        loss.item()
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        return [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+
+    if a.what == "phases":
+        for _ in range(a.warmup):
+            phases()
+        spent = [0.0] * 4
+        for _ in range(a.steps):
+            spent = [x + y for x, y in zip(spent, phases())]
+        total = sum(spent)
+        keys = ["encoder_forward", "head_and_loss_forward", "backward", "optimizer"]
+        print(json.dumps({"peer": "pytorch", "bench": f"simclr step phases {name}", "batch": a.batch,
+                          "size": a.size, "threads": a.threads,
+                          "ms_per_step": {k: 1e3 * v / a.steps for k, v in zip(keys, spent)},
+                          "share": {k: v / total for k, v in zip(keys, spent)},
+                          "source_images_per_s": a.batch * a.steps / total}))
+    else:
+        for _ in range(a.warmup):
+            step()
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            last = step()
+        per = (time.perf_counter() - t) / a.steps
+        print(json.dumps({"peer": "pytorch", "bench": f"simclr step {name}", "batch": a.batch, "size": a.size,
+                          "threads": a.threads, "source_images_per_s": a.batch / per, "last_loss": last}))
