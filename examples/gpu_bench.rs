@@ -81,9 +81,22 @@ enum What {
     Convs,
 }
 
-/// The convolution shapes of the quickstart's encoder (ResNet-18 layout, base width 16, ImageNet stem) at 32 px:
-/// name, input channels, input side, output channels, kernel, stride, padding, and how many the encoder has.
-const QUICKSTART_CONVS: [(&str, usize, usize, usize, usize, usize, usize, usize); 9] = [
+/// A convolution: name, input channels, input side, output channels, kernel, stride, padding, and how many the
+/// encoder has.
+type ConvShape = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
+
+/// The convolution shapes of the quickstart's encoder (ResNet-18 layout, base width 16, ImageNet stem) at 32 px.
+
+const QUICKSTART_CONVS: [ConvShape; 9] = [
     ("stem 7x7/2, 3->16, 32 px", 3, 32, 16, 7, 2, 3, 1),
     ("3x3, 16->16, 8 px", 16, 8, 16, 3, 1, 1, 4),
     ("3x3/2, 16->32, 8 px", 16, 8, 32, 3, 2, 1, 1),
