@@ -95,7 +95,6 @@ type ConvShape = (
 );
 
 /// The convolution shapes of the quickstart's encoder (ResNet-18 layout, base width 16, ImageNet stem) at 32 px.
-
 const QUICKSTART_CONVS: [ConvShape; 9] = [
     ("stem 7x7/2, 3->16, 32 px", 3, 32, 16, 7, 2, 3, 1),
     ("3x3, 16->16, 8 px", 16, 8, 16, 3, 1, 1, 4),
