@@ -19,8 +19,8 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use cadet::attacks::{Attack, Goal, Pgd};
 use cadet::model::{
-    FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig, device,
-    nt_xent,
+    FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClr, SimClrConfig,
+    device, nt_xent,
 };
 use cadet_core::NoProgress;
 use clap::{Parser, ValueEnum};
@@ -152,6 +152,21 @@ fn encoder(args: &Args) -> (ResNetConfig, String) {
     )
 }
 
+/// The SimCLR model of `args` on the autodiff device `ad`, its name, and two batches of random views.
+fn training_setup(
+    args: &Args,
+    ad: &Device,
+) -> Result<(SimClr, String, Tensor<4>, Tensor<4>), BoxError> {
+    let (config, name) = encoder(args);
+    let model = SimClrConfig::new(config.into())
+        .with_hidden(args.hidden)
+        .with_output(args.output)
+        .init(ad)?;
+    let shape = [args.batch, 3, args.size, args.size];
+    let views = || Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), ad);
+    Ok((model, name, views(), views()))
+}
+
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
@@ -201,14 +216,8 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     if run(What::Train) {
         let ad = dev.clone().autodiff();
-        let (config, name) = encoder(&args);
-        let mut model = SimClrConfig::new(config.into())
-            .with_hidden(args.hidden)
-            .with_output(args.output)
-            .init(&ad)?;
+        let (mut model, name, v1, v2) = training_setup(&args, &ad)?;
         let mut optim = LarsConfig::new().init()?;
-        let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
-        let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
         let mut last = f32::NAN;
         let (per, warm) = time(&ad, args.warmup, args.steps, || {
             let loss = model.loss(v1.clone(), v2.clone(), 0.1);
@@ -226,14 +235,8 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     if run(What::Phases) {
         let ad = dev.clone().autodiff();
-        let (config, name) = encoder(&args);
-        let mut model = SimClrConfig::new(config.into())
-            .with_hidden(args.hidden)
-            .with_output(args.output)
-            .init(&ad)?;
+        let (mut model, name, v1, v2) = training_setup(&args, &ad)?;
         let mut optim = LarsConfig::new().init()?;
-        let v1 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
-        let v2 = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &ad);
         // Seconds per phase, summed over the timed steps.
         let mut spent = [0.0f64; 4];
         for i in 0..args.warmup + args.steps {
