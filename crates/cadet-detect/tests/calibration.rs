@@ -6,6 +6,7 @@ use cadet_core::Embedder;
 use cadet_core::NoProgress;
 use cadet_detect::{
     Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
+    Statistic,
 };
 use common::PoolProject;
 use ndarray::ShapeBuilder;
@@ -258,6 +259,11 @@ fn methods_round_trip_and_full_k_is_the_paper() {
             assert!(s.p_value > 0.0 && s.p_value <= 1.0, "{}", m.label());
             assert_eq!(s.statistics.len(), 2);
         }
+    }
+    // Local m_in alone needs the reference images' features too (kept at calibration, saved, loaded).
+    for s in scores(DetectionMethod::single(Statistic::LocalMIn { k: 3 })) {
+        assert!(s.p_value > 0.0 && s.p_value <= 1.0);
+        assert_eq!(s.statistics.len(), 1);
     }
     let cal = cadet(DetectionMethod::fisher_local(3))
         .calibrate_features(None, f1.view(), f2.view(), &NoProgress)

@@ -183,7 +183,9 @@ impl DetectionMethod {
         self.statistics.iter().any(|s| {
             matches!(
                 s,
-                Statistic::LocalMOut { .. } | Statistic::LocalCosine { .. }
+                Statistic::LocalMOut { .. }
+                    | Statistic::LocalCosine { .. }
+                    | Statistic::LocalMIn { .. }
             )
         })
     }
