@@ -15,6 +15,7 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::Slice;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use cadet::attacks::{Attack, Goal, Pgd};
@@ -167,6 +168,42 @@ fn training_setup(
     Ok((model, name, views(), views()))
 }
 
+/// A convolution as one GEMM over the whole batch, from Burn tensor operations (pad, strided slices, `matmul`):
+/// the candidate fix of issue 14 for small outputs, measured beside Burn's `conv2d` by `--what convs`. Columns
+/// are ordered (ky, kx, c); the weights are permuted to match.
+fn conv_as_one_gemm(x: Tensor<4>, w: Tensor<4>, stride: usize, pad: usize) -> Tensor<4> {
+    let [n, c, h, wd] = x.dims();
+    let [co, _, k, _] = w.dims();
+    let (ho, wo) = (
+        (h + 2 * pad - k) / stride + 1,
+        (wd + 2 * pad - k) / stride + 1,
+    );
+    let xp = x.pad(
+        (pad, pad, pad, pad),
+        burn::tensor::ops::PadMode::Constant(0.0),
+    );
+    let step = stride as isize;
+    let mut columns = Vec::with_capacity(k * k);
+    for ky in 0..k {
+        for kx in 0..k {
+            columns.push(xp.clone().slice([
+                Slice::from(..),
+                Slice::from(..),
+                Slice::from_range_stepped(ky..ky + stride * (ho - 1) + 1, step),
+                Slice::from_range_stepped(kx..kx + stride * (wo - 1) + 1, step),
+            ]));
+        }
+    }
+    let columns = Tensor::cat(columns, 1)
+        .permute([0, 2, 3, 1])
+        .reshape([n * ho * wo, k * k * c]);
+    let weights = w.permute([0, 2, 3, 1]).reshape([co, k * k * c]).transpose();
+    columns
+        .matmul(weights)
+        .reshape([n, ho, wo, co])
+        .permute([0, 3, 1, 2])
+}
+
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
@@ -302,10 +339,30 @@ fn run(args: Args) -> Result<(), BoxError> {
                 let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
                 Ok(())
             })?;
+            // The same convolution as one GEMM over the batch (the candidate fix), checked against conv2d.
+            let diff = (conv2d(x.clone(), w.clone(), None, options.clone())
+                - conv_as_one_gemm(x.clone(), w.clone(), stride, pad))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+            let (gemm_forward, _) = time(&dev, args.warmup, args.steps, || {
+                let _ = conv_as_one_gemm(x.clone(), w.clone(), stride, pad)
+                    .sum()
+                    .into_scalar::<f32>();
+                Ok(())
+            })?;
+            let (gemm_both, _) = time(&ad, args.warmup, args.steps, || {
+                let y = conv_as_one_gemm(xa.clone(), wa.clone(), stride, pad);
+                let grads = y.sum().backward();
+                let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
+                Ok(())
+            })?;
             println!(
                 "{}",
                 serde_json::json!({"bench": "conv", "conv": name, "batch": n, "count_in_encoder": count,
-                    "forward_ms": 1e3 * forward, "forward_backward_ms": 1e3 * both})
+                    "forward_ms": 1e3 * forward, "forward_backward_ms": 1e3 * both,
+                    "one_gemm_forward_ms": 1e3 * gemm_forward,
+                    "one_gemm_forward_backward_ms": 1e3 * gemm_both, "one_gemm_max_abs_diff": diff})
             );
         }
     }
