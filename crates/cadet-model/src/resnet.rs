@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 
-use crate::layers::{bn, conv};
+use crate::layers::{bn, conv, conv_forward};
 use crate::shard::{self, ShardNorm};
 use crate::{Error, FeatureModel, Result};
 
@@ -364,9 +364,7 @@ impl ResNet {
         xs: Vec<Tensor<4>>,
         norm: ShardNorm,
     ) -> Vec<Tensor<2>> {
-        let mut x = shard::apply(&shard::each(replicas, |r| &r.conv1), xs, |c, x| {
-            c.forward(x)
-        });
+        let mut x = shard::apply(&shard::each(replicas, |r| &r.conv1), xs, conv_forward);
         x = shard::batch_norm(&shard::each(replicas, |r| &r.bn1), x, norm);
         x = shard::map(x, relu);
         if let Some(pool) = replicas.first().and_then(|r| r.maxpool.as_ref()) {
