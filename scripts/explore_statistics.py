@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Try CADet statistics and combinations on saved transform features, in plain NumPy.
+
+Reads the `.npy` files that `reproduce_cifar --save-features DIR` or `quickstart --save-features DIR` writes
+(X1, X2 and each scored set as (n, n_trs, d)) and prints AUROC (%) against the in-distribution set, and the
+in-distribution share with p <= 0.05, for each method given. It is an independent re-implementation of
+`cadet-detect`'s statistics (written from their definitions, not from the Rust code): on the run in docs/cifar it
+reproduces the headline row to the decimal, which checks both. Its other use is trying a statistic before building
+it into the library (docs/results.md, "explored and not adopted").
+
+    pip install numpy
+    python3 scripts/explore_statistics.py --features /tmp/rc/feat --sets 0_cifar_10_test,1_tiny_imagenet,... \
+        'min:lmin50@two+cos1@low+cos10@low' 'fisher:lmin50@two+cos10@low' --center
+
+A method is `COMBINATION:STAT@TAIL+...`: COMBINATION is `min` (minimum p-value) or `fisher` (-2 sum ln p);
+TAIL is `low`, `high` or `two`. Statistics (ū: an image's mean unit transform feature; reference images j: X1):
+  m_in           mean cosine between the image's own transforms (the paper's)
+  cosK           mean of the K largest cos(ū, ū_j)                                  (library: local cos (k=K))
+  lminK          m_in minus the mean m_in of the K reference images nearest by cos (library: local m_in (k=K))
+  norm           mean Euclidean norm of the raw transform features                  (library: feature norm)
+  lnormK         log norm minus the mean log norm of the K nearest reference images (not in the library)
+  lofK           cosK minus the mean cosK of its K nearest reference images among X1 (LOF-style; not in the library)
+P-values are conformal ranks against X2. The library takes every rank in X2 plus the test image (full conformal):
+the test image's combined value, hence AUROC, is the same; the in-distribution rejection share can differ by a
+few points when X2 is small (the quickstart's 200: 4.5% here, 3.0% in the library), as X2's own combined values
+are ranked with the test image included there.
+`--center` subtracts X1's mean raw feature before normalising (not in the library).
+"""
+import argparse
+import re
+
+import numpy as np
+
+
+def auroc(inside, outside):
+    """AUROC (%) of telling `outside` from `inside` by a score where higher = more anomalous (ties count 1/2)."""
+    a = np.concatenate([inside, outside])
+    order = np.argsort(a, kind="mergesort")
+    ranks = np.empty(len(a))
+    s = a[order]
+    i = 0
+    while i < len(a):
+        j = i
+        while j + 1 < len(a) and s[j + 1] == s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n1, n2 = len(inside), len(outside)
+    return (ranks[n1:].sum() - n2 * (n2 + 1) / 2) / (n1 * n2) * 100
+
+
+def p_values(calibration, values, tail):
+    """Conformal p-values of `values` against `calibration` in the given tail."""
+    c = np.sort(calibration)
+    m = len(c)
+    low = (np.searchsorted(c, values, "right") + 1) / (m + 1)
+    high = (m - np.searchsorted(c, values, "left") + 1) / (m + 1)
+    return {"low": low, "high": high, "two": np.minimum(1, 2 * np.minimum(low, high))}[tail]
+
+
+def unit(f, center):
+    f = f.astype(np.float64)
+    if center is not None:
+        f = f - center
+    return f / np.linalg.norm(f, axis=-1, keepdims=True)
+
+
+class Reference:
+    def __init__(self, x1, center, kmax):
+        z = unit(x1, center)
+        n = z.shape[1]
+        u = z.mean(1)
+        self.m_in = (n * (u * u).sum(1) - 1) / (n - 1)
+        self.u = u / np.linalg.norm(u, axis=1, keepdims=True)
+        self.log_norm = np.log(np.linalg.norm(x1.astype(np.float64), axis=-1).mean(1))
+        self.center = center
+        self.kmax = kmax
+        self._self_knn = None
+
+    def neighbours(self, u):
+        """Indices and cosines of the kmax nearest reference images of each row of `u`, nearest first."""
+        cos = u @ self.u.T
+        idx = np.argpartition(-cos, self.kmax, axis=1)[:, :self.kmax]
+        v = np.take_along_axis(cos, idx, 1)
+        o = np.argsort(-v, axis=1)
+        return np.take_along_axis(idx, o, 1), np.take_along_axis(v, o, 1)
+
+    def self_knn(self):
+        """Each reference image's kmax largest cosines to the other reference images (leave-one-out)."""
+        if self._self_knn is None:
+            out = np.empty((len(self.u), self.kmax))
+            for s in range(0, len(self.u), 2000):
+                cos = self.u[s:s + 2000] @ self.u.T
+                cos[np.arange(cos.shape[0]), s + np.arange(cos.shape[0])] = -np.inf
+                part = np.partition(-cos, self.kmax, axis=1)[:, :self.kmax]
+                out[s:s + 2000] = -np.sort(part, axis=1)
+            self._self_knn = out
+        return self._self_knn
+
+
+def statistics(features, ref, names):
+    f = features.astype(np.float64)
+    z = unit(f, ref.center)
+    n = z.shape[1]
+    u = z.mean(1)
+    m_in = (n * (u * u).sum(1) - 1) / (n - 1)
+    idx, cos = ref.neighbours(u / np.linalg.norm(u, axis=1, keepdims=True))
+    norm = np.linalg.norm(f, axis=-1).mean(1)
+    out = {}
+    for name in names:
+        kind, k = re.fullmatch(r"([a-z_]+?)(\d*)", name).groups()
+        k = int(k) if k else 0
+        if kind == "m_in":
+            out[name] = m_in
+        elif kind == "norm":
+            out[name] = norm
+        elif kind == "cos":
+            out[name] = cos[:, :k].mean(1)
+        elif kind == "lmin":
+            out[name] = m_in - ref.m_in[idx[:, :k]].mean(1)
+        elif kind == "lnorm":
+            out[name] = np.log(norm) - ref.log_norm[idx[:, :k]].mean(1)
+        elif kind == "lof":
+            out[name] = cos[:, :k].mean(1) - ref.self_knn()[idx[:, :k], :k].mean(axis=(1, 2))
+        else:
+            raise SystemExit(f"unknown statistic {name}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--features", required=True, help="folder with x1.npy, x2.npy and the sets' .npy files")
+    ap.add_argument("--sets", required=True, help="comma-separated file stems; the first is in-distribution")
+    ap.add_argument("--center", action="store_true", help="subtract X1's mean raw feature first")
+    ap.add_argument("--x1", type=int, default=0, help="use only the first N images of X1 (0: all)")
+    ap.add_argument("--alpha", type=float, default=0.05)
+    ap.add_argument("methods", nargs="+")
+    a = ap.parse_args()
+
+    methods = []
+    for m in a.methods:
+        how, parts = m.split(":", 1)
+        if how not in ("min", "fisher"):
+            raise SystemExit(f"{m}: combination must be min or fisher")
+        methods.append((m, how, [tuple(p.split("@")) for p in parts.split("+")]))
+    names = sorted({s for _, _, parts in methods for s, _ in parts})
+    kmax = max([int(re.sub(r"\D", "", s) or 1) for s in names] + [1])
+
+    x1 = np.load(f"{a.features}/x1.npy")
+    if a.x1:
+        x1 = x1[:a.x1]
+    center = x1.reshape(-1, x1.shape[-1]).astype(np.float64).mean(0) if a.center else None
+    ref = Reference(x1, center, kmax)
+    x2 = statistics(np.load(f"{a.features}/x2.npy"), ref, names)
+    sets = a.sets.split(",")
+    stats = {s: statistics(np.load(f"{a.features}/{s}.npy"), ref, names) for s in sets}
+
+    def anomaly_score(st, how, parts):
+        ps = np.array([p_values(x2[s], st[s], tail) for s, tail in parts])
+        return -ps.min(0) if how == "min" else -2 * np.log(ps).sum(0)
+
+    width = max(len(m) for m, _, _ in methods) + 2
+    print(f"{'method':<{width}}" + "".join(f"{s.split('_', 1)[-1][:9]:>10}" for s in sets[1:]) + "   p<=a in")
+    for m, how, parts in methods:
+        calib = anomaly_score(x2, how, parts)
+        inside = anomaly_score(stats[sets[0]], how, parts)
+        rejected = np.mean([(np.sum(calib >= v) + 1) / (len(calib) + 1) <= a.alpha for v in inside]) * 100
+        row = [auroc(inside, anomaly_score(stats[s], how, parts)) for s in sets[1:]]
+        print(f"{m:<{width}}" + "".join(f"{r:10.1f}" for r in row) + f"{rejected:9.1f}%")
+
+
+if __name__ == "__main__":
+    main()
