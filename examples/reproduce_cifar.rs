@@ -105,7 +105,8 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     max_n: usize,
     /// Save the CADet transform features of X1, X2 and every scored set as (n, n_trs, d) .npy files here (the
-    /// input of the `detect` example).
+    /// input of the `detect` example), and the single-view features the baselines use, (n, d), under `single/`
+    /// (the sets, X2, and the 10,000 k-NN training images as `knn_train.npy`).
     #[arg(long)]
     save_features: Option<PathBuf>,
     /// Markdown report; figures go beside it.
@@ -511,20 +512,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         cadet::data::formats::save_npy(&f1, dir.join("x1.npy"))?;
         cadet::data::formats::save_npy(&f2, dir.join("x2.npy"))?;
         for (i, (name, f)) in sets.iter().enumerate() {
-            let file: String = name
-                .split(" (")
-                .next()
-                .unwrap_or(name)
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            cadet::data::formats::save_npy(f, dir.join(format!("{i}_{file}.npy")))?;
+            cadet::data::formats::save_npy(f, dir.join(set_file(i, name)))?;
         }
         eprintln!("transform features saved in {}", dir.display());
     }
@@ -572,14 +560,25 @@ fn run(args: Args) -> Result<(), BoxError> {
         .split(&[10_000.min(data.jpeg_train.len())], 14)?
         .remove(0);
     let single_views: Vec<_> = single[1..].iter().map(|f| f.view()).collect();
+    let (knn_features, x2_single) = (emb(&knn_train.images_f32())?, emb(&x2.images_f32())?);
     push_feature_baselines(
         &mut table,
         "10,000 training images",
-        (emb(&knn_train.images_f32())?.view(), knn_train.labels()),
-        emb(&x2.images_f32())?.view(),
+        (knn_features.view(), knn_train.labels()),
+        x2_single.view(),
         single[0].view(),
         &single_views,
     )?;
+    if let Some(dir) = &args.save_features {
+        let dir = dir.join("single");
+        std::fs::create_dir_all(&dir)?;
+        cadet::data::formats::save_npy(&knn_features, dir.join("knn_train.npy"))?;
+        cadet::data::formats::save_npy(&x2_single, dir.join("x2.npy"))?;
+        for (i, ((name, _), f)) in sets.iter().zip(&single).enumerate() {
+            cadet::data::formats::save_npy(f, dir.join(set_file(i, name)))?;
+        }
+        eprintln!("single-view features saved in {}", dir.display());
+    }
     let headline = headline_scores(&results)
         .ok_or("the headline method needs a reference of at least 50 images")?;
     let headline_sets: Vec<Scored> = sets
@@ -799,4 +798,22 @@ fn table2(
 /// Markdown table cells joined with ` | `.
 fn cells(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(" | ")
+}
+
+/// The `.npy` file name of scored set `i` called `name`: `3_blur.npy` for "blur (unseen, --ood)".
+fn set_file(i: usize, name: &str) -> String {
+    let stem: String = name
+        .split(" (")
+        .next()
+        .unwrap_or(name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{i}_{stem}.npy")
 }

@@ -22,6 +22,8 @@ TAIL is `low`, `high` or `two`. Statistics (ū: an image's mean unit transform f
   lofK           cosK minus the mean cosK of its K nearest reference images among X1 (LOF-style; not in the library)
   tcosK          per transform, the mean of the K largest cos(z_i, ū_j); averaged over the transforms (not in the
                  library; 50 times the cost of cosK)
+  knnK           single (un-augmented) view: the mean of the K largest cosines to the single views of the k-NN
+                 training images (needs --single; not in the library: the k-NN baseline's statistic)
 P-values are full conformal, as in the library: every per-statistic rank is taken in X2 plus the test image, for
 the test image and for each X2 image, and the combined value is ranked in the same set.
 `--center` subtracts X1's mean raw feature before normalising (not in the library).
@@ -109,7 +111,20 @@ class Reference:
         return self._self_knn
 
 
-def statistics(features, ref, names):
+def single_view_top(single, train, k):
+    """Per image: the mean of the k largest cosines between its single-view feature and the training images'."""
+    a = single.astype(np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = train.astype(np.float32)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    out = np.empty(len(a))
+    for s in range(0, len(a), 1000):
+        cos = a[s:s + 1000] @ b.T
+        out[s:s + 1000] = (-np.partition(-cos, k - 1, axis=1)[:, :k]).mean(1)
+    return out
+
+
+def statistics(features, ref, names, single=None, single_train=None):
     f = features.astype(np.float64)
     z = unit(f, ref.center)
     n = z.shape[1]
@@ -119,9 +134,9 @@ def statistics(features, ref, names):
     norm = np.linalg.norm(f, axis=-1).mean(1)
     out = {}
     for name in names:
-        match = re.fullmatch(r"(m_in|norm|cos|lmin|lnorm|lof|tcos)(\d*)", name)
+        match = re.fullmatch(r"(m_in|norm|cos|lmin|lnorm|lof|tcos|knn)(\d*)", name)
         if match is None or (match.group(1) in ("m_in", "norm")) != (match.group(2) == ""):
-            raise SystemExit(f"unknown statistic {name} (m_in, norm, cosK, lminK, lnormK, lofK, tcosK with K >= 1)")
+            raise SystemExit(f"unknown statistic {name} (m_in, norm, cosK, lminK, lnormK, lofK, tcosK, knnK with K >= 1)")
         kind, k = match.group(1), int(match.group(2) or 0)
         if kind not in ("m_in", "norm") and not 1 <= k <= len(ref.u):
             raise SystemExit(f"{name}: K must be 1 to |X1| = {len(ref.u)}")
@@ -135,6 +150,10 @@ def statistics(features, ref, names):
             out[name] = m_in - ref.m_in[idx[:, :k]].mean(1)
         elif kind == "lnorm":
             out[name] = np.log(norm) - ref.log_norm[idx[:, :k]].mean(1)
+        elif kind == "knn":
+            if single is None:
+                raise SystemExit(f"{name} needs --single")
+            out[name] = single_view_top(single, single_train, k)
         elif kind == "tcos":
             out[name] = ref.per_transform_top(z, k)
         elif kind == "lof":
@@ -151,6 +170,7 @@ def main():
     ap.add_argument("--center", action="store_true", help="subtract X1's mean raw feature first")
     ap.add_argument("--x1", type=int, default=0, help="use only the first N images of X1 (0: all)")
     ap.add_argument("--alpha", type=float, default=0.05)
+    ap.add_argument("--single", help="folder of single-view features (reproduce_cifar --save-features DIR: DIR/single)")
     ap.add_argument("methods", nargs="+")
     a = ap.parse_args()
 
@@ -168,9 +188,13 @@ def main():
         x1 = x1[:a.x1]
     center = x1.reshape(-1, x1.shape[-1]).astype(np.float64).mean(0) if a.center else None
     ref = Reference(x1, center, kmax)
-    x2 = statistics(np.load(f"{a.features}/x2.npy"), ref, names)
     sets = a.sets.split(",")
-    stats = {s: statistics(np.load(f"{a.features}/{s}.npy"), ref, names) for s in sets}
+    single = {}
+    if a.single:
+        single = {s: np.load(f"{a.single}/{s}.npy") for s in ["x2", "knn_train"] + sets}
+    train = single.get("knn_train")
+    x2 = statistics(np.load(f"{a.features}/x2.npy"), ref, names, single.get("x2"), train)
+    stats = {s: statistics(np.load(f"{a.features}/{s}.npy"), ref, names, single.get(s), train) for s in sets}
 
     def combine(ps, how):
         """Combined anomaly value (higher = more anomalous) of per-statistic p-values along axis 0."""
