@@ -570,6 +570,14 @@ fn run(args: Args) -> Result<(), BoxError> {
         &single_views,
     )?;
     if let Some(dir) = &args.save_features {
+        if single.len() != sets.len() {
+            return Err(format!(
+                "internal: {} single-view feature sets for {} scored sets",
+                single.len(),
+                sets.len()
+            )
+            .into());
+        }
         let dir = dir.join("single");
         std::fs::create_dir_all(&dir)?;
         cadet::data::formats::save_npy(&knn_features, dir.join("knn_train.npy"))?;

@@ -163,6 +163,27 @@ def statistics(features, ref, names, single=None, single_train=None):
     return out
 
 
+def load(path, ndim, dim=None):
+    """An array of `ndim` dimensions (and feature dimension `dim`) from `path`, finite with no zero feature rows;
+    anything else stops the script with a message naming the file, before any work."""
+    try:
+        a = np.load(path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{path}: cannot read a .npy array ({e})")
+    if a.ndim != ndim or a.size == 0:
+        raise SystemExit(f"{path}: expected a non-empty {ndim}-dimensional array, got shape {a.shape}")
+    if dim is not None and a.shape[-1] != dim:
+        raise SystemExit(f"{path}: feature dimension {a.shape[-1]}, expected {dim} (X1's)")
+    if ndim == 3 and a.shape[1] < 2:
+        raise SystemExit(f"{path}: m_in needs at least 2 transforms per image, got {a.shape[1]}")
+    if not np.all(np.isfinite(a)):
+        raise SystemExit(f"{path}: holds NaN or infinite values")
+    norms = np.linalg.norm(a.astype(np.float64), axis=-1)
+    if not np.all(norms > 0) or not np.all(np.isfinite(norms)):
+        raise SystemExit(f"{path}: a feature row is zero or its norm overflows")
+    return a
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--features", required=True, help="folder with x1.npy, x2.npy and the sets' .npy files")
@@ -183,18 +204,26 @@ def main():
     names = sorted({s for _, _, parts in methods for s, _ in parts})
     kmax = max([int(re.sub(r"\D", "", s) or 1) for s in names] + [1])
 
-    x1 = np.load(f"{a.features}/x1.npy")
+    if a.x1 < 0:
+        raise SystemExit(f"--x1: 0 (all) or a positive count, got {a.x1}")
+    x1 = load(f"{a.features}/x1.npy", 3)
     if a.x1:
         x1 = x1[:a.x1]
+    d = x1.shape[-1]
     center = x1.reshape(-1, x1.shape[-1]).astype(np.float64).mean(0) if a.center else None
     ref = Reference(x1, center, kmax)
     sets = a.sets.split(",")
     single = {}
+    features = {s: load(f"{a.features}/{s}.npy", 3, d) for s in ["x2"] + sets}
     if a.single:
-        single = {s: np.load(f"{a.single}/{s}.npy") for s in ["x2", "knn_train"] + sets}
+        single = {s: load(f"{a.single}/{s}.npy", 2) for s in ["x2", "knn_train"] + sets}
+        for s in ["x2"] + sets:
+            if len(single[s]) != len(features[s]) or single[s].shape[1] != single["knn_train"].shape[1]:
+                raise SystemExit(f"{a.single}/{s}.npy: shape {single[s].shape} does not match {len(features[s])} "
+                                 f"images of dimension {single['knn_train'].shape[1]}")
     train = single.get("knn_train")
-    x2 = statistics(np.load(f"{a.features}/x2.npy"), ref, names, single.get("x2"), train)
-    stats = {s: statistics(np.load(f"{a.features}/{s}.npy"), ref, names, single.get(s), train) for s in sets}
+    x2 = statistics(features["x2"], ref, names, single.get("x2"), train)
+    stats = {s: statistics(features[s], ref, names, single.get(s), train) for s in sets}
 
     def combine(ps, how):
         """Combined anomaly value (higher = more anomalous) of per-statistic p-values along axis 0."""

@@ -37,16 +37,13 @@ pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
 /// inference). Elsewhere, and for every other shape, it is `conv.forward(x)`.
 /// `scripts/burn-flex/small-channel-large-kernel.patch` is the same fix inside burn-flex, for upstream.
 pub(crate) fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !reroutes(conv, &x) {
+    let Some(padding) = rerouted_padding(conv, &x) else {
         return conv.forward(x);
-    }
-    let [cout, cin, kh, kw] = conv.weight.dims();
-    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
-        unreachable!("reroutes() takes explicit padding only")
     };
+    let [cout, cin, kh, kw] = conv.weight.dims();
     let options = burn::tensor::ops::ConvOptions::new_with_padding(
         conv.stride,
-        [(top, bottom), (left, right)],
+        padding,
         conv.dilation,
         conv.groups,
     );
@@ -64,16 +61,18 @@ pub(crate) fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     y.narrow(1, 0, cout)
 }
 
-/// Whether [`conv_forward`] takes `conv` off burn-flex's small-channel path for input `x`.
-fn reroutes(conv: &Conv2d, x: &Tensor<4>) -> bool {
+/// When [`conv_forward`] takes `conv` off burn-flex's small-channel path for input `x`: its padding as
+/// `[(top, bottom), (left, right)]`; `None` when Burn's own forward runs.
+fn rerouted_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[(usize, usize); 2]> {
     let [cout, cin, kh, kw] = conv.weight.dims();
     // The layers here pad explicitly (`conv`); other padding modes keep Burn's own forward.
-    matches!(conv.padding, PaddingConfig2d::Explicit(..))
-        && conv.groups == 1
-        && cin <= 4
-        && (8..=16).contains(&cout)
-        && kh * kw > 9
-        && x.device() == Device::flex()
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        return None;
+    };
+    let small_channel_large_kernel =
+        conv.groups == 1 && cin <= 4 && (8..=16).contains(&cout) && kh * kw > 9;
+    (small_channel_large_kernel && x.device() == Device::flex())
+        .then_some([(top, bottom), (left, right)])
 }
 
 #[cfg(test)]
@@ -135,7 +134,7 @@ mod tests {
         for (layer, shape) in cases {
             let x =
                 Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
-            assert!(reroutes(&layer, &x));
+            assert!(rerouted_padding(&layer, &x).is_some());
             let (burn, ours) = (layer.forward(x.clone()), conv_forward(&layer, x.clone()));
             assert_eq!(burn.dims(), ours.dims());
             let (b, o) = (to_vec(burn.clone()), to_vec(ours.clone()));
@@ -181,7 +180,7 @@ mod tests {
         for (cin, cout, k) in [(3, 16, 3), (3, 4, 7), (3, 32, 7), (8, 16, 7)] {
             let layer = conv(cin, cout, k, 2, &device);
             let x = Tensor::<4>::random([2, cin, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-            assert!(!reroutes(&layer, &x));
+            assert!(rerouted_padding(&layer, &x).is_none());
             assert_eq!(
                 to_vec(layer.forward(x.clone())),
                 to_vec(conv_forward(&layer, x))
