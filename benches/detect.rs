@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use cadet::detect::method::image_statistics;
 use cadet::detect::stats::{mean_unit_feature, view_stats};
-use cadet::detect::{Reference, Statistic};
+use cadet::detect::{Reference, Statistic, ViewLayout};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rand::SeedableRng;
@@ -83,10 +83,26 @@ fn bench(c: &mut Criterion) {
         });
         let reference = Reference::from_image_means(means.view()).unwrap();
         group.bench_function(format!("paper_x1_{size}"), |b| {
-            b.iter(|| image_statistics(black_box(batch.view()), &reference, &paper).unwrap())
+            b.iter(|| {
+                image_statistics(
+                    black_box(batch.view()),
+                    ViewLayout::Transforms,
+                    &reference,
+                    &paper,
+                )
+                .unwrap()
+            })
         });
         group.bench_function(format!("local_x1_{size}"), |b| {
-            b.iter(|| image_statistics(black_box(batch.view()), &reference, &local).unwrap())
+            b.iter(|| {
+                image_statistics(
+                    black_box(batch.view()),
+                    ViewLayout::Transforms,
+                    &reference,
+                    &local,
+                )
+                .unwrap()
+            })
         });
     }
     group.finish();

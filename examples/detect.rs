@@ -7,6 +7,9 @@
 //!
 //! # Features computed anywhere: (m, n_trs, d) float32 .npy arrays; the first --set is in-distribution
 //! cargo run --release --example detect -- --x1 X1.npy --x2 X2.npy --set test=T.npy --set ood=O.npy
+//! # (m, 1 + n_trs, d) with each image's un-augmented view first (quickstart/reproduce_cifar --save-features),
+//! # the examples' headline method
+//! cargo run --release --example detect -- --identity-view --method views --x1 X1.npy --x2 X2.npy --set ...
 //! cargo run --release --example detect -- --calibration cal.json --set test=T.npy --set ood=O.npy --json
 //!
 //! # Another detection method (default: the paper's), and every method with two baselines side by side
@@ -40,6 +43,10 @@ struct Args {
     /// X(2) transform features, (m', n_trs, d) float32 .npy.
     #[arg(long, requires = "x1")]
     x2: Option<PathBuf>,
+    /// The features hold each image's un-augmented view first, (m, 1 + n_trs, d), as quickstart and
+    /// reproduce_cifar save them (a loaded calibration says its own layout).
+    #[arg(long, requires = "x1")]
+    identity_view: bool,
     /// A calibration file to load instead of calibrating.
     #[arg(long)]
     calibration: Option<PathBuf>,
@@ -88,9 +95,11 @@ enum MethodName {
     FisherCos,
     /// min p: m_in two-sided, local cos low.
     MinPCos,
-    /// min p: local m_in (k = 50) two-sided, local cos at k = 1 and k = 10 low (the examples' headline; `--k`
-    /// does not apply).
+    /// min p: local m_in (k = 50) two-sided, local cos at k = 1 and k = 10 low (`--k` does not apply).
     TwoScale,
+    /// Fisher: local m_in (k = 50) two-sided; local cos and identity cos at k = 1 and k = 10, and view
+    /// agreement, low (the examples' headline; needs `--identity-view` with features, `--k` does not apply).
+    Views,
 }
 
 /// `NAME=PATH` with both parts non-empty.
@@ -137,6 +146,7 @@ fn method(args: &Args) -> DetectionMethod {
         MethodName::FisherCos => DetectionMethod::fisher_cosine(k),
         MethodName::MinPCos => DetectionMethod::min_p_cosine(k),
         MethodName::TwoScale => DetectionMethod::min_p_two_scale(50, 1, 10),
+        MethodName::Views => DetectionMethod::fisher_views(50, 1, 10),
     }
 }
 
@@ -188,6 +198,15 @@ impl Progress for Stderr {
     fn advance(&self, _steps: u64) {}
 }
 
+/// The transforms per image of X(2)'s features `(m, views, d)`: all views, or all but the first with
+/// `--identity-view`; at least 2 (a smaller count fails the settings' check with its own message).
+fn transforms(args: &Args, x2: &Array3<f32>) -> usize {
+    x2.dim()
+        .1
+        .saturating_sub(usize::from(args.identity_view))
+        .max(2)
+}
+
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
     // The header's shape against the file's size first: a lying header is an error, not a huge allocation.
     cadet::data::formats::check_npy_size(path)?;
@@ -210,6 +229,7 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
     let unseen = data.with_classes(&[8, 9]).split(&[240], 3)?.remove(0);
     let cadet = Cadet::params(32)
         .n_trs(20)
+        .identity_view(method(args).needs_identity_view())
         .batch_images(32)
         .method(method(args))
         .check()?;
@@ -284,7 +304,8 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             cal
         }
         (None, Some((x1, x2))) => Cadet::params(32)
-            .n_trs(x2.dim().1.max(2))
+            .n_trs(transforms(args, x2))
+            .identity_view(args.identity_view)
             .method(method(args))
             .check()?
             .calibrate_features(None, x1.view(), x2.view(), &Stderr)
@@ -308,7 +329,10 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
         .collect::<Result<_, BoxError>>()?;
     let table = match (&features, args.compare) {
         (Some((x1, x2)), true) => {
-            let cadet = Cadet::params(32).n_trs(x2.dim().1.max(2)).check()?;
+            let cadet = Cadet::params(32)
+                .n_trs(transforms(args, x2))
+                .identity_view(args.identity_view)
+                .check()?;
             let named_views: Vec<(String, _)> =
                 sets.iter().map(|(n, _, f)| (n.clone(), f.view())).collect();
             let (mut table, _) = compare_methods(
@@ -327,7 +351,12 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
                 args.alpha,
             )?;
             // Baselines on each image's mean transform feature, X1 as the neighbours (one class: no labels).
-            let mean = |f: &Array3<f32>| f.mean_axis(Axis(1)).expect("n_trs ≥ 1");
+            let first = usize::from(args.identity_view);
+            let mean = |f: &Array3<f32>| {
+                f.slice(ndarray::s![.., first.., ..])
+                    .mean_axis(Axis(1))
+                    .expect("n_trs ≥ 1")
+            };
             let x1_mean = mean(x1);
             let others: Vec<Array2<f32>> = sets[1..].iter().map(|(_, _, f)| mean(f)).collect();
             let others: Vec<_> = others.iter().map(|f| f.view()).collect();
@@ -359,6 +388,14 @@ fn main() -> std::process::ExitCode {
     }
     if !args.demo && args.calibration.is_none() && args.x1.is_none() {
         usage("give --x1 and --x2 to calibrate, or --calibration FILE".into());
+    }
+    if args.x1.is_some() && method(&args).needs_identity_view() && !args.identity_view {
+        let name = clap::ValueEnum::to_possible_value(&args.method)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        usage(format!(
+            "--method {name} needs each image's un-augmented view: features saved with it, and --identity-view"
+        ));
     }
     let mut names: Vec<&str> = args.sets.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();

@@ -80,8 +80,8 @@ struct Args {
     /// Nearest reference images averaged by the local statistics (local m_out, local cos).
     #[arg(long, default_value_t = 1)]
     k: usize,
-    /// Save the transform features of X1, X2 and every scored set as (n, n_trs, d) .npy files here (the input
-    /// of the `detect` example).
+    /// Save the features of X1, X2 and every scored set as (n, 1 + n_trs, d) .npy files here, each image's
+    /// un-augmented view first (the input of the `detect` example, with `--identity-view`).
     #[arg(long)]
     save_features: Option<PathBuf>,
 }
@@ -269,8 +269,10 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     // 5. CADet: the transform features of every set once, then the paper's method and the extensions side by
     //    side on the same features.
+    // With each image's un-augmented view first: the headline's identity cos and view agreement use it.
     let cadet = Cadet::params(args.size)
         .n_trs(args.n_trs)
+        .identity_view(true)
         .batch_images(64)
         .check()?;
     let tf = |images: &Array4<f32>, domain: u64| {

@@ -104,8 +104,8 @@ struct Args {
     /// Largest Table 1 sample size.
     #[arg(long, default_value_t = 2000)]
     max_n: usize,
-    /// Save the CADet transform features of X1, X2 and every scored set as (n, n_trs, d) .npy files here (the
-    /// input of the `detect` example), and the single-view features the baselines use, (n, d), under `single/`
+    /// Save the CADet features of X1, X2 and every scored set as (n, 1 + n_trs, d) .npy files here, each image's
+    /// un-augmented view first (the input of the `detect` example, with `--identity-view`), and the single-view features the baselines use, (n, d), under `single/`
     /// (the sets, X2, and the 10,000 k-NN training images as `knn_train.npy`).
     #[arg(long)]
     save_features: Option<PathBuf>,
@@ -459,9 +459,11 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     table2(&args, &mut md, &jpeg_pool, &out_pools, &progress)?;
 
-    // CADet: transform features once at n_trs, then every prefix for Figure 2.
+    // CADet: features once, each image's un-augmented view first (the headline uses it) and n_trs transforms;
+    // then every prefix of the transforms for Figure 2.
     let cadet = Cadet::params(32)
         .n_trs(args.n_trs)
+        .identity_view(true)
         .batch_images(32)
         .check()?;
     let tf = |images: &Array4<f32>, stream: u64| {
@@ -469,6 +471,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     };
     let x1_cadet = Cadet::params(32)
         .n_trs(args.x1_trs.unwrap_or(args.n_trs))
+        .identity_view(true)
         .batch_images(32)
         .check()?;
     let f1 =
@@ -610,7 +613,8 @@ fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Calibration from the first `k` transforms, and the scored sets.
+/// The paper's calibration from the first `k` transforms (after the un-augmented view, which it does not use),
+/// and the scored sets.
 fn cadet_at(
     identity: &EmbedderIdentity,
     f1: &Array3<f32>,
@@ -618,8 +622,8 @@ fn cadet_at(
     sets: &[(String, Array3<f32>)],
     k: usize,
 ) -> Result<(Calibration, Vec<Scored>), BoxError> {
-    // X1 may have fewer transforms (--x1-trs): it keeps them all.
-    let cut = |f: &Array3<f32>| f.slice(s![.., ..k.min(f.dim().1), ..]).to_owned();
+    // View 0 is the un-augmented view; X1 may have fewer transforms (--x1-trs): it keeps them all.
+    let cut = |f: &Array3<f32>| f.slice(s![.., 1..(1 + k).min(f.dim().1), ..]).to_owned();
     // The features are computed already: only n_trs matters here.
     let params = Cadet::params(32).n_trs(k).check()?;
     let cal = params.calibrate_features(

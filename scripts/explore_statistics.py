@@ -23,10 +23,14 @@ TAIL is `low`, `high` or `two`. Statistics (ū: an image's mean unit transform f
   tcosK          per transform, the mean of the K largest cos(z_i, ū_j); averaged over the transforms (not in the
                  library; 50 times the cost of cosK)
   knnK           single (un-augmented) view: the mean of the K largest cosines to the single views of the k-NN
-                 training images (needs --single; not in the library: the k-NN baseline's statistic)
+                 training images (needs --single), or of X1's un-augmented views (with --identity-first)
+                 (library: identity cos (k=K))
+  agree          cosine between the single view and ū (needs --single or --identity-first) (library: view
+                 agreement)
 P-values are full conformal, as in the library: every per-statistic rank is taken in X2 plus the test image, for
 the test image and for each X2 image, and the combined value is ranked in the same set.
-`--center` subtracts X1's mean raw feature before normalising (not in the library).
+`--center` subtracts X1's mean raw feature before normalising (not in the library). `--identity-first` reads
+each image's view 0 as its un-augmented view (the layout `--save-features` writes since the identity view).
 """
 import argparse
 import re
@@ -134,11 +138,11 @@ def statistics(features, ref, names, single=None, single_train=None):
     norm = np.linalg.norm(f, axis=-1).mean(1)
     out = {}
     for name in names:
-        match = re.fullmatch(r"(m_in|norm|cos|lmin|lnorm|lof|tcos|knn)(\d*)", name)
-        if match is None or (match.group(1) in ("m_in", "norm")) != (match.group(2) == ""):
+        match = re.fullmatch(r"(m_in|norm|agree|cos|lmin|lnorm|lof|tcos|knn)(\d*)", name)
+        if match is None or (match.group(1) in ("m_in", "norm", "agree")) != (match.group(2) == ""):
             raise SystemExit(f"unknown statistic {name} (m_in, norm, cosK, lminK, lnormK, lofK, tcosK, knnK with K >= 1)")
         kind, k = match.group(1), int(match.group(2) or 0)
-        if kind not in ("m_in", "norm") and not 1 <= k <= len(ref.u):
+        if kind not in ("m_in", "norm", "agree") and not 1 <= k <= len(ref.u):
             raise SystemExit(f"{name}: K must be 1 to |X1| = {len(ref.u)}")
         if kind == "m_in":
             out[name] = m_in
@@ -150,9 +154,15 @@ def statistics(features, ref, names, single=None, single_train=None):
             out[name] = m_in - ref.m_in[idx[:, :k]].mean(1)
         elif kind == "lnorm":
             out[name] = np.log(norm) - ref.log_norm[idx[:, :k]].mean(1)
+        elif kind == "agree":
+            if single is None:
+                raise SystemExit(f"{name} needs --single or --identity-first")
+            sv = single.astype(np.float64)
+            sv = sv / np.linalg.norm(sv, axis=1, keepdims=True)
+            out[name] = (sv * u).sum(1) / np.linalg.norm(u, axis=1)
         elif kind == "knn":
             if single is None:
-                raise SystemExit(f"{name} needs --single")
+                raise SystemExit(f"{name} needs --single or --identity-first")
             out[name] = single_view_top(single, single_train, k)
         elif kind == "tcos":
             out[name] = ref.per_transform_top(z, k)
@@ -192,6 +202,8 @@ def main():
     ap.add_argument("--x1", type=int, default=0, help="use only the first N images of X1 (0: all)")
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--single", help="folder of single-view features (reproduce_cifar --save-features DIR: DIR/single)")
+    ap.add_argument("--identity-first", action="store_true",
+                    help="view 0 of every features file is the un-augmented view (knn against X1's, agree)")
     ap.add_argument("methods", nargs="+")
     a = ap.parse_args()
 
@@ -206,15 +218,28 @@ def main():
 
     if a.x1 < 0:
         raise SystemExit(f"--x1: 0 (all) or a positive count, got {a.x1}")
-    x1 = load(f"{a.features}/x1.npy", 3)
+    if a.single and a.identity_first:
+        raise SystemExit("--single and --identity-first both name the un-augmented views: give one")
+    first = 1 if a.identity_first else 0
+    x1_all = load(f"{a.features}/x1.npy", 3)
+    if a.identity_first and x1_all.shape[1] < 3:
+        raise SystemExit(f"{a.features}/x1.npy: --identity-first needs 1 + at least 2 views, got {x1_all.shape[1]}")
     if a.x1:
-        x1 = x1[:a.x1]
+        x1_all = x1_all[:a.x1]
+    x1 = x1_all[:, first:]
     d = x1.shape[-1]
     center = x1.reshape(-1, x1.shape[-1]).astype(np.float64).mean(0) if a.center else None
     ref = Reference(x1, center, kmax)
     sets = a.sets.split(",")
     single = {}
     features = {s: load(f"{a.features}/{s}.npy", 3, d) for s in ["x2"] + sets}
+    if a.identity_first:
+        single = {s: f[:, 0] for s, f in features.items()}
+        single["knn_train"] = x1_all[:, 0]
+        features = {s: f[:, 1:] for s, f in features.items()}
+        for s, f in features.items():
+            if f.shape[1] < 2:
+                raise SystemExit(f"{a.features}/{s}.npy: --identity-first needs 1 + at least 2 views")
     if a.single:
         single = {s: load(f"{a.single}/{s}.npy", 2) for s in ["x2", "knn_train"] + sets}
         for s in ["x2"] + sets:

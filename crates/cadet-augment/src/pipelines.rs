@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::transforms::{
-    AugmentRng, ColorJitter, GaussianBlur, HorizontalFlip, RandomApply, RandomGrayscale,
-    RandomResizedCrop, Resize, Transform,
+    AugmentRng, CenterCrop, ColorJitter, GaussianBlur, HorizontalFlip, RandomApply,
+    RandomGrayscale, RandomResizedCrop, Resize, Transform,
 };
 use crate::{Image, ImageView, Result};
 
@@ -72,6 +72,25 @@ impl CadetEval {
     pub fn with_resize(mut self, size: usize) -> Self {
         self.resize = Some(Resize { size });
         self
+    }
+
+    /// The un-augmented view of `image`, the evaluation input a classifier or the k-NN detector sees, at the
+    /// pipeline's output size: with a resize, the resize then the central `size × size` crop (torchvision's
+    /// `Resize(256)` + `CenterCrop(224)`); without, the whole image resized to `size × size` (itself, copied,
+    /// when it already is that size, as CIFAR images are). No randomness.
+    pub fn identity_view(&self, image: ImageView<'_>) -> Result<Image> {
+        let size = self.crop.size;
+        let mut unused = crate::image_rng(0, 0);
+        match &self.resize {
+            Some(r) => {
+                let resized = r.apply(image, &mut unused)?;
+                CenterCrop { size }.apply(resized.view(), &mut unused)
+            }
+            None if image.dim().1 == size && image.dim().2 == size => Ok(image.to_owned()),
+            None => {
+                crate::functional::resize_box(image, crate::functional::full_box(image), size, size)
+            }
+        }
     }
 }
 

@@ -226,3 +226,35 @@ fn owned_and_borrowed_application_agree_draw_for_draw() {
         }
     }
 }
+
+#[test]
+fn identity_view_is_the_image_or_its_deterministic_evaluation_crop() {
+    // CIFAR scale: an image already at the output size is returned unchanged.
+    let img = ramp(3, 8, 8);
+    assert_eq!(cadet_eval(8).identity_view(img.view()).unwrap(), img);
+    // Another size, no resize step: the whole image resized (box = the whole image).
+    let wide = ramp(3, 6, 12);
+    let expected =
+        functional::resize_box(wide.view(), functional::full_box(wide.view()), 4, 4).unwrap();
+    assert_eq!(cadet_eval(4).identity_view(wide.view()).unwrap(), expected);
+    // ImageNet style: Resize(shorter side 10) then the central 8 × 8 crop, as torchvision's evaluation.
+    let big = ramp(3, 20, 30);
+    let pipeline = cadet_eval(8).with_resize(10);
+    let mut rng = image_rng(0, 0);
+    let resized = Resize { size: 10 }.apply(big.view(), &mut rng).unwrap();
+    let expected = CenterCrop { size: 8 }
+        .apply(resized.view(), &mut rng)
+        .unwrap();
+    let got = pipeline.identity_view(big.view()).unwrap();
+    assert_eq!(got.dim(), (3, 8, 8));
+    assert_eq!(got, expected);
+    // Deterministic, unlike the pipeline's views.
+    assert_eq!(pipeline.identity_view(big.view()).unwrap(), got);
+    // Too small for the crop after resizing: a typed error, not a panic.
+    assert!(
+        cadet_eval(8)
+            .with_resize(4)
+            .identity_view(big.view())
+            .is_err()
+    );
+}

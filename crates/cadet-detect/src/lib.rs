@@ -8,8 +8,10 @@
 //!   atomically. [`Calibration::score`] gives each image's statistics, score and p-value; `m_in` and `m_out` cost
 //!   `O(n_trs · d)` ([`stats`]).
 //! - [`method`]: the paper's `m_in + γ·m_out` ([`DetectionMethod::paper`], the default) is one point of a design
-//!   space of [`Statistic`]s (local `m_out`, local cosine, local `m_in`, feature norm) and [`Combination`]s (weighted sum,
-//!   Fisher, minimum p-value over two-sided or one-sided conformal p-values), all with valid p-values.
+//!   space of [`Statistic`]s (local `m_out`, local cosine, local `m_in`, feature norm; with each image's
+//!   un-augmented view beside its transforms ([`ViewLayout`]), view agreement and identity cosine) and
+//!   [`Combination`]s (weighted sum, Fisher, minimum p-value over two-sided or one-sided conformal p-values), all
+//!   with valid p-values.
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).
 //! - [`evaluation`]: AUROC, FPR@95TPR, AUPR-in/out and the rejection rate at `α` per named set; Table 5.
@@ -34,6 +36,6 @@ pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore};
 pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};
 pub use error::{Error, Result};
-pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail};
+pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail, ViewLayout};
 pub use pvalue::Calibrator;
 pub use stats::{ViewStats, stats_from_features};

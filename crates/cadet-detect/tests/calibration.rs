@@ -6,7 +6,7 @@ use cadet_core::Embedder;
 use cadet_core::NoProgress;
 use cadet_detect::{
     Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
-    Statistic,
+    Statistic, ViewLayout,
 };
 use common::PoolProject;
 use ndarray::ShapeBuilder;
@@ -96,7 +96,11 @@ fn files_round_trip_and_reject_corruption() {
     let text = std::fs::read_to_string(&path).unwrap();
     for (bad, what) in [
         (text[..text.len() / 2].to_string(), "truncated"),
-        (text.replace("\"version\":2", "\"version\":99"), "version"),
+        (text.replace("\"version\":3", "\"version\":99"), "version"),
+        (
+            text.replace("\"version\":3", "\"version\":2"),
+            "version 2 claimed for a version-3 file (checksum)",
+        ),
         (
             text.replace("cadet-calibration", "something-else"),
             "format",
@@ -403,4 +407,111 @@ fn a_version_1_file_from_the_previous_release_loads_and_agrees() {
             .collect()
     };
     assert_eq!(p(&old), p(&fresh));
+}
+
+/// A version-2 file written by the previous release (commit 42fe0fd: `detect --x1 v1_x1.npy --x2 v1_x2.npy
+/// --method min-p-cos --k 2 --set test=v1_x2.npy --save-calibration calibration_v2.json`) loads as version 3
+/// (no un-augmented view), checksum verified, and agrees with a fresh calibration on the same features; saved
+/// again it is a version-3 file that loads to the same calibration. Changing a byte of its content still fails.
+#[test]
+fn a_version_2_file_from_the_previous_release_loads_and_agrees() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let old = Calibration::load(fixture("calibration_v2.json")).unwrap();
+    assert_eq!(old.method(), &DetectionMethod::min_p_cosine(2));
+    assert_eq!(old.params().layout(), ViewLayout::Transforms);
+    let x1: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture("v1_x1.npy")).unwrap();
+    let x2: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture("v1_x2.npy")).unwrap();
+    let fresh = Cadet::params(32)
+        .n_trs(4)
+        .method(DetectionMethod::min_p_cosine(2))
+        .check()
+        .unwrap()
+        .calibrate_features(None, x1.view(), x2.view(), &NoProgress)
+        .unwrap();
+    assert_eq!(old, fresh);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.json");
+    old.save(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"version\":3"), "{text:.80}");
+    assert_eq!(Calibration::load(&path).unwrap(), fresh);
+    let v2 = std::fs::read_to_string(fixture("calibration_v2.json")).unwrap();
+    let damaged = dir.path().join("damaged.json");
+    std::fs::write(&damaged, v2.replacen("\"k\":2", "\"k\":3", 1)).unwrap();
+    assert!(matches!(
+        Calibration::load(&damaged),
+        Err(Error::CalibrationFile { reason, .. }) if reason.contains("checksum")
+    ));
+}
+
+/// With the un-augmented view: features are `(N, 1 + n_trs, d)`, view 0 the embedder's features of
+/// `identity_view(image)` and the rest exactly the transforms made without it; calibrating and scoring from
+/// images equals doing it from those features; the file round-trips as version 3; a method that needs the view
+/// refuses the paper's layout, and features without the view are a shape error.
+#[test]
+fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
+    let e = PoolProject::new(16, 12, 1);
+    let method = DetectionMethod::fisher_views(5, 1, 3);
+    let plain = Cadet::params(16).n_trs(6).check().unwrap();
+    let cadet = Cadet::params(16)
+        .n_trs(6)
+        .identity_view(true)
+        .method(method.clone())
+        .check()
+        .unwrap();
+    let imgs = images(7, 3);
+    let with = cadet
+        .transform_features(&e, imgs.view(), 2 << 40, &NoProgress)
+        .unwrap();
+    let without = plain
+        .transform_features(&e, imgs.view(), 2 << 40, &NoProgress)
+        .unwrap();
+    assert_eq!(with.dim(), (7, 7, 12));
+    assert_eq!(with.slice(s![.., 1.., ..]), without);
+    for (i, image) in imgs.outer_iter().enumerate() {
+        let view = cadet_augment::cadet_eval(16).identity_view(image).unwrap();
+        let f = e.embed(view.insert_axis(ndarray::Axis(0)).view()).unwrap();
+        assert_eq!(with.slice(s![i, 0, ..]), f.row(0));
+    }
+
+    let (x1, x2) = (images(30, 1), images(60, 2));
+    let cal = cadet
+        .calibrate(&e, x1.view(), x2.view(), &NoProgress)
+        .unwrap();
+    assert_eq!(cal.params().layout(), ViewLayout::IdentityFirst);
+    assert!(cal.reference().identity_units().is_some());
+    let f1 = cadet
+        .transform_features(&e, x1.view(), 0, &NoProgress)
+        .unwrap();
+    let f2 = cadet
+        .transform_features(&e, x2.view(), 1 << 40, &NoProgress)
+        .unwrap();
+    let from_features = cadet
+        .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
+        .unwrap();
+    let scored = cal.score(&e, imgs.view(), &NoProgress).unwrap();
+    assert_eq!(scored, from_features.score_features(with.view()).unwrap());
+    assert!(
+        scored
+            .iter()
+            .all(|s| s.statistics.len() == 6 && s.p_value > 0.0 && s.p_value <= 1.0)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    cal.save(dir.path().join("c.json")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("c.json")).unwrap();
+    assert!(text.contains("\"version\":3") && text.contains("identity_first"));
+    assert_eq!(Calibration::load(dir.path().join("c.json")).unwrap(), cal);
+
+    assert!(matches!(
+        Cadet::params(16).n_trs(6).method(method).check(),
+        Err(Error::InvalidParameter {
+            name: "identity_view",
+            ..
+        })
+    ));
+    assert!(matches!(
+        cal.score_features(without.view()),
+        Err(Error::ShapeMismatch { .. })
+    ));
 }

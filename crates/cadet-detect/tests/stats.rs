@@ -4,7 +4,7 @@ mod common;
 
 use cadet_detect::method::image_statistics;
 use cadet_detect::stats::{mean_unit_feature, view_stats};
-use cadet_detect::{Reference, Statistic, stats_from_features};
+use cadet_detect::{Error, Reference, Statistic, ViewLayout, stats_from_features};
 use ndarray::{Array3, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -87,10 +87,11 @@ fn statistics_equal_numpy_reference_fixture() {
     assert!(view_stats(test.index_axis(ndarray::Axis(0), 0), &mu[..3]).is_err());
     // Local m_out (k = 3) and k = |X(1)| against the oracle's m_out_local and m_out.
     let local: Vec<f64> = serde_json::from_value(fx["m_out_local_k3"].clone()).unwrap();
-    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let reference = Reference::from_features(x1.view(), ViewLayout::Transforms, true).unwrap();
     let all = x1.dim().0;
     let got = image_statistics(
         test.view(),
+        ViewLayout::Transforms,
         &reference,
         &[
             Statistic::LocalMOut { k: 3 },
@@ -117,7 +118,7 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
     };
     // 300 test images: more than one block of the blocked product.
     let (test, x1) = (normal((300, 5, 8), 0.4), normal((40, 5, 8), 0.9));
-    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let reference = Reference::from_features(x1.view(), ViewLayout::Transforms, true).unwrap();
     let stats = [
         Statistic::LocalMOut { k: 1 },
         Statistic::LocalMOut { k: 7 },
@@ -126,7 +127,7 @@ fn local_m_out_equals_brute_force_and_m_out_at_full_k() {
         Statistic::LocalCosine { k: 3 },
         Statistic::LocalMIn { k: 4 },
     ];
-    let got = image_statistics(test.view(), &reference, &stats).unwrap();
+    let got = image_statistics(test.view(), ViewLayout::Transforms, &reference, &stats).unwrap();
     for (t, s) in got.iter().enumerate().step_by(37) {
         let img = test.index_axis(ndarray::Axis(0), t);
         let mut per_ref: Vec<f64> = (0..40)
@@ -219,16 +220,17 @@ fn statistics_are_scale_invariant_and_errors_name_the_element() {
         v + 0.5
     });
     let x1 = test.mapv(|v| v * 0.7 + 0.1);
-    let reference = Reference::from_features(x1.view(), true).unwrap();
+    let reference = Reference::from_features(x1.view(), ViewLayout::Transforms, true).unwrap();
     let stats = [
         Statistic::MIn,
         Statistic::MOut,
         Statistic::LocalCosine { k: 2 },
     ];
-    let base = image_statistics(test.view(), &reference, &stats).unwrap();
+    let base = image_statistics(test.view(), ViewLayout::Transforms, &reference, &stats).unwrap();
     for scale in [1e-30f32, 1e30] {
         let scaled = test.mapv(|v| v * scale);
-        let got = image_statistics(scaled.view(), &reference, &stats).unwrap();
+        let got =
+            image_statistics(scaled.view(), ViewLayout::Transforms, &reference, &stats).unwrap();
         for (a, b) in got.iter().zip(&base) {
             for (u, v) in a.values.iter().zip(&b.values) {
                 assert!((u - v).abs() < 1e-5, "scale {scale}: {u} vs {v}");
@@ -237,8 +239,112 @@ fn statistics_are_scale_invariant_and_errors_name_the_element() {
     }
     let mut nan = test.clone();
     nan[[3, 2, 5]] = f32::NAN;
-    let e = image_statistics(nan.view(), &reference, &stats)
+    let e = image_statistics(nan.view(), ViewLayout::Transforms, &reference, &stats)
         .unwrap_err()
         .to_string();
     assert!(e.contains("image 3") && e.contains("[2, 5]"), "{e}");
+}
+
+/// The statistics of the un-augmented view by brute force: view agreement is the cosine between the view and
+/// the mean of the transforms' unit features; identity cos (k) the mean of the k largest cosines between the
+/// view and the reference images' un-augmented views. The transform statistics do not see the view (the same
+/// values as the transforms alone), and the view's statistics need the layout and the reference's views.
+#[test]
+fn statistics_of_the_un_augmented_view_equal_brute_force() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let mut normal = |shape: (usize, usize, usize), shift: f32| {
+        Array3::from_shape_fn(shape, |(_, _, k)| {
+            let v: f32 = StandardNormal.sample(&mut rng);
+            v + if k % 2 == 0 { shift } else { 0.0 }
+        })
+    };
+    // 1 + 4 views; 300 test images (more than one block), 25 reference images.
+    let (test, x1) = (normal((300, 5, 6), 0.3), normal((25, 5, 6), 0.8));
+    let layout = ViewLayout::IdentityFirst;
+    let reference = Reference::from_features(x1.view(), layout, true).unwrap();
+    let stats = [
+        Statistic::ViewAgreement,
+        Statistic::LocalMIn { k: 4 },
+        Statistic::IdentityCosine { k: 1 },
+        Statistic::IdentityCosine { k: 6 },
+        Statistic::LocalCosine { k: 3 },
+    ];
+    let got = image_statistics(test.view(), layout, &reference, &stats).unwrap();
+    let transforms_only = Reference::from_features(
+        x1.slice(ndarray::s![.., 1.., ..]),
+        ViewLayout::Transforms,
+        true,
+    )
+    .unwrap();
+    let plain = image_statistics(
+        test.slice(ndarray::s![.., 1.., ..]),
+        ViewLayout::Transforms,
+        &transforms_only,
+        &[
+            Statistic::LocalMIn { k: 4 },
+            Statistic::LocalCosine { k: 3 },
+        ],
+    )
+    .unwrap();
+    let unit = |v: ndarray::ArrayView1<'_, f32>| -> Vec<f64> {
+        let n = v.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+        v.iter().map(|&a| f64::from(a) / n).collect()
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    for (t, s) in got.iter().enumerate().step_by(29) {
+        let img = test.index_axis(ndarray::Axis(0), t);
+        let view = unit(img.row(0));
+        let mut mean = vec![0.0; 6];
+        for i in 1..5 {
+            for (m, v) in mean.iter_mut().zip(unit(img.row(i))) {
+                *m += v / 4.0;
+            }
+        }
+        let agreement = dot(&view, &mean) / dot(&mean, &mean).sqrt();
+        assert!(
+            (s.values[0] - agreement).abs() < 1e-5,
+            "{} vs {agreement}",
+            s.values[0]
+        );
+        let mut cosines: Vec<f64> = (0..25)
+            .map(|j| dot(&view, &unit(x1.index_axis(ndarray::Axis(0), j).row(0))))
+            .collect();
+        cosines.sort_by(|a, b| b.total_cmp(a));
+        assert!((s.values[2] - cosines[0]).abs() < 1e-5);
+        let top6 = cosines[..6].iter().sum::<f64>() / 6.0;
+        assert!(
+            (s.values[3] - top6).abs() < 1e-5,
+            "{} vs {top6}",
+            s.values[3]
+        );
+        // The transforms' statistics ignore the un-augmented view.
+        assert_eq!(s.paper, plain[t].paper);
+        assert_eq!([s.values[1], s.values[4]], plain[t].values[..]);
+    }
+    // The paper's layout has no view to use; a reference without views cannot give identity cos.
+    assert!(matches!(
+        image_statistics(test.view(), ViewLayout::Transforms, &reference, &stats[..1]),
+        Err(Error::InvalidParameter { name: "layout", .. })
+    ));
+    assert!(matches!(
+        image_statistics(test.view(), layout, &transforms_only, &stats[2..3]),
+        Err(Error::InvalidParameter {
+            name: "reference",
+            ..
+        })
+    ));
+    assert!(
+        image_statistics(
+            test.view(),
+            layout,
+            &reference,
+            &[Statistic::IdentityCosine { k: 26 }]
+        )
+        .is_err()
+    );
+    // A zero un-augmented view is an error naming its image, not a NaN.
+    let mut zero = test.slice(ndarray::s![..3, .., ..]).to_owned();
+    zero.slice_mut(ndarray::s![2, 0, ..]).fill(0.0);
+    let e = image_statistics(zero.view(), layout, &reference, &stats[..1]).unwrap_err();
+    assert!(matches!(e, Error::InImage { image: 2, .. }), "{e}");
 }

@@ -13,7 +13,7 @@ use cadet_detect::evaluation::{
 };
 use cadet_detect::{
     Cadet, Calibration, Calibrator, ClassifierOutputs, DetectionMethod, Detector, EmbedderIdentity,
-    ImageScore, Statistic,
+    ImageScore, Statistic, ViewLayout,
 };
 use ndarray::{ArrayView2, ArrayView3, ArrayView4, Axis, concatenate, s};
 
@@ -253,19 +253,21 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// The method the examples headline and its row name in [`compared_methods`]: min p of local `m_in` (k = 50,
-/// two-sided) and local cos at k = 1 and k = 10 ([`DetectionMethod::min_p_two_scale`]), whatever `k` the other
-/// rows use. The family was fixed for its two-sided `m_in` (issue 12); the scales were chosen on the quickstart's
-/// held-out shapes and six synthetic CIFAR-10 anomaly sets, not on the sets the examples report (docs/results.md).
+/// The method the examples headline and its row name in [`compared_methods`]: Fisher's combination of local
+/// `m_in` (k = 50, two-sided), local cos and identity cos each at k = 1 and k = 10, and view agreement
+/// ([`DetectionMethod::fisher_views`]), whatever `k` the other rows use; it needs the un-augmented view. The
+/// family (one statistic per thing an anomaly changes, nearness at the two scales of the previous headline) and
+/// the combination were chosen on the quickstart's held-out shapes and six synthetic CIFAR-10 anomaly sets, not
+/// on the sets the examples report (docs/results.md).
 pub fn headline_method() -> (String, DetectionMethod) {
     (
-        "min p: local m_in (k=50) 2-sided, local cos (k=1, k=10) *".into(),
-        DetectionMethod::min_p_two_scale(50, 1, 10),
+        "Fisher: local m_in 2-sided, local/identity cos (k=1, 10), view agreement *".into(),
+        DetectionMethod::fisher_views(50, 1, 10),
     )
 }
 
 /// The headline method's scores among `results` ([`headline_method`]); `None` when it was left out (a reference
-/// of fewer than 50 images).
+/// of fewer than 50 images, or features without the un-augmented view).
 pub fn headline_scores(results: &[MethodScores]) -> Option<&MethodScores> {
     let (name, _) = headline_method();
     results.iter().find(|r| r.name == name)
@@ -279,8 +281,12 @@ pub fn reference_images_needed(method: &DetectionMethod) -> usize {
         .map(|s| match *s {
             Statistic::LocalMOut { k }
             | Statistic::LocalCosine { k }
-            | Statistic::LocalMIn { k } => k,
-            Statistic::MIn | Statistic::MOut | Statistic::FeatureNorm => 0,
+            | Statistic::LocalMIn { k }
+            | Statistic::IdentityCosine { k } => k,
+            Statistic::MIn
+            | Statistic::MOut
+            | Statistic::FeatureNorm
+            | Statistic::ViewAgreement => 0,
         })
         .max()
         .unwrap_or(0)
@@ -326,11 +332,23 @@ pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
             format!("Fisher: local m_in (k=10) 2-sided, local cos (k={k})"),
             DetectionMethod::fisher_local_m_in_cosine(10, k),
         ),
-        headline_method(),
+        (
+            "min p: local m_in (k=50) 2-sided, local cos (k=1, k=10)".into(),
+            DetectionMethod::min_p_two_scale(50, 1, 10),
+        ),
         (
             "feature norm alone".into(),
             DetectionMethod::single(Statistic::FeatureNorm),
         ),
+        (
+            "view agreement alone".into(),
+            DetectionMethod::single(Statistic::ViewAgreement),
+        ),
+        (
+            "identity cos (k=10) alone".into(),
+            DetectionMethod::single(Statistic::IdentityCosine { k: 10 }),
+        ),
+        headline_method(),
     ]
 }
 
@@ -452,19 +470,32 @@ pub fn compare_methods(
     alpha: f64,
 ) -> Result<(MethodTable, Vec<MethodScores>), cadet_detect::Error> {
     let views: Vec<_> = sets.iter().map(|(_, f)| *f).collect();
-    // Methods that average more reference images than X⁽¹⁾ holds are left out, and named in the header.
-    let (methods, left_out): (Vec<_>, Vec<_>) = compared_methods(k)
-        .into_iter()
-        .partition(|(_, m)| reference_images_needed(m) <= x1.dim().0);
+    // Methods that average more reference images than X⁽¹⁾ holds, or need the un-augmented view the features
+    // lack, are left out, and named in the header.
+    let with_view = base.settings().layout() == ViewLayout::IdentityFirst;
+    let (methods, left_out): (Vec<_>, Vec<_>) =
+        compared_methods(k).into_iter().partition(|(_, m)| {
+            reference_images_needed(m) <= x1.dim().0 && (with_view || !m.needs_identity_view())
+        });
     let mut header = header.into();
-    if !left_out.is_empty() {
-        let names: Vec<String> = left_out
+    let (small, no_view): (Vec<_>, Vec<_>) = left_out
+        .iter()
+        .partition(|(_, m)| reference_images_needed(m) > x1.dim().0);
+    if !small.is_empty() {
+        let names: Vec<String> = small
             .iter()
             .map(|(n, m)| format!("{n} (needs {})", reference_images_needed(m)))
             .collect();
         header.push_str(&format!(
             "\nLeft out, |X1| = {} being too small: {}",
             x1.dim().0,
+            names.join("; ")
+        ));
+    }
+    if !no_view.is_empty() {
+        let names: Vec<&str> = no_view.iter().map(|(n, _)| n.as_str()).collect();
+        header.push_str(&format!(
+            "\nLeft out, the features having no un-augmented view: {}",
             names.join("; ")
         ));
     }
@@ -597,7 +628,12 @@ mod tests {
 
     #[test]
     fn methods_too_large_for_the_reference_are_left_out_and_named() {
-        let base = Cadet::params(4).n_trs(4).check().unwrap();
+        // Features of 4 views: the un-augmented view and 3 transforms, or 4 transforms.
+        let base = Cadet::params(4)
+            .n_trs(3)
+            .identity_view(true)
+            .check()
+            .unwrap();
         let (x2, test, other) = (features(40, 1), features(12, 2), features(12, 3));
         let sets = |x1_len: usize| {
             let x1 = features(x1_len, 0);
@@ -616,7 +652,12 @@ mod tests {
         // |X1| = 20: the headline (local m_in over 50 images) cannot be computed; the rest can.
         let (table, results) = sets(20);
         assert!(headline_scores(&results).is_none());
-        assert_eq!(results.len(), compared_methods(1).len() - 1);
+        let too_large = compared_methods(1)
+            .iter()
+            .filter(|(_, m)| reference_images_needed(m) > 20)
+            .count();
+        assert_eq!(too_large, 2);
+        assert_eq!(results.len(), compared_methods(1).len() - too_large);
         assert!(
             table.header.contains("Left out, |X1| = 20"),
             "{}",
@@ -632,5 +673,35 @@ mod tests {
         assert!(headline_scores(&results).is_some());
         assert_eq!(results.len(), compared_methods(1).len());
         assert!(!table.header.contains("Left out"), "{}", table.header);
+        // The same features read as 4 transforms, no un-augmented view: the methods that need it are left out
+        // and named; the others are scored.
+        let transforms_only = Cadet::params(4).n_trs(4).check().unwrap();
+        let x1 = features(60, 0);
+        let (table, results) = compare_methods(
+            &transforms_only,
+            1,
+            None,
+            x1.view(),
+            x2.view(),
+            &[("test".into(), test.view()), ("other".into(), other.view())],
+            "header",
+            0.05,
+        )
+        .unwrap();
+        let needing: Vec<_> = compared_methods(1)
+            .into_iter()
+            .filter(|(_, m)| m.needs_identity_view())
+            .collect();
+        assert_eq!(needing.len(), 3);
+        assert_eq!(results.len(), compared_methods(1).len() - needing.len());
+        assert!(headline_scores(&results).is_none());
+        assert!(
+            table.header.contains("no un-augmented view"),
+            "{}",
+            table.header
+        );
+        for (name, _) in &needing {
+            assert!(table.header.contains(name.as_str()), "{}", table.header);
+        }
     }
 }

@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cadet, CadetParams, STREAM_SCORE, features};
 use crate::method::{
-    DetectionMethod, FittedCombination, ImageStatistics, Reference, image_statistics,
+    DetectionMethod, FittedCombination, ImageStatistics, Reference, ViewLayout, image_statistics,
 };
 use crate::{Error, Result};
 
 const FORMAT: &str = "cadet-calibration";
-const VERSION: u32 = 2;
+/// Version 3 adds the un-augmented view (the layout in the settings, the reference's views); version-2 files,
+/// which have neither, read as version 3 without them. A reader of version 2 rejects version 3 rather than take
+/// an un-augmented view for a transform.
+const VERSION: u32 = 3;
 
 /// What identifies the embedder a calibration was made with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,17 +261,29 @@ impl Calibration {
         self.score_features(feats.view())
     }
 
-    /// Scores transform features `(N, n_trs, d)` computed elsewhere (the calibration's `n_trs` and `d`).
+    /// Scores features computed elsewhere, laid out as the calibration's ([`CadetParams::layout`]):
+    /// `(N, n_trs, d)`, or `(N, 1 + n_trs, d)` with the un-augmented view first.
     pub fn score_features(&self, features: ArrayView3<'_, f32>) -> Result<Vec<ImageScore>> {
-        let (n, n_trs, d) = features.dim();
-        if n_trs != self.params.n_trs || d != self.reference.dim() {
+        let (n, views, d) = features.dim();
+        let layout = self.params.layout;
+        if views != layout.views(self.params.n_trs) || d != self.reference.dim() {
             return Err(Error::ShapeMismatch {
-                what: "transform features (images, n_trs, d)",
-                expected: vec![n, self.params.n_trs, self.reference.dim()],
-                got: vec![n, n_trs, d],
+                what: match layout {
+                    ViewLayout::Transforms => "transform features (images, n_trs, d)",
+                    ViewLayout::IdentityFirst => {
+                        "features, the un-augmented view first (images, 1 + n_trs, d)"
+                    }
+                },
+                expected: vec![n, layout.views(self.params.n_trs), self.reference.dim()],
+                got: vec![n, views, d],
             });
         }
-        let stats = image_statistics(features, &self.reference, &self.params.method.statistics)?;
+        let stats = image_statistics(
+            features,
+            layout,
+            &self.reference,
+            &self.params.method.statistics,
+        )?;
         Ok(self.score_statistics(&stats))
     }
 
@@ -327,9 +342,11 @@ impl Calibration {
                     checksum: String::new(),
                 }
             }
-            Some(v) if v == u64::from(VERSION) => {
+            Some(v) if v == 2 || v == u64::from(VERSION) => {
                 let mut cal: Calibration = serde_json::from_value(value).map_err(corrupt)?;
                 let stored = std::mem::take(&mut cal.checksum);
+                // Version 3's new fields are not written when unused, so a version-2 file's content (and so
+                // its checksum) is what this version writes for it with `version: 2`.
                 let computed = cal.checksum().map_err(corrupt)?;
                 if stored != computed {
                     return Err(err(format!(
@@ -337,11 +354,20 @@ impl Calibration {
                          changed or damaged after it was written"
                     )));
                 }
+                if v == 2
+                    && (!cal.params.layout.is_transforms_only()
+                        || cal.reference.identity_units().is_some())
+                {
+                    return Err(err(
+                        "version 2 with an un-augmented view, which only version 3 has".into(),
+                    ));
+                }
+                cal.version = VERSION;
                 cal
             }
             Some(other) => {
                 return Err(err(format!(
-                    "version {other}, this library reads versions 1 and {VERSION}"
+                    "version {other}, this library reads versions 1 to {VERSION}"
                 )));
             }
             None => {
@@ -388,9 +414,10 @@ impl Calibration {
 }
 
 impl Cadet {
-    /// Calibration from features computed elsewhere: X⁽¹⁾ `(m, n_trs', d)` and X⁽²⁾ `(m', n_trs, d)`. `identity`
-    /// records the embedder when known (needed to score images with [`Calibration::score`]); without it the
-    /// calibration scores features only.
+    /// Calibration from features computed elsewhere: X⁽¹⁾ `(m, n_trs', d)` and X⁽²⁾ `(m', n_trs, d)` (each with
+    /// one more view first, the un-augmented one, with [`CadetParams::identity_view`]). `identity` records the
+    /// embedder when known (needed to score images with [`Calibration::score`]); without it the calibration
+    /// scores features only.
     pub fn calibrate_features(
         &self,
         identity: Option<EmbedderIdentity>,
@@ -398,16 +425,18 @@ impl Cadet {
         x2: ndarray::ArrayView3<'_, f32>,
         progress: &dyn Progress,
     ) -> Result<Calibration> {
-        if x2.dim().1 != self.params.n_trs {
+        let layout = self.params.layout;
+        if x2.dim().1 != layout.views(self.params.n_trs) {
             return Err(Error::ShapeMismatch {
-                what: "X(2) transform features (images, n_trs, d)",
-                expected: vec![x2.dim().0, self.params.n_trs, x2.dim().2],
+                what: "X(2) features (images, views, d): n_trs transforms, 1 + n_trs with the un-augmented view",
+                expected: vec![x2.dim().0, layout.views(self.params.n_trs), x2.dim().2],
                 got: x2.shape().to_vec(),
             });
         }
-        let reference = Reference::from_features(x1, self.params.method.needs_reference_images())?;
+        let reference =
+            Reference::from_features(x1, layout, self.params.method.needs_reference_images())?;
         progress.start("CADet calibration from features", x2.dim().0 as u64);
-        let stats = image_statistics(x2, &reference, &self.params.method.statistics)?;
+        let stats = image_statistics(x2, layout, &reference, &self.params.method.statistics)?;
         progress.finish();
         Calibration::fit(self.params.clone(), identity, reference, &stats)
     }

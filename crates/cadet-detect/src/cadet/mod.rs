@@ -10,7 +10,7 @@ use cadet_core::{Embedder, Progress};
 use ndarray::{Array3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
-use crate::method::DetectionMethod;
+use crate::method::{DetectionMethod, ViewLayout};
 use crate::{Error, Result};
 
 /// Stream domains of the view RNG for X⁽¹⁾, X⁽²⁾ and scored images: an image's stream is its domain plus a
@@ -29,6 +29,10 @@ pub struct CadetParams {
     /// Statistics and their combination; version-1 files, which have none, are the paper's.
     #[serde(default)]
     pub(crate) method: DetectionMethod,
+    /// Whether each image's features start with its un-augmented view (files before version 3: no; not written
+    /// when no, so such a file reads as before).
+    #[serde(default, skip_serializing_if = "ViewLayout::is_transforms_only")]
+    pub(crate) layout: ViewLayout,
 }
 
 impl CadetParams {
@@ -57,9 +61,30 @@ impl CadetParams {
         self.method = method;
         self
     }
+    /// Whether to embed each image's un-augmented view ([`cadet_augment::CadetEval::identity_view`]) before its
+    /// transforms: features become `(N, 1 + n_trs, d)` ([`ViewLayout::IdentityFirst`]), one more forward pass per
+    /// image. Methods with [`Statistic::ViewAgreement`](crate::Statistic::ViewAgreement) or
+    /// [`Statistic::IdentityCosine`](crate::Statistic::IdentityCosine) need it.
+    pub fn identity_view(mut self, on: bool) -> Self {
+        self.layout = if on {
+            ViewLayout::IdentityFirst
+        } else {
+            ViewLayout::Transforms
+        };
+        self
+    }
     /// Validates the settings.
     pub fn check(self) -> Result<Cadet> {
         self.method.check()?;
+        if self.method.needs_identity_view() && self.layout != ViewLayout::IdentityFirst {
+            return Err(Error::InvalidParameter {
+                name: "identity_view",
+                reason: format!(
+                    "{} needs the un-augmented view: CadetParams::identity_view(true)",
+                    self.method.label()
+                ),
+            });
+        }
         if self.n_trs < 2 {
             return Err(Error::InvalidParameter {
                 name: "n_trs",
@@ -78,6 +103,11 @@ impl CadetParams {
     /// Transforms per image.
     pub fn transforms(&self) -> usize {
         self.n_trs
+    }
+
+    /// How each image's views are laid out in its features.
+    pub fn layout(&self) -> ViewLayout {
+        self.layout
     }
 }
 
@@ -122,6 +152,7 @@ impl Cadet {
             seed: 0,
             batch_images: 16,
             method: DetectionMethod::paper(),
+            layout: ViewLayout::Transforms,
         }
     }
 
@@ -130,7 +161,8 @@ impl Cadet {
         &self.params
     }
 
-    /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image, each image's views drawn from
+    /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image (`(N, 1 + n_trs, d)`, the
+    /// un-augmented view first, with [`CadetParams::identity_view`]), each image's views drawn from
     /// stream `domain` + a 40-bit hash of its pixels (so the same image gets the same views in any batch): what calibration and scoring compute internally, for saving, for
     /// [`Cadet::calibrate_features`] or for scoring elsewhere. Images are `(N, C, H, W)` in `[0, 1]`.
     pub fn transform_features<E: Embedder + ?Sized>(

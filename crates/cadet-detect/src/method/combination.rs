@@ -150,8 +150,8 @@ impl DetectionMethod {
     }
 
     /// The minimum p-value of `local m_in (k_in)` (two-sided) and `local cos` at two scales, `k_near` and
-    /// `k_far` nearest reference images (both low tail): the examples' headline method
-    /// (`min_p_two_scale(50, 1, 10)`).
+    /// `k_far` nearest reference images (both low tail): the examples' headline method before
+    /// [`DetectionMethod::fisher_views`], which adds the un-augmented view (`min_p_two_scale(50, 1, 10)`).
     ///
     /// Why two scales: the nearest reference image is the sharpest evidence where the training images form tight
     /// clusters (the quickstart's shapes), the mean of ten is steadier where they do not (natural images); the
@@ -166,6 +166,43 @@ impl DetectionMethod {
             ],
             combination: Combination::MinP {
                 tails: vec![Tail::TwoSided, Tail::Lower, Tail::Lower],
+            },
+        }
+    }
+
+    /// Fisher's combination of six statistics, one for each thing an anomaly can change, nearness at two
+    /// scales: `local m_in (k_in)` (two-sided: do the image's transforms agree as much as those of the
+    /// in-distribution images it resembles), `local cos` at `k_near` and `k_far` (are its transforms' mean near
+    /// training images), `identity cos` at `k_near` and `k_far` (is its un-augmented view near training images'
+    /// un-augmented views: the k-NN detector's statistic) and `view agreement` (does its un-augmented view agree
+    /// with its transforms: an adversarial perturbation, crafted on that view, is partly undone by crops and
+    /// flips). All but the first in their low tails. The examples' headline method (`fisher_views(50, 1, 10)`);
+    /// needs the un-augmented view ([`CadetParams::identity_view`](crate::CadetParams::identity_view)).
+    ///
+    /// Why two scales: the nearest reference image is the sharpest evidence where the training images form tight
+    /// clusters, the mean of ten steadier where they do not. Why Fisher rather than the minimum: each statistic
+    /// alone misses some anomaly (an adversarial image looks *more* typical in a single view; a semantic outlier's
+    /// views agree), and Fisher lets moderate evidence from several add up, where the minimum keeps only the
+    /// strongest and pays for every extra statistic with a stricter threshold.
+    pub fn fisher_views(k_in: usize, k_near: usize, k_far: usize) -> Self {
+        Self {
+            statistics: vec![
+                Statistic::LocalMIn { k: k_in },
+                Statistic::LocalCosine { k: k_near },
+                Statistic::LocalCosine { k: k_far },
+                Statistic::IdentityCosine { k: k_near },
+                Statistic::IdentityCosine { k: k_far },
+                Statistic::ViewAgreement,
+            ],
+            combination: Combination::Fisher {
+                tails: vec![
+                    Tail::TwoSided,
+                    Tail::Lower,
+                    Tail::Lower,
+                    Tail::Lower,
+                    Tail::Lower,
+                    Tail::Lower,
+                ],
             },
         }
     }
@@ -186,8 +223,15 @@ impl DetectionMethod {
                 Statistic::LocalMOut { .. }
                     | Statistic::LocalCosine { .. }
                     | Statistic::LocalMIn { .. }
+                    | Statistic::IdentityCosine { .. }
             )
         })
+    }
+
+    /// Whether a statistic needs the un-augmented view's features beside the transforms'
+    /// ([`ViewLayout::IdentityFirst`](super::ViewLayout::IdentityFirst)).
+    pub fn needs_identity_view(&self) -> bool {
+        self.statistics.iter().any(Statistic::needs_identity_view)
     }
 
     /// A short description for tables, e.g. `m_in (two-sided) ⊕ local m_out (k=5) (low), Fisher`.
@@ -238,7 +282,8 @@ impl DetectionMethod {
             }
             if let Statistic::LocalMOut { k: 0 }
             | Statistic::LocalCosine { k: 0 }
-            | Statistic::LocalMIn { k: 0 } = s
+            | Statistic::LocalMIn { k: 0 }
+            | Statistic::IdentityCosine { k: 0 } = s
             {
                 return bad(format!("{} needs k ≥ 1", s.label()));
             }

@@ -7,4 +7,4 @@ mod combination;
 mod statistic;
 
 pub use combination::{Combination, DetectionMethod, FittedCombination, Tail};
-pub use statistic::{ImageStatistics, Reference, Statistic, image_statistics};
+pub use statistic::{ImageStatistics, Reference, Statistic, ViewLayout, image_statistics};

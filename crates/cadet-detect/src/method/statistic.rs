@@ -12,6 +12,13 @@
 //! - `local cos (k)`: the mean of the `k` largest `cos(ū, ū_j)`, directions only;
 //! - `local m_in (k)`: `m_in` minus the mean `m_in` of the `k` reference images nearest by `cos(ū, ū_j)`;
 //! - `feature norm`: the mean Euclidean norm of the raw transform features (weak features, small norm).
+//!
+//! With the un-augmented view's feature `v` beside the transforms ([`ViewLayout::IdentityFirst`]), and `v_j`
+//! the same for reference image `j`:
+//! - `view agreement`: `cos(v, ū)`, how well the un-augmented view agrees with the image's transforms. An
+//!   adversarial perturbation is crafted on the un-augmented view, and crops and flips undo part of it, so the
+//!   perturbed view disagrees with its own transforms; an in-distribution image's views agree;
+//! - `identity cos (k)`: the mean of the `k` largest `cos(v, v_j)`, the k-NN detector's statistic.
 
 use cadet_core::linalg::{Threads, matmul};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis, s};
@@ -52,6 +59,67 @@ pub enum Statistic {
     },
     /// Mean Euclidean norm of the transforms' raw features.
     FeatureNorm,
+    /// Cosine between the un-augmented view's feature and the image's mean unit transform feature `ū`
+    /// (needs [`ViewLayout::IdentityFirst`]). An adversarial perturbation is crafted on the un-augmented view;
+    /// crops, rescaling and flips undo part of it, so the perturbed view stops agreeing with the image's own
+    /// transforms, which a clean image's views do (low = anomalous).
+    ViewAgreement,
+    /// Mean of the `k` largest cosine similarities between the un-augmented view's feature and the reference
+    /// images' un-augmented views: the k-NN detector's statistic, calibrated like the others (needs
+    /// [`ViewLayout::IdentityFirst`] for both the image and the reference).
+    IdentityCosine {
+        /// Nearest reference images averaged, `1 ≤ k ≤ |X⁽¹⁾|`.
+        k: usize,
+    },
+}
+
+/// Where an image's un-augmented view sits along the views axis of a features array `(N, views, d)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewLayout {
+    /// The `n_trs` evaluation transforms only (the paper's).
+    #[default]
+    Transforms,
+    /// The un-augmented view first ([`cadet_augment::CadetEval::identity_view`]), then the `n_trs` transforms:
+    /// `1 + n_trs` views per image.
+    IdentityFirst,
+}
+
+impl ViewLayout {
+    /// Whether the layout is the paper's, transforms only.
+    pub fn is_transforms_only(&self) -> bool {
+        *self == Self::Transforms
+    }
+
+    /// Views per image for `n_trs` transforms.
+    pub fn views(self, n_trs: usize) -> usize {
+        n_trs + usize::from(self == Self::IdentityFirst)
+    }
+
+    /// The un-augmented views `(N, d)` (when the layout has them) and the transforms `(N, n_trs, d)` of
+    /// `features`.
+    pub fn split(
+        self,
+        features: ArrayView3<'_, f32>,
+    ) -> Result<(Option<ArrayView2<'_, f32>>, ArrayView3<'_, f32>)> {
+        match self {
+            Self::Transforms => Ok((None, features)),
+            Self::IdentityFirst => {
+                let (n, views, d) = features.dim();
+                if views < 2 {
+                    return Err(Error::ShapeMismatch {
+                        what: "features with the un-augmented view first (images, 1 + n_trs, d)",
+                        expected: vec![n, 0, d],
+                        got: vec![n, views, d],
+                    });
+                }
+                Ok((
+                    Some(features.index_axis_move(Axis(1), 0)),
+                    features.slice_move(s![.., 1.., ..]),
+                ))
+            }
+        }
+    }
 }
 
 impl Statistic {
@@ -64,7 +132,14 @@ impl Statistic {
             Self::LocalCosine { k } => format!("local cos (k={k})"),
             Self::LocalMIn { k } => format!("local m_in (k={k})"),
             Self::FeatureNorm => "norm".into(),
+            Self::ViewAgreement => "view agreement".into(),
+            Self::IdentityCosine { k } => format!("identity cos (k={k})"),
         }
+    }
+
+    /// Whether the statistic needs the un-augmented view's features ([`ViewLayout::IdentityFirst`]).
+    pub fn needs_identity_view(&self) -> bool {
+        matches!(self, Self::ViewAgreement | Self::IdentityCosine { .. })
     }
 }
 
@@ -79,11 +154,21 @@ pub struct Reference {
     /// Each reference image's `m_in` (kept with `image_means` when its images have 2 transforms or more).
     #[serde(default)]
     image_m_in: Vec<f64>,
+    /// Row-major `size × d` unit features of each reference image's un-augmented view, or empty when not kept
+    /// (then not written: a file without them reads as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    identity_units: Vec<f32>,
 }
 
 impl Reference {
-    /// From X⁽¹⁾'s transform features `(m, n_trs, d)`; `keep_images` keeps the `ū_j` for local statistics.
-    pub fn from_features(x1: ArrayView3<'_, f32>, keep_images: bool) -> Result<Self> {
+    /// From X⁽¹⁾'s features `(m, views, d)` laid out as `layout` says; `keep_images` keeps the `ū_j` (and,
+    /// with the un-augmented views, their unit features) for local statistics.
+    pub fn from_features(
+        x1: ArrayView3<'_, f32>,
+        layout: ViewLayout,
+        keep_images: bool,
+    ) -> Result<Self> {
+        let (identity, x1) = layout.split(x1)?;
         let mu = mean_unit_feature(x1)?;
         let n = x1.dim().1;
         let (mut image_means, mut image_m_in) = (Vec::new(), Vec::new());
@@ -99,11 +184,16 @@ impl Reference {
                 image_means.extend(u.iter().map(|&v| v as f32));
             }
         }
+        let identity_units = match (keep_images, identity) {
+            (true, Some(identity)) => unit_rows(identity)?.into_iter().collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             size: x1.dim().0,
             mu,
             image_means,
             image_m_in,
+            identity_units,
         })
     }
 
@@ -123,6 +213,7 @@ impl Reference {
             mu,
             image_means: means.iter().copied().collect(),
             image_m_in: Vec::new(),
+            identity_units: Vec::new(),
         })
     }
 
@@ -133,6 +224,7 @@ impl Reference {
             mu,
             image_means: Vec::new(),
             image_m_in: Vec::new(),
+            identity_units: Vec::new(),
         }
     }
 
@@ -164,9 +256,36 @@ impl Reference {
         ArrayView2::from_shape((self.size, self.mu.len()), &self.image_means).ok()
     }
 
+    /// The unit features of the reference images' un-augmented views, `|X⁽¹⁾| × d`, when kept.
+    pub fn identity_units(&self) -> Option<ArrayView2<'_, f32>> {
+        if self.identity_units.is_empty() {
+            return None;
+        }
+        ArrayView2::from_shape((self.size, self.mu.len()), &self.identity_units).ok()
+    }
+
     /// Checks the reference supports `statistic`.
     pub fn supports(&self, statistic: Statistic) -> Result<()> {
         match statistic {
+            Statistic::IdentityCosine { k } => {
+                let label = statistic.label();
+                if k == 0 || k > self.size {
+                    return Err(Error::InvalidParameter {
+                        name: "k",
+                        reason: format!("{label} needs 1 ≤ k ≤ |X(1)| = {}, got {k}", self.size),
+                    });
+                }
+                if self.identity_units().is_none() {
+                    return Err(Error::InvalidParameter {
+                        name: "reference",
+                        reason: format!(
+                            "{label} needs the reference images' un-augmented views, which this reference \
+                             does not hold (build it from features with the un-augmented view first)"
+                        ),
+                    });
+                }
+                Ok(())
+            }
             Statistic::LocalMOut { k }
             | Statistic::LocalCosine { k }
             | Statistic::LocalMIn { k } => {
@@ -222,6 +341,17 @@ impl Reference {
                 self.size
             )));
         }
+        if !self.identity_units.is_empty()
+            && (self.identity_units.len() != self.size * self.mu.len()
+                || self.identity_units.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::Degenerate(format!(
+                "reference: {} un-augmented view features for {} images of dimension {}, or not finite",
+                self.identity_units.len(),
+                self.size,
+                self.mu.len()
+            )));
+        }
         if !self.image_means.is_empty()
             && (self.image_means.len() != self.size * self.mu.len()
                 || self.image_means.iter().any(|v| !v.is_finite()))
@@ -242,6 +372,23 @@ fn mean_unit(features: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
     mean_unit_feature(features.insert_axis(Axis(0)))
 }
 
+/// Each row of `views` (`N × d`, un-augmented views) scaled to unit length, `f32`; a zero or non-finite row is
+/// an error naming its image.
+fn unit_rows(views: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    let mut out = Array2::<f32>::zeros(views.dim());
+    for (i, (row, mut dst)) in views.outer_iter().zip(out.outer_iter_mut()).enumerate() {
+        let u = mean_unit(row.insert_axis(Axis(0))).map_err(|e| Error::InImage {
+            image: i,
+            source: Box::new(Error::InvalidParameter {
+                name: "un-augmented view features",
+                reason: e.to_string(),
+            }),
+        })?;
+        dst.iter_mut().zip(u).for_each(|(d, v)| *d = v as f32);
+    }
+    Ok(out)
+}
+
 /// The statistics of one image: the paper's pair (always, for reports) and the requested ones, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageStatistics {
@@ -255,14 +402,28 @@ pub struct ImageStatistics {
 /// similarity matrix.
 const BLOCK: usize = 256;
 
-/// The `statistics` of each image of `features` `(N, n_trs, d)` against `reference`. Local statistics take one
-/// blocked matrix product of the images' `ū` with the reference's `ū_j` (`O(N · |X⁽¹⁾| · d)`); the others are
-/// `O(N · n_trs · d)`.
+/// The `statistics` of each image of `features` `(N, views, d)`, laid out as `layout` says, against
+/// `reference`. Local statistics take one blocked matrix product of the images' `ū` (or un-augmented views) with
+/// the reference's (`O(N · |X⁽¹⁾| · d)`); the others are `O(N · n_trs · d)`.
 pub fn image_statistics(
     features: ArrayView3<'_, f32>,
+    layout: ViewLayout,
     reference: &Reference,
     statistics: &[Statistic],
 ) -> Result<Vec<ImageStatistics>> {
+    let (identity, features) = layout.split(features)?;
+    if let (None, Some(s)) = (
+        identity,
+        statistics.iter().find(|s| s.needs_identity_view()),
+    ) {
+        return Err(Error::InvalidParameter {
+            name: "layout",
+            reason: format!(
+                "{} needs the un-augmented view's features before the transforms (ViewLayout::IdentityFirst)",
+                s.label()
+            ),
+        });
+    }
     let (n, n_trs, d) = features.dim();
     if d != reference.dim() {
         return Err(Error::ShapeMismatch {
@@ -337,8 +498,12 @@ pub fn image_statistics(
             }
         }
     }
+    let identity_values = match identity {
+        Some(views) => identity_statistics(views, features, reference, statistics)?,
+        None => vec![Vec::new(); n],
+    };
     for (i, (image, stats)) in features.outer_iter().zip(out.iter_mut()).enumerate() {
-        let mut next_local = 0;
+        let (mut next_local, mut next_identity) = (0, 0);
         for &s in statistics {
             let v = match s {
                 Statistic::MIn => stats.paper.m_in,
@@ -352,8 +517,97 @@ pub fn image_statistics(
                     local_values[i][next_local - 1]
                 }
                 Statistic::FeatureNorm => feature_norm(image),
+                Statistic::ViewAgreement | Statistic::IdentityCosine { .. } => {
+                    next_identity += 1;
+                    identity_values[i][next_identity - 1]
+                }
             };
             stats.values.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Per image, the values of the statistics of `statistics` that use the un-augmented view (`views`, `N × d`),
+/// in their order: view agreement against the transforms' `ū`, identity cos by a blocked product with the
+/// reference's un-augmented views.
+fn identity_statistics(
+    views: ArrayView2<'_, f32>,
+    transforms: ArrayView3<'_, f32>,
+    reference: &Reference,
+    statistics: &[Statistic],
+) -> Result<Vec<Vec<f64>>> {
+    let wanted: Vec<Statistic> = statistics
+        .iter()
+        .copied()
+        .filter(Statistic::needs_identity_view)
+        .collect();
+    let n = views.nrows();
+    if wanted.is_empty() {
+        return Ok(vec![Vec::new(); n]);
+    }
+    if views.ncols() != reference.dim() {
+        return Err(Error::ShapeMismatch {
+            what: "un-augmented view features",
+            expected: vec![n, reference.dim()],
+            got: vec![n, views.ncols()],
+        });
+    }
+    let units = unit_rows(views)?;
+    let mut out: Vec<Vec<f64>> = vec![Vec::with_capacity(wanted.len()); n];
+    for start in (0..n).step_by(BLOCK) {
+        let end = (start + BLOCK).min(n);
+        // cos(v, v_j) for the block: both sides are unit rows.
+        let cosines = match reference.identity_units() {
+            Some(refs)
+                if wanted
+                    .iter()
+                    .any(|s| matches!(s, Statistic::IdentityCosine { .. })) =>
+            {
+                Some(matmul(
+                    units.slice(s![start..end, ..]),
+                    refs.t(),
+                    Threads::Rayon,
+                )?)
+            }
+            _ => None,
+        };
+        for (i, values) in out.iter_mut().enumerate().take(end).skip(start) {
+            for s in &wanted {
+                let v = match *s {
+                    Statistic::ViewAgreement => {
+                        let mean = mean_unit(transforms.index_axis(Axis(0), i)).map_err(|e| {
+                            Error::InImage {
+                                image: i,
+                                source: Box::new(e),
+                            }
+                        })?;
+                        let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        let dot: f64 = units
+                            .row(i)
+                            .iter()
+                            .zip(&mean)
+                            .map(|(&a, b)| f64::from(a) * b)
+                            .sum();
+                        dot / norm.max(f64::MIN_POSITIVE)
+                    }
+                    Statistic::IdentityCosine { k } => match &cosines {
+                        Some(c) => top_k_mean(c.row(i - start).to_vec(), k),
+                        // Reference::supports rejects this before any work; kept as an error, not a panic.
+                        None => {
+                            return Err(Error::InvalidParameter {
+                                name: "reference",
+                                reason: format!(
+                                    "{} needs the reference's un-augmented views",
+                                    s.label()
+                                ),
+                            });
+                        }
+                    },
+                    _ => unreachable!("statistics of the un-augmented view only"),
+                };
+                values.push(v);
+            }
         }
     }
     Ok(out)
@@ -398,7 +652,7 @@ mod tests {
     fn local_m_out_by_hand() {
         let x1 = Array3::from_shape_vec((2, 2, 2), vec![1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 1.0])
             .unwrap();
-        let r = Reference::from_features(x1.view(), true).unwrap();
+        let r = Reference::from_features(x1.view(), ViewLayout::Transforms, true).unwrap();
         let test = array![[[1.0f32, 0.0], [5.0, 0.0]]];
         let stats = [
             Statistic::LocalMOut { k: 1 },
@@ -406,7 +660,7 @@ mod tests {
             Statistic::MOut,
             Statistic::FeatureNorm,
         ];
-        let s = image_statistics(test.view(), &r, &stats).unwrap();
+        let s = image_statistics(test.view(), ViewLayout::Transforms, &r, &stats).unwrap();
         let v = &s[0].values;
         assert!(
             (v[0] - 1.0).abs() < 1e-7 && (v[1] - 0.5).abs() < 1e-12,
@@ -416,11 +670,33 @@ mod tests {
             (v[2] - 0.5).abs() < 1e-12 && (v[3] - 3.0).abs() < 1e-12,
             "{v:?}"
         );
-        assert!(image_statistics(test.view(), &r, &[Statistic::LocalMOut { k: 3 }]).is_err());
-        assert!(image_statistics(test.view(), &r, &[Statistic::LocalMOut { k: 0 }]).is_err());
-        let no_images = Reference::from_features(x1.view(), false).unwrap();
         assert!(
-            image_statistics(test.view(), &no_images, &[Statistic::LocalMOut { k: 1 }]).is_err()
+            image_statistics(
+                test.view(),
+                ViewLayout::Transforms,
+                &r,
+                &[Statistic::LocalMOut { k: 3 }]
+            )
+            .is_err()
+        );
+        assert!(
+            image_statistics(
+                test.view(),
+                ViewLayout::Transforms,
+                &r,
+                &[Statistic::LocalMOut { k: 0 }]
+            )
+            .is_err()
+        );
+        let no_images = Reference::from_features(x1.view(), ViewLayout::Transforms, false).unwrap();
+        assert!(
+            image_statistics(
+                test.view(),
+                ViewLayout::Transforms,
+                &no_images,
+                &[Statistic::LocalMOut { k: 1 }]
+            )
+            .is_err()
         );
     }
 }
