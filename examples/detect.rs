@@ -23,8 +23,9 @@
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
-use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic};
+use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic, ViewLayout};
 use cadet_core::{Embedder, Progress};
+use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compare_methods, push_feature_baselines,
 };
@@ -37,14 +38,15 @@ struct Args {
     /// Run on the synthetic data set with a hand-crafted embedder.
     #[arg(long, conflicts_with_all = ["x1", "x2", "calibration", "sets", "compare"])]
     demo: bool,
-    /// X(1) transform features, (m, n_trs, d) float32 .npy.
+    /// X(1) features, (m, n_trs, d) float32 .npy ((m, 1 + n_trs, d) with --identity-view).
     #[arg(long, requires = "x2", conflicts_with = "calibration")]
     x1: Option<PathBuf>,
-    /// X(2) transform features, (m', n_trs, d) float32 .npy.
+    /// X(2) features, (m', n_trs, d) float32 .npy ((m', 1 + n_trs, d) with --identity-view).
     #[arg(long, requires = "x1")]
     x2: Option<PathBuf>,
     /// The features hold each image's un-augmented view first, (m, 1 + n_trs, d), as quickstart and
-    /// reproduce_cifar save them (a loaded calibration says its own layout).
+    /// reproduce_cifar save them (their `layout.json` beside the files says so, and a run that contradicts it is
+    /// refused; a loaded calibration says its own layout).
     #[arg(long, requires = "x1")]
     identity_view: bool,
     /// A calibration file to load instead of calibrating.
@@ -53,7 +55,7 @@ struct Args {
     /// Where to save the calibration (written last, once the run succeeded).
     #[arg(long)]
     save_calibration: Option<PathBuf>,
-    /// Named sets of transform features, `name=path.npy`; the first is the in-distribution test set.
+    /// Named sets of features, `name=path.npy`, laid out as X(2); the first is the in-distribution test set.
     #[arg(long = "set", value_name = "NAME=PATH", value_parser = named_path)]
     sets: Vec<(String, PathBuf)>,
     /// Level α of the p-value test, in (0, 1).
@@ -199,7 +201,7 @@ impl Progress for Stderr {
 }
 
 /// The transforms per image of X(2)'s features `(m, views, d)`: all views, or all but the first with
-/// `--identity-view`; at least 2 (a smaller count fails the settings' check with its own message).
+/// `--identity-view`; at least 2 (features with fewer are then refused by the calibration as a shape error).
 fn transforms(args: &Args, x2: &Array3<f32>) -> usize {
     x2.dim()
         .1
@@ -211,7 +213,7 @@ fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
     // The header's shape against the file's size first: a lying header is an error, not a huge allocation.
     cadet::data::formats::check_npy_size(path)?;
     ndarray_npy::read_npy::<_, Array3<f32>>(path)
-        .map_err(|e| format!("{}: expected (n, n_trs, d) float32: {e}", path.display()).into())
+        .map_err(|e| format!("{}: expected (n, views, d) float32: {e}", path.display()).into())
 }
 
 /// The demo: calibrate on 8 shapes, score their test images, 2 unseen shapes, and noisy test images.
@@ -284,12 +286,28 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
         })
         .collect::<Result<_, BoxError>>()?;
     let features = match (&args.x1, &args.x2) {
-        (Some(x1), Some(x2)) => Some((load3(x1)?, load3(x2)?)),
+        (Some(x1), Some(x2)) => {
+            // Features saved by the examples say their layout beside them: refuse a flag that disagrees.
+            let told = if args.identity_view {
+                ViewLayout::IdentityFirst
+            } else {
+                ViewLayout::Transforms
+            };
+            for path in [x1, x2].into_iter().chain(args.sets.iter().map(|(_, p)| p)) {
+                FeaturesLayout::check_against(path, told)?;
+            }
+            Some((load3(x1)?, load3(x2)?))
+        }
         _ => None,
     };
     let cal = match (&args.calibration, &features) {
         (Some(p), _) => {
             let cal = Calibration::load(p)?;
+            for (_, path) in &args.sets {
+                FeaturesLayout::check_against(path, cal.params().layout()).map_err(|e| {
+                    format!("{e} (the calibration {} says its own layout)", p.display())
+                })?;
+            }
             // Calibrations from images record the embedder and the image shape; version-1 calibrations from
             // features recorded a placeholder identity with no image shape, which is accepted.
             if let Some(e) = cal.embedder().filter(|e| e.image_shape != [0, 0, 0]) {

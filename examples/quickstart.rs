@@ -10,11 +10,13 @@
 //! 2. Trains a small SimCLR encoder (ResNet-18 layout, ImageNet stem, base width 16) on the 8 shapes.
 //! 3. Trains a small supervised classifier (same layout) on the same images and labels.
 //! 4. Attacks the classifier on in-distribution test images with PGD, CW and FGSM.
-//! 5. Computes CADet's transform features of the reference X1 (the training images, or 100 held-out images with
-//!    `--reference x1`), of X2 and of every scored set once; calibrates the paper's method and the extensions
-//!    (local m_out, local cos, feature norm; weighted sums, Fisher, min p) on them; prints the paper's table,
-//!    the headline method's table (min p of local m_in two-sided and local cos at k = 1 and 10), the share of MMD-CC two-sample tests
-//!    that reject on sets of 20, and every method beside two baselines (k-NN, Mahalanobis) with AUROC intervals.
+//! 5. Computes CADet's features (each image's un-augmented view, then its transforms) of the reference X1 (the
+//!    training images, or 100 held-out images with `--reference x1`), of X2 and of every scored set once;
+//!    calibrates the paper's method and the extensions (local m_out, local cos, local m_in, feature norm, view
+//!    agreement, identity cos; weighted sums, Fisher, min p) on them; prints the paper's table, the headline
+//!    method's table (Fisher of local m_in two-sided, local cos and identity cos at k = 1 and 10, and view
+//!    agreement), the share of MMD-CC two-sample tests that reject on sets of 20, and every method beside two
+//!    baselines (k-NN, Mahalanobis) with AUROC intervals.
 //! 6. Writes ROC curves and histograms (PNG) and, last, the headline calibration into `--out`.
 //!
 //! Everything is seeded: the same command prints the same table on the same machine.
@@ -36,6 +38,7 @@ use cadet::model::{
 };
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
+use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, attack_grid, cadet_pictures, compare_methods, headline_scores,
     push_feature_baselines,
@@ -309,6 +312,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         for (name, f) in files {
             cadet::data::formats::save_npy(f, dir.join(format!("{name}.npy")))?;
         }
+        FeaturesLayout {
+            layout: cadet.settings().layout(),
+            n_trs: args.n_trs,
+        }
+        .save(dir)?;
         eprintln!("transform features saved in {}", dir.display());
     }
     let shape = test_images.shape();

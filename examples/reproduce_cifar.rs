@@ -36,6 +36,7 @@ use cadet::model::{
 };
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
+use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, cadet_pictures, compare_methods, compared_methods, headline_scores,
     push_feature_baselines, reference_images_needed,
@@ -517,6 +518,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         for (i, (name, f)) in sets.iter().enumerate() {
             cadet::data::formats::save_npy(f, dir.join(set_file(i, name)))?;
         }
+        FeaturesLayout {
+            layout: cadet.settings().layout(),
+            n_trs: args.n_trs,
+        }
+        .save(dir)?;
         eprintln!("transform features saved in {}", dir.display());
     }
     let identity = EmbedderIdentity::of(embedder.as_ref(), [3, 32, 32])?;

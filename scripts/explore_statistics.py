@@ -2,8 +2,9 @@
 """Try CADet statistics and combinations on saved transform features, in plain NumPy.
 
 Reads the `.npy` files that `reproduce_cifar --save-features DIR` or `quickstart --save-features DIR` writes
-(X1, X2 and each scored set as (n, n_trs, d)) and prints AUROC (%) against the in-distribution set, and the
-in-distribution share with p <= 0.05, for each method given. It is an independent re-implementation of
+(X1, X2 and each scored set as (n, n_trs, d), or (n, 1 + n_trs, d) with the un-augmented view first: the
+examples write that now, with a `layout.json` saying so, and it needs `--identity-first`) and prints AUROC (%)
+against the in-distribution set, and the in-distribution share with p <= 0.05, for each method given. It is an independent re-implementation of
 `cadet-detect`'s statistics (written from their definitions, not from the Rust code): on the run in docs/cifar it
 reproduces the headline row to the decimal, which checks both. Its other use is trying a statistic before building
 it into the library (docs/results.md, "explored and not adopted").
@@ -33,6 +34,7 @@ the test image and for each X2 image, and the combined value is ranked in the sa
 each image's view 0 as its un-augmented view (the layout `--save-features` writes since the identity view).
 """
 import argparse
+import json
 import re
 
 import numpy as np
@@ -221,6 +223,17 @@ def main():
     if a.single and a.identity_first:
         raise SystemExit("--single and --identity-first both name the un-augmented views: give one")
     first = 1 if a.identity_first else 0
+    # Features saved by the examples say their layout beside them (layout.json): refuse a contradiction.
+    try:
+        with open(f"{a.features}/layout.json") as fh:
+            saved = json.load(fh).get("layout")
+    except FileNotFoundError:
+        saved = None
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{a.features}/layout.json: cannot read ({e})")
+    if saved is not None and (saved == "identity_first") != a.identity_first:
+        raise SystemExit(f"{a.features}/layout.json: layout {saved!r}: "
+                         + ("pass --identity-first" if saved == "identity_first" else "leave out --identity-first"))
     x1_all = load(f"{a.features}/x1.npy", 3)
     if a.identity_first and x1_all.shape[1] < 3:
         raise SystemExit(f"{a.features}/x1.npy: --identity-first needs 1 + at least 2 views, got {x1_all.shape[1]}")

@@ -2,8 +2,9 @@
 //!
 //! What the example programs of cadet-rs print and draw, kept out of the published crates so that a dependent
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
-//! side-by-side comparison of detection methods and baselines, the standard pictures) and [`plots`] (ROC curves,
-//! histograms and line charts as PNG with a compiled-in font, or SVG).
+//! side-by-side comparison of detection methods and baselines, the standard pictures), [`plots`] (ROC curves,
+//! histograms and line charts as PNG with a compiled-in font, or SVG) and [`features`] (the layout sidecar of
+//! saved features).
 //!
 //! ```
 //! use cadet_report::report::MethodTable;
@@ -16,6 +17,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod features;
 pub mod plots;
 pub mod report;
 

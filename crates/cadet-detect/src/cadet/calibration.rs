@@ -1,6 +1,7 @@
 //! The calibration artefact: the settings and method, the embedder's identity, the reference (`μ`, and X⁽¹⁾'s
 //! per-image features for local statistics) and the combination fitted on X⁽²⁾ (weights, sorted scores, X⁽²⁾'s
-//! statistics). Versioned JSON, written atomically; version-1 files (the paper's method) still load.
+//! statistics). Versioned JSON, written atomically; files of versions 1 (the paper's method) and 2 (no
+//! un-augmented view) still load.
 
 use std::path::Path;
 
@@ -15,10 +16,20 @@ use crate::method::{
 use crate::{Error, Result};
 
 const FORMAT: &str = "cadet-calibration";
-/// Version 3 adds the un-augmented view (the layout in the settings, the reference's views); version-2 files,
-/// which have neither, read as version 3 without them. A reader of version 2 rejects version 3 rather than take
-/// an un-augmented view for a transform.
+/// The latest version. Version 3 adds the un-augmented view (the layout in the settings, the reference's views),
+/// written only when used: a calibration without the view is written as version 2, byte for byte what the
+/// previous release wrote (so it still reads it), and one with the view as version 3, which a version-2 reader
+/// rejects rather than take the view for a transform.
 const VERSION: u32 = 3;
+
+/// The version a calibration is written as: 3 when it uses the un-augmented view, else 2.
+fn format_version(params: &CadetParams, reference: &Reference) -> u32 {
+    if params.layout.is_transforms_only() && !reference.holds_identity_units() {
+        2
+    } else {
+        VERSION
+    }
+}
 
 /// What identifies the embedder a calibration was made with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,7 +174,7 @@ impl Calibration {
         let combination = FittedCombination::fit(&params.method, rows)?;
         let cal = Self {
             format: FORMAT.into(),
-            version: VERSION,
+            version: format_version(&params, &reference),
             params,
             embedder,
             reference,
@@ -313,8 +324,8 @@ impl Calibration {
         cadet_core::io::write_atomic(path, &json).map_err(|e| file_error(path, "cannot write", e))
     }
 
-    /// Reads a calibration written by [`save`](Self::save) (this version, or version 1: the paper's method),
-    /// checking format, version and consistency.
+    /// Reads a calibration written by [`save`](Self::save) (versions 2 and 3; or version 1: the paper's method),
+    /// checking format, version, checksum and consistency.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let err = |reason: String| Error::CalibrationFile {
@@ -333,7 +344,7 @@ impl Calibration {
                 let v1: CalibrationV1 = serde_json::from_value(value).map_err(corrupt)?;
                 Self {
                     format: FORMAT.into(),
-                    version: VERSION,
+                    version: 2,
                     params: v1.params,
                     embedder: Some(v1.embedder),
                     reference: Reference::from_mu(v1.mu, v1.x1_size),
@@ -354,15 +365,13 @@ impl Calibration {
                          changed or damaged after it was written"
                     )));
                 }
-                if v == 2
-                    && (!cal.params.layout.is_transforms_only()
-                        || cal.reference.identity_units().is_some())
-                {
+                let version = format_version(&cal.params, &cal.reference);
+                if v == 2 && version != 2 {
                     return Err(err(
                         "version 2 with an un-augmented view, which only version 3 has".into(),
                     ));
                 }
-                cal.version = VERSION;
+                cal.version = version;
                 cal
             }
             Some(other) => {
@@ -401,6 +410,9 @@ impl Calibration {
         let bad = |r: &str| Err(Error::Degenerate(r.to_string()));
         self.params.clone().check()?;
         self.reference.check()?;
+        if self.params.layout.is_transforms_only() && self.reference.holds_identity_units() {
+            return bad("the reference holds un-augmented views but the settings' features have none");
+        }
         if let Some(e) = &self.embedder
             && (self.reference.dim() != e.dim || e.probe.len() != e.dim)
         {
@@ -433,8 +445,18 @@ impl Cadet {
                 got: x2.shape().to_vec(),
             });
         }
-        let reference =
+        let mut reference =
             Reference::from_features(x1, layout, self.params.method.needs_reference_images())?;
+        // The reference's un-augmented views only when a statistic compares with them (|X⁽¹⁾| × d floats).
+        if !self
+            .params
+            .method
+            .statistics
+            .iter()
+            .any(|s| matches!(s, crate::Statistic::IdentityCosine { .. }))
+        {
+            reference.drop_identity_units();
+        }
         progress.start("CADet calibration from features", x2.dim().0 as u64);
         let stats = image_statistics(x2, layout, &reference, &self.params.method.statistics)?;
         progress.finish();

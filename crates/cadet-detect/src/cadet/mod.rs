@@ -51,7 +51,8 @@ impl CadetParams {
         self.seed = seed;
         self
     }
-    /// Images per call to the embedder (each contributes `n_trs` views); larger batches feed a GPU better.
+    /// Images per call to the embedder (each contributes `n_trs` views, one more with the un-augmented view);
+    /// larger batches feed a GPU better.
     pub fn batch_images(mut self, batch_images: usize) -> Self {
         self.batch_images = batch_images;
         self

@@ -625,7 +625,7 @@ mod tests {
             Combination::MinP {
                 tails: vec![Tail::Lower, Tail::TwoSided, Tail::Lower],
             },
-            // The headline's tails (`min_p_two_scale`).
+            // The previous headline's tails (`min_p_two_scale`).
             DetectionMethod::min_p_two_scale(2, 1, 3).combination,
         ] {
             let method = DetectionMethod {

@@ -1,5 +1,5 @@
-//! Statistics of an image's transform features against a stored [`Reference`]: the paper's `m_in` and `m_out`,
-//! and the extensions `local m_out` and the feature norm.
+//! Statistics of an image's transform features (and un-augmented view) against a stored [`Reference`]: the
+//! paper's `m_in` and `m_out`, and the extensions below.
 //!
 //! With `z_i` the unit features of an image's `n` transforms and `ū = Σ z_i / n` their mean, and `ū_j` the same
 //! for reference image `j` (X⁽¹⁾):
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{ViewStats, mean_unit_feature, view_stats};
 use crate::{Error, Result};
 
-/// One statistic of an image's transforms.
+/// One statistic of an image's transforms (and, for the last two, of its un-augmented view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Statistic {
@@ -109,7 +109,8 @@ impl ViewLayout {
                 if views < 2 {
                     return Err(Error::ShapeMismatch {
                         what: "features with the un-augmented view first (images, 1 + n_trs, d)",
-                        expected: vec![n, 0, d],
+                        // The view and at least one transform (m_in then asks for 2).
+                        expected: vec![n, 2, d],
                         got: vec![n, views, d],
                     });
                 }
@@ -144,7 +145,8 @@ impl Statistic {
 }
 
 /// What scoring needs of X⁽¹⁾: `μ` (for `m_out`) and, when a local statistic is used, each reference image's
-/// mean unit feature `ū_j` (an `|X⁽¹⁾| × d` matrix, `f32`).
+/// mean unit feature `ū_j` (an `|X⁽¹⁾| × d` matrix, `f32`), its `m_in`, and, for identity cos, the unit feature
+/// of its un-augmented view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
     size: usize,
@@ -254,6 +256,16 @@ impl Reference {
             return None;
         }
         ArrayView2::from_shape((self.size, self.mu.len()), &self.image_means).ok()
+    }
+
+    /// Whether the reference holds its images' un-augmented views (checked for shape by `check`).
+    pub(crate) fn holds_identity_units(&self) -> bool {
+        !self.identity_units.is_empty()
+    }
+
+    /// Forgets the un-augmented views (when no statistic compares with them).
+    pub(crate) fn drop_identity_units(&mut self) {
+        self.identity_units = Vec::new();
     }
 
     /// The unit features of the reference images' un-augmented views, `|X⁽¹⁾| × d`, when kept.

@@ -1,0 +1,127 @@
+//! The sidecar `layout.json` that the examples write beside saved CADet features (`--save-features DIR`): how the
+//! views of each image are laid out in the `.npy` files, so that a reader given the files without the flag that
+//! says so (`detect --identity-view`) refuses them instead of reading the un-augmented view as a transform.
+
+use std::path::{Path, PathBuf};
+
+use cadet_detect::ViewLayout;
+use serde::{Deserialize, Serialize};
+
+/// The sidecar's file name, in the features' folder.
+pub const LAYOUT_FILE: &str = "layout.json";
+
+const FORMAT: &str = "cadet-features";
+
+/// What `layout.json` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeaturesLayout {
+    /// The views' layout of every `.npy` file in the folder.
+    pub layout: ViewLayout,
+    /// Transforms per image of the scored sets and X⁽²⁾ (X⁽¹⁾ may have fewer).
+    pub n_trs: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    format: String,
+    #[serde(flatten)]
+    layout: FeaturesLayout,
+}
+
+/// A sidecar that cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct LayoutFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl FeaturesLayout {
+    /// Writes `dir/layout.json` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), LayoutFileError> {
+        let path = dir.join(LAYOUT_FILE);
+        let error = |reason: String| LayoutFileError {
+            path: path.clone(),
+            reason,
+        };
+        let file = File {
+            format: FORMAT.into(),
+            layout: *self,
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| error(e.to_string()))?;
+        cadet_core::io::write_atomic(&path, &json).map_err(|e| error(e.to_string()))
+    }
+
+    /// Reads `dir/layout.json`: `None` when the folder has none (features from elsewhere), an error when it is
+    /// there but unreadable or not a layout file.
+    pub fn load(dir: &Path) -> Result<Option<Self>, LayoutFileError> {
+        let path = dir.join(LAYOUT_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let error = |reason: String| LayoutFileError {
+            path: path.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| error(e.to_string()))?;
+        let file: File = serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(error(format!("format {:?}, expected {FORMAT:?}", file.format)));
+        }
+        Ok(Some(file.layout))
+    }
+
+    /// The sidecar of the folder holding `features` (a `.npy` file), checked against the layout a reader was
+    /// told: an error naming the sidecar and the flag when they disagree; `Ok` when they agree or there is no
+    /// sidecar.
+    pub fn check_against(features: &Path, told: ViewLayout) -> Result<(), LayoutFileError> {
+        let dir = features.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        match Self::load(dir)? {
+            Some(saved) if saved.layout != told => Err(LayoutFileError {
+                path: dir.join(LAYOUT_FILE),
+                reason: match saved.layout {
+                    ViewLayout::IdentityFirst => format!(
+                        "the features here hold each image's un-augmented view first, then {} transforms: \
+                         pass --identity-view",
+                        saved.n_trs
+                    ),
+                    ViewLayout::Transforms => {
+                        "the features here hold transforms only: leave out --identity-view".into()
+                    }
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_round_trips_and_disagreement_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let x1 = dir.path().join("x1.npy");
+        // No sidecar: whatever the reader was told stands.
+        assert!(FeaturesLayout::check_against(&x1, ViewLayout::Transforms).is_ok());
+        let saved = FeaturesLayout {
+            layout: ViewLayout::IdentityFirst,
+            n_trs: 20,
+        };
+        saved.save(dir.path()).unwrap();
+        assert_eq!(FeaturesLayout::load(dir.path()).unwrap(), Some(saved));
+        assert!(FeaturesLayout::check_against(&x1, ViewLayout::IdentityFirst).is_ok());
+        let e = FeaturesLayout::check_against(&x1, ViewLayout::Transforms).unwrap_err();
+        assert!(e.to_string().contains("--identity-view"), "{e}");
+        std::fs::write(dir.path().join(LAYOUT_FILE), b"{\"format\":\"other\"}").unwrap();
+        assert!(FeaturesLayout::load(dir.path()).is_err());
+    }
+}
