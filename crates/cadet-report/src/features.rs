@@ -68,7 +68,10 @@ impl FeaturesLayout {
         let bytes = std::fs::read(&path).map_err(|e| error(e.to_string()))?;
         let file: File = serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
         if file.format != FORMAT {
-            return Err(error(format!("format {:?}, expected {FORMAT:?}", file.format)));
+            return Err(error(format!(
+                "format {:?}, expected {FORMAT:?}",
+                file.format
+            )));
         }
         Ok(Some(file.layout))
     }

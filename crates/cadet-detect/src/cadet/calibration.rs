@@ -411,7 +411,9 @@ impl Calibration {
         self.params.clone().check()?;
         self.reference.check()?;
         if self.params.layout.is_transforms_only() && self.reference.holds_identity_units() {
-            return bad("the reference holds un-augmented views but the settings' features have none");
+            return bad(
+                "the reference holds un-augmented views but the settings' features have none",
+            );
         }
         if let Some(e) = &self.embedder
             && (self.reference.dim() != e.dim || e.probe.len() != e.dim)
