@@ -36,7 +36,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView4, Axis};
 #[command(name = "detect", about = "CADet calibration, scoring and evaluation")]
 struct Args {
     /// Run on the synthetic data set with a hand-crafted embedder.
-    #[arg(long, conflicts_with_all = ["x1", "x2", "calibration", "sets", "compare"])]
+    #[arg(long, conflicts_with_all = ["x1", "x2", "calibration", "sets", "compare", "identity_view"])]
     demo: bool,
     /// X(1) features, (m, n_trs, d) float32 .npy ((m, 1 + n_trs, d) with --identity-view).
     #[arg(long, requires = "x2", conflicts_with = "calibration")]
@@ -68,10 +68,10 @@ struct Args {
     #[arg(long, default_value = "out/detect")]
     out: PathBuf,
     /// Detection method when calibrating (default: the paper's m_in + γ·m_out).
-    #[arg(long, value_enum, default_value_t = MethodName::Paper)]
+    #[arg(long, value_enum, default_value_t = MethodName::Paper, conflicts_with = "calibration")]
     method: MethodName,
     /// Nearest X(1) images averaged by the local statistics (local m_out, local cos), at least 1.
-    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one, conflicts_with = "calibration")]
     k: usize,
     /// Also print every method and two baselines side by side (calibrated on --x1 / --x2).
     #[arg(long, requires = "x1")]
@@ -296,17 +296,47 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             for path in [x1, x2].into_iter().chain(args.sets.iter().map(|(_, p)| p)) {
                 FeaturesLayout::check_against(path, told)?;
             }
-            Some((load3(x1)?, load3(x2)?))
+            let (f1, f2) = (load3(x1)?, load3(x2)?);
+            // X2 and the sets have the views their sidecar promises (X1 may have fewer transforms).
+            FeaturesLayout::check_views(x2, f2.dim().1)?;
+            for (_, path, f) in &sets {
+                FeaturesLayout::check_views(path, f.dim().1)?;
+            }
+            if args.identity_view && f2.dim().1 < 3 {
+                return Err(format!(
+                    "{}: {} views per image; with --identity-view the features need the un-augmented view and \
+                     at least 2 transforms",
+                    x2.display(),
+                    f2.dim().1
+                )
+                .into());
+            }
+            Some((f1, f2))
         }
         _ => None,
     };
     let cal = match (&args.calibration, &features) {
         (Some(p), _) => {
             let cal = Calibration::load(p)?;
+            // Sets saved by the examples say their layout: it must be the calibration's.
             for (_, path) in &args.sets {
-                FeaturesLayout::check_against(path, cal.params().layout()).map_err(|e| {
-                    format!("{e} (the calibration {} says its own layout)", p.display())
-                })?;
+                if let Some((saved, sidecar)) = FeaturesLayout::beside(path)?
+                    && saved.layout != cal.params().layout()
+                {
+                    let has = |l: ViewLayout| match l {
+                        ViewLayout::IdentityFirst => "the un-augmented view first",
+                        ViewLayout::Transforms => "transforms only",
+                    };
+                    return Err(format!(
+                        "{}: the features there hold {}, but the calibration {} was made for features with {} \
+                         (calibrate again from features of this layout)",
+                        sidecar.display(),
+                        has(saved.layout),
+                        p.display(),
+                        has(cal.params().layout())
+                    )
+                    .into());
+                }
             }
             // Calibrations from images record the embedder and the image shape; version-1 calibrations from
             // features recorded a placeholder identity with no image shape, which is accepted.

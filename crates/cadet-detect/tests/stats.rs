@@ -346,5 +346,27 @@ fn statistics_of_the_un_augmented_view_equal_brute_force() {
     let mut zero = test.slice(ndarray::s![..3, .., ..]).to_owned();
     zero.slice_mut(ndarray::s![2, 0, ..]).fill(0.0);
     let e = image_statistics(zero.view(), layout, &reference, &stats[..1]).unwrap_err();
-    assert!(matches!(e, Error::InImage { image: 2, .. }), "{e}");
+    assert!(
+        matches!(e, Error::Core(cadet_core::Error::ZeroNorm { row: 2, .. })),
+        "{e}"
+    );
+    zero.slice_mut(ndarray::s![2, 0, ..]).fill(1.0);
+    zero[[1, 0, 3]] = f32::NAN;
+    let e = image_statistics(zero.view(), layout, &reference, &stats[..1]).unwrap_err();
+    assert!(
+        matches!(&e, Error::Core(cadet_core::Error::NonFinite { index, .. }) if index == &[1, 3]),
+        "{e}"
+    );
+    // Tiny and huge views are directions like any other.
+    let mut scaled = test.slice(ndarray::s![..3, .., ..]).to_owned();
+    let base = image_statistics(scaled.view(), layout, &reference, &stats).unwrap();
+    scaled
+        .slice_mut(ndarray::s![.., 0, ..])
+        .mapv_inplace(|v| v * 1e-30);
+    let tiny = image_statistics(scaled.view(), layout, &reference, &stats).unwrap();
+    for (a, b) in base.iter().zip(&tiny) {
+        for (x, y) in a.values.iter().zip(&b.values) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
 }

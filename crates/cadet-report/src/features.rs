@@ -76,6 +76,17 @@ impl FeaturesLayout {
         Ok(Some(file.layout))
     }
 
+    /// The sidecar of the folder holding `features` (a `.npy` file) and its path, if there is one.
+    pub fn beside(features: &Path) -> Result<Option<(Self, PathBuf)>, LayoutFileError> {
+        let dir = features.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        Ok(Self::load(dir)?.map(|l| (l, dir.join(LAYOUT_FILE))))
+    }
+
     /// The sidecar of the folder holding `features` (a `.npy` file), checked against the layout a reader was
     /// told: an error naming the sidecar and the flag when they disagree; `Ok` when they agree or there is no
     /// sidecar.
@@ -103,6 +114,30 @@ impl FeaturesLayout {
             _ => Ok(()),
         }
     }
+
+    /// Checks that `features` (a `.npy` file of X⁽²⁾ or a scored set) has the views per image its sidecar
+    /// promises (`1 + n_trs` or `n_trs`); `Ok` when there is no sidecar.
+    pub fn check_views(features: &Path, views: usize) -> Result<(), LayoutFileError> {
+        match Self::beside(features)? {
+            Some((saved, path)) if saved.layout.views(saved.n_trs) != views => {
+                Err(LayoutFileError {
+                    path,
+                    reason: format!(
+                        "promises {} views per image ({}{} transforms), {} has {views}",
+                        saved.layout.views(saved.n_trs),
+                        if saved.layout == ViewLayout::IdentityFirst {
+                            "the un-augmented view and "
+                        } else {
+                            ""
+                        },
+                        saved.n_trs,
+                        features.display()
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +159,9 @@ mod tests {
         assert!(FeaturesLayout::check_against(&x1, ViewLayout::IdentityFirst).is_ok());
         let e = FeaturesLayout::check_against(&x1, ViewLayout::Transforms).unwrap_err();
         assert!(e.to_string().contains("--identity-view"), "{e}");
+        assert!(FeaturesLayout::check_views(&x1, 21).is_ok());
+        let e = FeaturesLayout::check_views(&x1, 20).unwrap_err();
+        assert!(e.to_string().contains("promises 21 views"), "{e}");
         std::fs::write(dir.path().join(LAYOUT_FILE), b"{\"format\":\"other\"}").unwrap();
         assert!(FeaturesLayout::load(dir.path()).is_err());
     }

@@ -384,19 +384,35 @@ fn mean_unit(features: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
     mean_unit_feature(features.insert_axis(Axis(0)))
 }
 
-/// Each row of `views` (`N × d`, un-augmented views) scaled to unit length, `f32`; a zero or non-finite row is
-/// an error naming its image.
+/// Each row of `views` (`N × d`, un-augmented views) scaled to unit length, `f32`, the norm taken in `f64` (a
+/// tiny or huge row is still a direction); a non-finite value or a zero row is an error naming its image.
 fn unit_rows(views: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    const WHAT: &str = "un-augmented view features [image, component]";
     let mut out = Array2::<f32>::zeros(views.dim());
     for (i, (row, mut dst)) in views.outer_iter().zip(out.outer_iter_mut()).enumerate() {
-        let u = mean_unit(row.insert_axis(Axis(0))).map_err(|e| Error::InImage {
-            image: i,
-            source: Box::new(Error::InvalidParameter {
-                name: "un-augmented view features",
-                reason: e.to_string(),
-            }),
-        })?;
-        dst.iter_mut().zip(u).for_each(|(d, v)| *d = v as f32);
+        if let Some((j, &v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(cadet_core::Error::NonFinite {
+                what: WHAT,
+                index: vec![i, j],
+                value: f64::from(v),
+            }
+            .into());
+        }
+        let norm = row
+            .iter()
+            .map(|&v| f64::from(v).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return Err(cadet_core::Error::ZeroNorm {
+                what: "un-augmented view features (image)",
+                row: i,
+            }
+            .into());
+        }
+        dst.iter_mut()
+            .zip(row)
+            .for_each(|(d, &v)| *d = (f64::from(v) / norm) as f32);
     }
     Ok(out)
 }
