@@ -1,5 +1,6 @@
 //! Encoder features of images, to `.npy`: plain features `(N, d)`, or the features of `n_trs` CADet evaluation
-//! transforms per image `(N, n_trs, d)` that `detect --x1/--x2/--set` takes.
+//! transforms per image `(N, n_trs, d)` that `detect --x1/--x2/--set` takes; with `--identity-view`, each
+//! image's un-augmented view first, `(N, 1 + n_trs, d)`, for `detect --identity-view --method views`.
 //!
 //! ```text
 //! # the encoder of a SimCLR checkpoint folder (train_simclr --checkpoints DIR)
@@ -77,6 +78,10 @@ struct Args {
     /// Seed of the transforms.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Put each image's un-augmented view before its transforms, `(N, 1 + n_trs, d)` (needs `--n-trs`; give
+    /// `detect` the same flag).
+    #[arg(long)]
+    identity_view: bool,
     /// Output `.npy`.
     #[arg(long)]
     out: PathBuf,
@@ -267,6 +272,11 @@ fn run(args: &Args) -> Result<(), BoxError> {
             "--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into(),
         );
     }
+    if args.identity_view && args.n_trs == 0 {
+        return Err(
+            "--identity-view: give --n-trs too (plain features are the un-augmented view)".into(),
+        );
+    }
     if let Some(size) = args.size
         && args.images.extension().is_none_or(|e| e != "npy")
     {
@@ -286,13 +296,14 @@ fn run(args: &Args) -> Result<(), BoxError> {
     let (c, h, w) = data.image_shape();
     let (n, pixels) = (data.len() as u128, (c * h * w) as u128);
     let d = embedder.dim() as u128;
-    let per_batch_views = 16 * args.n_trs as u128 * pixels * 4;
+    let views = args.n_trs + usize::from(args.identity_view);
+    let per_batch_views = 16 * views as u128 * pixels * 4;
     check_memory(
         &format!(
             "{n} images of {c} × {h} × {w} with {} transforms each ({d} features)",
             args.n_trs
         ),
-        n * pixels * 4 + n * (args.n_trs.max(1) as u128) * d * 4 + per_batch_views,
+        n * pixels * 4 + n * (views.max(1) as u128) * d * 4 + per_batch_views,
     )?;
     let images = data.images_f32();
     eprintln!("{} images {:?}", data.len(), data.image_shape());
@@ -304,6 +315,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
         let size = data.image_shape().1;
         let cadet = Cadet::params(size)
             .n_trs(args.n_trs)
+            .identity_view(args.identity_view)
             .seed(args.seed)
             .check()?;
         let features = cadet.transform_features(&embedder, images.view(), 0, &Lines)?;
