@@ -91,15 +91,9 @@ impl FeaturesLayout {
     /// told: an error naming the sidecar and the flag when they disagree; `Ok` when they agree or there is no
     /// sidecar.
     pub fn check_against(features: &Path, told: ViewLayout) -> Result<(), LayoutFileError> {
-        let dir = features.parent().unwrap_or(Path::new("."));
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        match Self::load(dir)? {
-            Some(saved) if saved.layout != told => Err(LayoutFileError {
-                path: dir.join(LAYOUT_FILE),
+        match Self::beside(features)? {
+            Some((saved, path)) if saved.layout != told => Err(LayoutFileError {
+                path,
                 reason: match saved.layout {
                     ViewLayout::IdentityFirst => format!(
                         "the features here hold each image's un-augmented view first, then {} transforms: \

@@ -637,10 +637,10 @@ mod tests {
             .check()
             .unwrap();
         let (x2, test, other) = (features(40, 1), features(12, 2), features(12, 3));
-        let sets = |x1_len: usize| {
+        let compare = |base: &Cadet, x1_len: usize| {
             let x1 = features(x1_len, 0);
             compare_methods(
-                &base,
+                base,
                 1,
                 None,
                 x1.view(),
@@ -652,7 +652,7 @@ mod tests {
             .unwrap()
         };
         // |X1| = 20: the headline (local m_in over 50 images) cannot be computed; the rest can.
-        let (table, results) = sets(20);
+        let (table, results) = compare(&base, 20);
         assert!(headline_scores(&results).is_none());
         let too_large = compared_methods(1)
             .iter()
@@ -671,25 +671,14 @@ mod tests {
             table.header
         );
         // |X1| = 60: every method, the headline among them, and no note.
-        let (table, results) = sets(60);
+        let (table, results) = compare(&base, 60);
         assert!(headline_scores(&results).is_some());
         assert_eq!(results.len(), compared_methods(1).len());
         assert!(!table.header.contains("Left out"), "{}", table.header);
         // The same features read as 4 transforms, no un-augmented view: the methods that need it are left out
         // and named; the others are scored.
         let transforms_only = Cadet::params(4).n_trs(4).check().unwrap();
-        let x1 = features(60, 0);
-        let (table, results) = compare_methods(
-            &transforms_only,
-            1,
-            None,
-            x1.view(),
-            x2.view(),
-            &[("test".into(), test.view()), ("other".into(), other.view())],
-            "header",
-            0.05,
-        )
-        .unwrap();
+        let (table, results) = compare(&transforms_only, 60);
         let needing: Vec<_> = compared_methods(1)
             .into_iter()
             .filter(|(_, m)| m.needs_identity_view())

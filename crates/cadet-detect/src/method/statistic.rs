@@ -252,10 +252,15 @@ impl Reference {
 
     /// The `ū_j`, `|X⁽¹⁾| × d`, when kept.
     pub fn image_means(&self) -> Option<ArrayView2<'_, f32>> {
-        if self.image_means.is_empty() {
+        self.per_image(&self.image_means)
+    }
+
+    /// A kept `|X⁽¹⁾| × d` row-major matrix as a view; `None` when not kept (empty).
+    fn per_image<'a>(&self, values: &'a [f32]) -> Option<ArrayView2<'a, f32>> {
+        if values.is_empty() {
             return None;
         }
-        ArrayView2::from_shape((self.size, self.mu.len()), &self.image_means).ok()
+        ArrayView2::from_shape((self.size, self.mu.len()), values).ok()
     }
 
     /// Whether the reference holds its images' un-augmented views (checked for shape by `check`).
@@ -270,10 +275,22 @@ impl Reference {
 
     /// The unit features of the reference images' un-augmented views, `|X⁽¹⁾| × d`, when kept.
     pub fn identity_units(&self) -> Option<ArrayView2<'_, f32>> {
-        if self.identity_units.is_empty() {
-            return None;
+        self.per_image(&self.identity_units)
+    }
+
+    /// Checks `1 ≤ k ≤ |X⁽¹⁾|` for `statistic`.
+    fn check_k(&self, statistic: Statistic, k: usize) -> Result<()> {
+        if k == 0 || k > self.size {
+            return Err(Error::InvalidParameter {
+                name: "k",
+                reason: format!(
+                    "{} needs 1 ≤ k ≤ |X(1)| = {}, got {k}",
+                    statistic.label(),
+                    self.size
+                ),
+            });
         }
-        ArrayView2::from_shape((self.size, self.mu.len()), &self.identity_units).ok()
+        Ok(())
     }
 
     /// Checks the reference supports `statistic`.
@@ -281,12 +298,7 @@ impl Reference {
         match statistic {
             Statistic::IdentityCosine { k } => {
                 let label = statistic.label();
-                if k == 0 || k > self.size {
-                    return Err(Error::InvalidParameter {
-                        name: "k",
-                        reason: format!("{label} needs 1 ≤ k ≤ |X(1)| = {}, got {k}", self.size),
-                    });
-                }
+                self.check_k(statistic, k)?;
                 if self.identity_units().is_none() {
                     return Err(Error::InvalidParameter {
                         name: "reference",
@@ -302,12 +314,7 @@ impl Reference {
             | Statistic::LocalCosine { k }
             | Statistic::LocalMIn { k } => {
                 let label = statistic.label();
-                if k == 0 || k > self.size {
-                    return Err(Error::InvalidParameter {
-                        name: "k",
-                        reason: format!("{label} needs 1 ≤ k ≤ |X(1)| = {}, got {k}", self.size),
-                    });
-                }
+                self.check_k(statistic, k)?;
                 // Local m_out at k = |X⁽¹⁾| is m_out, which μ alone gives; every other local statistic compares
                 // with single reference images.
                 let full_m_out = matches!(statistic, Statistic::LocalMOut { .. }) && k == self.size;
@@ -353,24 +360,18 @@ impl Reference {
                 self.size
             )));
         }
-        if !self.identity_units.is_empty()
-            && (self.identity_units.len() != self.size * self.mu.len()
-                || self.identity_units.iter().any(|v| !v.is_finite()))
+        self.check_per_image("image features", &self.image_means)?;
+        self.check_per_image("un-augmented view features", &self.identity_units)
+    }
+
+    /// A kept per-image matrix holds `|X⁽¹⁾| × d` finite values (or nothing).
+    fn check_per_image(&self, what: &str, values: &[f32]) -> Result<()> {
+        if !values.is_empty()
+            && (values.len() != self.size * self.mu.len() || values.iter().any(|v| !v.is_finite()))
         {
             return Err(Error::Degenerate(format!(
-                "reference: {} un-augmented view features for {} images of dimension {}, or not finite",
-                self.identity_units.len(),
-                self.size,
-                self.mu.len()
-            )));
-        }
-        if !self.image_means.is_empty()
-            && (self.image_means.len() != self.size * self.mu.len()
-                || self.image_means.iter().any(|v| !v.is_finite()))
-        {
-            return Err(Error::Degenerate(format!(
-                "reference: {} image features for {} images of dimension {}, or not finite",
-                self.image_means.len(),
+                "reference: {} {what} for {} images of dimension {}, or not finite",
+                values.len(),
                 self.size,
                 self.mu.len()
             )));
