@@ -15,10 +15,10 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::Slice;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use cadet::attacks::{Attack, Goal, Pgd};
+use cadet::model::cpu_conv;
 use cadet::model::{
     FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClr, SimClrConfig,
     device, nt_xent,
@@ -32,6 +32,9 @@ struct Args {
     /// Device: cuda:N (built with --features cuda) or cpu.
     #[arg(long, default_value = "cuda:0")]
     device: String,
+    /// With `--what convs`: only the convolutions whose name contains this.
+    #[arg(long)]
+    conv_filter: Option<String>,
     /// Images per batch (a SimCLR step sees two views of each).
     #[arg(long, default_value_t = 128)]
     batch: usize,
@@ -168,76 +171,6 @@ fn training_setup(
     Ok((model, name, views(), views()))
 }
 
-/// A convolution as one GEMM over the whole batch, from Burn tensor operations (pad, strided slices, `matmul`):
-/// the candidate fix of issue 14 for small outputs, measured beside Burn's `conv2d` by `--what convs`. Columns
-/// are ordered (ky, kx, c); the weights are permuted to match.
-fn conv_as_one_gemm(x: Tensor<4>, w: Tensor<4>, stride: usize, pad: usize) -> Tensor<4> {
-    let [n, c, h, wd] = x.dims();
-    let [co, _, k, _] = w.dims();
-    let (ho, wo) = (
-        (h + 2 * pad - k) / stride + 1,
-        (wd + 2 * pad - k) / stride + 1,
-    );
-    let xp = x.pad(
-        (pad, pad, pad, pad),
-        burn::tensor::ops::PadMode::Constant(0.0),
-    );
-    let step = stride as isize;
-    let mut columns = Vec::with_capacity(k * k);
-    for ky in 0..k {
-        for kx in 0..k {
-            columns.push(xp.clone().slice([
-                Slice::from(..),
-                Slice::from(..),
-                Slice::from_range_stepped(ky..ky + stride * (ho - 1) + 1, step),
-                Slice::from_range_stepped(kx..kx + stride * (wo - 1) + 1, step),
-            ]));
-        }
-    }
-    let columns = Tensor::cat(columns, 1)
-        .permute([0, 2, 3, 1])
-        .reshape([n * ho * wo, k * k * c]);
-    let weights = w.permute([0, 2, 3, 1]).reshape([co, k * k * c]).transpose();
-    columns
-        .matmul(weights)
-        .reshape([n, ho, wo, co])
-        .permute([0, 3, 1, 2])
-}
-
-/// A stride-1 convolution of a batch as one convolution of a single large image: each image padded by `pad`
-/// on every side, the batch tiled into a `g × g` canvas (zero images fill the grid), one unpadded convolution,
-/// then each image's outputs cut out (outputs straddling two tiles are dropped). The second candidate fix of
-/// issue 14 for small outputs: burn-flex runs one image as one GEMM, so the batch no longer costs one small GEMM
-/// per image. Burn tensor operations only, so autodiff gives the gradients.
-fn conv_as_canvas(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Tensor<4> {
-    let [n, c, h, wd] = x.dims();
-    let [co, _, k, _] = w.dims();
-    let g = (n as f64).sqrt().ceil() as usize;
-    let (th, tw) = (h + 2 * pad, wd + 2 * pad);
-    let (ho, wo) = (th - k + 1, tw - k + 1);
-    let mut xp = x.pad(
-        (pad, pad, pad, pad),
-        burn::tensor::ops::PadMode::Constant(0.0),
-    );
-    if g * g > n {
-        let fill = Tensor::zeros([g * g - n, c, th, tw], &xp.device());
-        xp = Tensor::cat(vec![xp, fill], 0);
-    }
-    let canvas = xp
-        .reshape([g, g, c, th, tw])
-        .permute([2, 0, 3, 1, 4])
-        .reshape([1, c, g * th, g * tw]);
-    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-    let y = conv2d(canvas, w, None, options).pad(
-        (0, k - 1, 0, k - 1),
-        burn::tensor::ops::PadMode::Constant(0.0),
-    );
-    y.reshape([co, g, th, g, tw])
-        .permute([1, 3, 0, 2, 4])
-        .reshape([g * g, co, th, tw])
-        .slice([0..n, 0..co, 0..ho, 0..wo])
-}
-
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
@@ -354,75 +287,47 @@ fn run(args: Args) -> Result<(), BoxError> {
         let ad = dev.clone().autodiff();
         let n = 2 * b;
         for (name, cin, side, cout, k, stride, pad, count) in QUICKSTART_CONVS {
+            if args
+                .conv_filter
+                .as_ref()
+                .is_some_and(|f| !name.contains(f.as_str()))
+            {
+                continue;
+            }
             let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
             let x = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &dev);
             let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &dev);
-            let (forward, _) = time(&dev, args.warmup, args.steps, || {
-                let _ = conv2d(x.clone(), w.clone(), None, options.clone())
-                    .sum()
-                    .into_scalar::<f32>();
-                Ok(())
-            })?;
+            // cadet-rs's path (cadet_model::cpu_conv::conv2d, which every network of the crate calls) and
+            // Burn's own conv2d, forward then forward + backward, and how far apart their outputs are.
+            let ours = |x: Tensor<4>, w: Tensor<4>| cpu_conv::conv2d(x, w, None, options.clone());
+            let burns = |x: Tensor<4>, w: Tensor<4>| conv2d(x, w, None, options.clone());
+            let diff = (ours(x.clone(), w.clone()) - burns(x.clone(), w.clone()))
+                .abs()
+                .max()
+                .into_scalar::<f32>();
             let xa = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &ad)
                 .require_grad();
             let wa = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &ad)
                 .require_grad();
-            let (both, _) = time(&ad, args.warmup, args.steps, || {
-                let y = conv2d(xa.clone(), wa.clone(), None, options.clone());
-                let grads = y.sum().backward();
-                let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
-                Ok(())
-            })?;
-            // The same convolution as one GEMM over the batch (the candidate fix), checked against conv2d.
-            let diff = (conv2d(x.clone(), w.clone(), None, options.clone())
-                - conv_as_one_gemm(x.clone(), w.clone(), stride, pad))
-            .abs()
-            .max()
-            .into_scalar::<f32>();
-            let (gemm_forward, _) = time(&dev, args.warmup, args.steps, || {
-                let _ = conv_as_one_gemm(x.clone(), w.clone(), stride, pad)
-                    .sum()
-                    .into_scalar::<f32>();
-                Ok(())
-            })?;
-            let (gemm_both, _) = time(&ad, args.warmup, args.steps, || {
-                let y = conv_as_one_gemm(xa.clone(), wa.clone(), stride, pad);
-                let grads = y.sum().backward();
-                let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
-                Ok(())
-            })?;
-            // The canvas candidate (stride 1 only).
-            let (mut canvas_forward, mut canvas_both, mut canvas_diff) =
-                (f64::NAN, f64::NAN, f32::NAN);
-            if stride == 1 {
-                canvas_diff = (conv2d(x.clone(), w.clone(), None, options.clone())
-                    - conv_as_canvas(x.clone(), w.clone(), pad))
-                .abs()
-                .max()
-                .into_scalar::<f32>();
-                canvas_forward = time(&dev, args.warmup, args.steps, || {
-                    let _ = conv_as_canvas(x.clone(), w.clone(), pad)
-                        .sum()
-                        .into_scalar::<f32>();
+            let mut ms = Vec::new();
+            for conv in [&ours as &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>, &burns] {
+                let (forward, _) = time(&dev, args.warmup, args.steps, || {
+                    let _ = conv(x.clone(), w.clone()).sum().into_scalar::<f32>();
                     Ok(())
-                })?
-                .0;
-                canvas_both = time(&ad, args.warmup, args.steps, || {
-                    let y = conv_as_canvas(xa.clone(), wa.clone(), pad);
-                    let grads = y.sum().backward();
+                })?;
+                let (both, _) = time(&ad, args.warmup, args.steps, || {
+                    let grads = conv(xa.clone(), wa.clone()).sum().backward();
                     let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
                     Ok(())
-                })?
-                .0;
+                })?;
+                ms.extend([1e3 * forward, 1e3 * both]);
             }
             println!(
                 "{}",
                 serde_json::json!({"bench": "conv", "conv": name, "batch": n, "count_in_encoder": count,
-                    "forward_ms": 1e3 * forward, "forward_backward_ms": 1e3 * both,
-                    "one_gemm_forward_ms": 1e3 * gemm_forward,
-                    "one_gemm_forward_backward_ms": 1e3 * gemm_both, "one_gemm_max_abs_diff": diff,
-                    "canvas_forward_ms": 1e3 * canvas_forward,
-                    "canvas_forward_backward_ms": 1e3 * canvas_both, "canvas_max_abs_diff": canvas_diff})
+                    "forward_ms": ms[0], "forward_backward_ms": ms[1],
+                    "burn_forward_ms": ms[2], "burn_forward_backward_ms": ms[3],
+                    "max_abs_diff_to_burn": diff})
             );
         }
     }

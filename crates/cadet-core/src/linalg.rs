@@ -1,7 +1,7 @@
 //! Dense matrix products for the statistics: one safe entry point over the `gemm` crate, whose AVX-512/AVX2
 //! kernels and Rayon threading make it the fastest pure-Rust GEMM on the CPUs this runs on.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::{Error, Result};
 
@@ -66,6 +66,83 @@ pub fn matmul(
         );
     }
     Ok(c)
+}
+
+/// `c = a · b`, or `c += a · b` with `accumulate`, in `f32`, for views of any layout (`c` too: a block of a larger
+/// matrix, or a transposed view, is written in place). The products of the convolutions run through here.
+pub fn matmul_into(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    mut c: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
+    threads: Threads,
+) -> Result<()> {
+    let (m, k) = a.dim();
+    let (kb, n) = b.dim();
+    if k != kb {
+        return Err(Error::DimensionMismatch {
+            what: "matmul_into: rows of the right factor",
+            expected: k,
+            got: kb,
+        });
+    }
+    if c.dim() != (m, n) {
+        let (cm, cn) = c.dim();
+        let (what, expected, got) = if cm != m {
+            ("matmul_into: rows of the product", m, cm)
+        } else {
+            ("matmul_into: columns of the product", n, cn)
+        };
+        return Err(Error::DimensionMismatch {
+            what,
+            expected,
+            got,
+        });
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return Ok(());
+    }
+    let parallelism = match threads {
+        Threads::Single => gemm::Parallelism::None,
+        Threads::Rayon => gemm::Parallelism::Rayon(0),
+    };
+    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
+    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
+    let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
+    // SAFETY: `a`, `b` and `c` are live views whose pointers and element strides describe m × k, k × n and
+    // m × n matrices, as gemm requires; `c` is borrowed mutably, so it aliases neither factor. With
+    // `read_dst = accumulate` gemm writes `c = alpha · c + beta · a · b` with alpha = 1, or `c = beta · a · b`
+    // without reading `c`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_cs,
+            c_rs,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
 }
 
 /// `⟨a, b⟩` in `f32` with 16 independent accumulators, returned as `f64`. On x86-64 it runs the AVX-512 or
@@ -157,6 +234,84 @@ mod tests {
                 .map(|l| f64::from(a[[i, l]]) * f64::from(b[[l, j]]))
                 .sum()
         })
+    }
+
+    #[test]
+    fn matmul_into_writes_and_accumulates_into_any_layout() {
+        let a = Array2::from_shape_fn((37, 70), |(i, j)| ((i * 31 + j * 7) % 13) as f32 - 6.0);
+        let b = Array2::from_shape_fn((70, 45), |(i, j)| ((i * 17 + j * 5) % 11) as f32 * 0.25);
+        let expected = naive(a.view(), b.view());
+        // A transposed destination, then a block of a larger one accumulated onto ones.
+        let mut ct = Array2::<f32>::from_elem((45, 37), f32::NAN);
+        matmul_into(
+            a.view(),
+            b.view(),
+            ct.view_mut().reversed_axes(),
+            false,
+            Threads::Single,
+        )
+        .unwrap();
+        let mut big = Array2::<f32>::ones((40, 50));
+        let block = big.slice_mut(ndarray::s![2..39, 3..48]);
+        matmul_into(a.view(), b.view(), block, true, Threads::Rayon).unwrap();
+        for i in 0..37 {
+            for j in 0..45 {
+                assert_relative_eq!(f64::from(ct[[j, i]]), expected[[i, j]], epsilon = 1e-3);
+                assert_relative_eq!(
+                    f64::from(big[[i + 2, j + 3]]),
+                    expected[[i, j]] + 1.0,
+                    epsilon = 1e-3
+                );
+            }
+        }
+        assert_eq!(big[[0, 0]], 1.0);
+        assert_eq!(big[[39, 49]], 1.0);
+        // Threading does not change a single bit (the convolutions' results must not depend on it).
+        let a = Array2::from_shape_fn((300, 500), |(i, j)| {
+            ((i * 7 + j * 3) % 19) as f32 * 0.37 - 3.0
+        });
+        let b = Array2::from_shape_fn((500, 400), |(i, j)| {
+            ((i * 5 + j * 11) % 23) as f32 * 0.11 - 1.0
+        });
+        let mut single = Array2::<f32>::zeros((300, 400));
+        let mut rayon = Array2::<f32>::zeros((300, 400));
+        matmul_into(
+            a.view(),
+            b.view(),
+            single.view_mut(),
+            false,
+            Threads::Single,
+        )
+        .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            matmul_into(a.view(), b.view(), rayon.view_mut(), false, Threads::Rayon).unwrap()
+        });
+        assert!(
+            single
+                .iter()
+                .zip(rayon.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        // Shapes that do not fit are typed errors.
+        let mut wrong = Array2::<f32>::zeros((37, 44));
+        assert!(matches!(
+            matmul_into(
+                a.slice(ndarray::s![..37, ..70]),
+                b.slice(ndarray::s![..70, ..45]),
+                wrong.view_mut(),
+                false,
+                Threads::Single
+            ),
+            Err(Error::DimensionMismatch {
+                expected: 45,
+                got: 44,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -24,55 +24,27 @@ pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(c).init(device)
 }
 
-/// `conv.forward(x)`, routed around a slow kernel of Burn's CPU backend.
-///
-/// burn-flex sends every convolution with at most 4 input and at most 16 output channels to a direct loop tuned
-/// for 3 × 3 filters (`should_use_small_channel_conv` in `burn-flex-0.22.1/src/ops/conv.rs`); for the ImageNet
-/// stem of a narrow ResNet (7 × 7 over 3 channels, 16 filters: the quickstart's) that loop is about 2× slower
-/// than the backend's im2col + GEMM path (docs/performance.md, issue 14). On that backend, such a convolution with
-/// a kernel larger than 3 × 3 and 8 to 16 filters gets all-zero filters up to 17, which takes it off the
-/// small-channel path, and the extra output channels are dropped: the same convolution (sums in another order),
-/// the gradients unchanged (the zero filters are constants). Below 8 filters the direct loop's cost, which grows
-/// with the filters, wins over the GEMM's 17 (measured: 4 filters are 10% slower rerouted, 8 are 25% faster for
-/// inference). Elsewhere, and for every other shape, it is `conv.forward(x)`.
-/// `scripts/burn-flex/small-channel-large-kernel.patch` is the same fix inside burn-flex, for upstream.
+/// `conv.forward(x)`, through [`cpu_conv::conv2d`](crate::cpu_conv): on Burn's CPU backend an `f32`
+/// convolution without groups runs as one matrix product per chunk of images (forward and backward), which is
+/// 2–7× faster than burn-flex's own kernel on the small feature maps of these networks (docs/performance.md,
+/// issue 14); elsewhere, and for padding other than explicit, it is `conv.forward(x)`.
 pub(crate) fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let Some(padding) = rerouted_padding(conv, &x) else {
+    // The layers here pad explicitly (`conv`); other padding modes keep Burn's own forward, which resolves them.
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return conv.forward(x);
     };
-    let [cout, cin, kh, kw] = conv.weight.dims();
     let options = burn::tensor::ops::ConvOptions::new_with_padding(
         conv.stride,
-        padding,
+        [(top, bottom), (left, right)],
         conv.dilation,
         conv.groups,
     );
-    // burn-flex's small-channel path takes at most 16 output channels.
-    let extra = 17 - cout;
-    let weight = conv.weight.val();
-    let zero_filters = Tensor::zeros([extra, cin, kh, kw], &weight.device());
-    let bias = conv.bias.as_ref().map(|b| {
-        let b = b.val();
-        let zeros = Tensor::zeros([extra], &b.device());
-        Tensor::cat(vec![b, zeros], 0)
-    });
-    let y =
-        burn::tensor::module::conv2d(x, Tensor::cat(vec![weight, zero_filters], 0), bias, options);
-    y.narrow(1, 0, cout)
-}
-
-/// When [`conv_forward`] takes `conv` off burn-flex's small-channel path for input `x`: its padding as
-/// `[(top, bottom), (left, right)]`; `None` when Burn's own forward runs.
-fn rerouted_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[(usize, usize); 2]> {
-    let [cout, cin, kh, kw] = conv.weight.dims();
-    // The layers here pad explicitly (`conv`); other padding modes keep Burn's own forward.
-    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
-        return None;
-    };
-    let small_channel_large_kernel =
-        conv.groups == 1 && cin <= 4 && (8..=16).contains(&cout) && kh * kw > 9;
-    (small_channel_large_kernel && x.device() == Device::flex())
-        .then_some([(top, bottom), (left, right)])
+    crate::cpu_conv::conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
 }
 
 #[cfg(test)]
@@ -99,13 +71,17 @@ mod tests {
         assert!(gap < 1e-5, "{what} differ: relative gap {gap}");
     }
 
-    /// A convolution that is rerouted gives Burn's: the same output and the same weight, bias and input gradients,
-    /// to f32 rounding; and it is rerouted (the output differs from Burn's in the last bits, as sums in another
-    /// order do), so the test exercises the new path. Cases: the quickstart's stem (7 × 7, 3 → 16, stride 2), with
-    /// a bias, 3 → 8, and an asymmetric one (7 × 5 kernel, stride 2 × 1, padding 3 / 2 / 1 / 0, dilation 1 × 2,
-    /// a 20 × 24 input) that would catch a height / width or top / bottom mix-up.
+    fn burn_conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+        layer.forward(x)
+    }
+
+    /// The GEMM path gives Burn's convolution: the same output and the same weight, bias and input gradients, to
+    /// f32 rounding; and it is taken (the output differs from Burn's in the last bits, as sums in another order
+    /// do). Cases: the quickstart's stem (7 × 7, 3 → 16, stride 2), with a bias; 3 × 3 blocks at 8, 2 and 1
+    /// pixels; a strided 1 × 1 shortcut; an asymmetric one (7 × 5 kernel, stride 2 × 1, padding 3 / 2 / 1 / 0,
+    /// dilation 1 × 2, a 20 × 24 input) that would catch a height / width or top / bottom mix-up.
     #[test]
-    fn rerouted_convolution_is_the_same_convolution() {
+    fn gemm_path_is_burns_convolution() {
         let device = Device::flex().autodiff();
         device.seed(7);
         let asymmetric = |device: &Device| {
@@ -128,21 +104,36 @@ mod tests {
                 },
                 [2, 3, 32, 32],
             ),
-            (conv(3, 8, 7, 2, &device), [2, 3, 32, 32]),
+            (conv(16, 16, 3, 1, &device), [6, 16, 8, 8]),
+            (conv(32, 64, 3, 2, &device), [5, 32, 4, 4]),
+            (conv(64, 64, 3, 1, &device), [3, 64, 1, 1]),
+            (conv(16, 32, 1, 2, &device), [4, 16, 8, 8]),
             (asymmetric(&device), [2, 3, 20, 24]),
         ];
         for (layer, shape) in cases {
             let x =
                 Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
-            assert!(rerouted_padding(&layer, &x).is_some());
-            let (burn, ours) = (layer.forward(x.clone()), conv_forward(&layer, x.clone()));
+            let options = burn::tensor::ops::ConvOptions::new_with_padding(
+                layer.stride,
+                match layer.padding {
+                    PaddingConfig2d::Explicit(t, l, b, r) => [(t, b), (l, r)],
+                    _ => unreachable!("the cases pad explicitly"),
+                },
+                layer.dilation,
+                layer.groups,
+            );
+            assert!(crate::cpu_conv::takes_gemm_path(
+                &x,
+                &layer.weight.val(),
+                &options
+            ));
+            let (burn, ours) = (
+                burn_conv(&layer, x.clone()),
+                conv_forward(&layer, x.clone()),
+            );
             assert_eq!(burn.dims(), ours.dims());
             let (b, o) = (to_vec(burn.clone()), to_vec(ours.clone()));
             assert_close("outputs", &b, &o);
-            assert!(
-                b != o,
-                "not rerouted (bit-identical to Burn's small-channel path)"
-            );
             // Same gradients for a loss that weights every output differently.
             let w = Tensor::<4>::random(burn.dims(), Distribution::Normal(0.0, 1.0), &device);
             let grads = |y: Tensor<4>| {
@@ -159,32 +150,86 @@ mod tests {
                 assert_close("gradients", gb, go);
             }
         }
-        // The inference device reroutes too.
+        // Not rerouted would be bit-identical to Burn: the stem's sums run in another order on the GEMM path,
+        // on the training and on the inference device.
         let plain = Device::flex();
         let stem = conv(3, 16, 7, 2, &device).valid();
         let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &plain);
         let (b, o) = (
-            to_vec(stem.forward(x.clone())),
+            to_vec(burn_conv(&stem, x.clone())),
             to_vec(conv_forward(&stem, x)),
         );
         assert_close("outputs", &b, &o);
-        assert!(b != o, "not rerouted on the inference device");
+        assert!(
+            b != o,
+            "the GEMM path was not taken on the inference device"
+        );
     }
 
-    /// Shapes that stay on Burn's own forward, bit for bit: 3 × 3 kernels, fewer than 8 filters, more than 16,
-    /// more than 4 input channels.
+    /// A weight that does not take part in autodiff (a frozen layer) and an input that does: only the input's
+    /// gradient is asked for, and it is Burn's.
     #[test]
-    fn other_convolutions_keep_burns_forward() {
+    fn gemm_path_gradient_of_the_input_alone() {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let layer = conv(8, 8, 3, 1, &device).no_grad();
+        let x = Tensor::<4>::random([3, 8, 5, 5], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let gb = x.grad(&burn_conv(&layer, x.clone()).powi_scalar(2).sum().backward());
+        let go = x.grad(
+            &conv_forward(&layer, x.clone())
+                .powi_scalar(2)
+                .sum()
+                .backward(),
+        );
+        assert_close(
+            "input gradients",
+            &to_vec(gb.unwrap()),
+            &to_vec(go.unwrap()),
+        );
+    }
+
+    /// Convolutions the GEMM path does not take (groups) are Burn's own, bit for bit.
+    #[test]
+    fn grouped_convolutions_keep_burns_forward() {
         let device = Device::flex();
         device.seed(3);
-        for (cin, cout, k) in [(3, 16, 3), (3, 4, 7), (3, 32, 7), (8, 16, 7)] {
-            let layer = conv(cin, cout, k, 2, &device);
-            let x = Tensor::<4>::random([2, cin, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-            assert!(rerouted_padding(&layer, &x).is_none());
-            assert_eq!(
-                to_vec(layer.forward(x.clone())),
-                to_vec(conv_forward(&layer, x))
-            );
+        let layer = Conv2dConfig::new([8, 8], [3, 3])
+            .with_groups(2)
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        let x = Tensor::<4>::random([2, 8, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        assert_eq!(
+            to_vec(burn_conv(&layer, x.clone())),
+            to_vec(conv_forward(&layer, x))
+        );
+    }
+
+    /// The same bits whatever the number of threads (the chunks are fixed by the shapes).
+    #[test]
+    fn gemm_path_does_not_depend_on_the_thread_count() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let layer = conv(16, 16, 3, 1, &device);
+        let x = Tensor::<4>::random([64, 16, 8, 8], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = conv_forward(&layer, x.clone());
+                let raw = y.clone().powi_scalar(2).sum().backward();
+                let g = GradientsParams::from_grads(raw, &layer);
+                (to_vec(y), to_vec(g.get::<4>(layer.weight.id).unwrap()))
+            })
+        };
+        let (y1, g1) = run(1);
+        for threads in [2, 3, 8] {
+            let (y, g) = run(threads);
+            assert!(y1.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(g1.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 }

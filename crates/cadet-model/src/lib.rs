@@ -42,6 +42,7 @@ mod backend;
 mod cifar_resnet;
 mod classifier;
 pub mod convert;
+pub mod cpu_conv;
 mod embedder;
 mod encoder;
 mod error;

@@ -138,9 +138,7 @@ impl Block {
         let downsample: Option<Vec<&Downsample>> = parts.iter().map(|(_, d)| *d).collect();
         let identity = match downsample {
             Some(d) => {
-                let out = shard::apply(&shard::each(&d, |d| &d.conv), xs.clone(), |c, x| {
-                    c.forward(x)
-                });
+                let out = shard::apply(&shard::each(&d, |d| &d.conv), xs.clone(), conv_forward);
                 shard::batch_norm(&shard::each(&d, |d| &d.bn), out, norm)
             }
             None => xs.clone(),
@@ -150,7 +148,7 @@ impl Block {
         for k in 0..stages {
             let convs: Vec<&Conv2d> = parts.iter().map(|(p, _)| p[k].0).collect();
             let bns: Vec<&BatchNorm> = parts.iter().map(|(p, _)| p[k].1).collect();
-            out = shard::apply(&convs, out, |c, x| c.forward(x));
+            out = shard::apply(&convs, out, conv_forward);
             out = shard::batch_norm(&bns, out, norm);
             if k + 1 < stages {
                 out = shard::map(out, relu);
