@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 
-use crate::layers::{bn, conv, conv_forward};
+use crate::layers::{bn, bn_forward, conv, conv_forward};
 use crate::{Error, FeatureModel, Result};
 
 /// Configuration of a [`CifarResNet`].
@@ -48,8 +48,8 @@ impl CifarBlock {
         } else {
             x.clone()
         };
-        let out = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
-        relu(self.bn2.forward(conv_forward(&self.conv2, out)) + shortcut)
+        let out = relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x)));
+        relu(bn_forward(&self.bn2, conv_forward(&self.conv2, out)) + shortcut)
     }
 }
 
@@ -192,7 +192,7 @@ pub fn pretrained_weights(dir: impl AsRef<Path>, depth: usize) -> Result<std::pa
 
 impl FeatureModel for CifarResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
+        let mut x = relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x)));
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3) {
             x = block.forward(x);
         }

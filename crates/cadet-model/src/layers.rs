@@ -24,6 +24,13 @@ pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(c).init(device)
 }
 
+/// `bn.forward(x)`; in training on the CPU backend through fused kernels (the same output, gradients and running
+/// statistics: [`shard::forward_one`](crate::shard)).
+pub(crate) fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    crate::shard::forward_one(bn, x, training)
+}
+
 /// `conv.forward(x)`, through [`cpu_conv::conv2d`](crate::cpu_conv): on Burn's CPU backend an `f32`
 /// convolution without groups runs as one matrix product per chunk of images (forward and backward), which is
 /// 2–7× faster than burn-flex's own kernel on the small feature maps of these networks (docs/performance.md,

@@ -43,6 +43,7 @@ mod cifar_resnet;
 mod classifier;
 pub mod convert;
 pub mod cpu_conv;
+mod cpu_norm;
 mod embedder;
 mod encoder;
 mod error;

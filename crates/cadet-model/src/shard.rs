@@ -63,7 +63,7 @@ pub(crate) fn batch_norm<const D: usize>(
         .is_some_and(|x| x.device().is_autodiff() && layers[0].training.is_enabled());
     if xs.len() < 2 || !training {
         // One shard is the whole batch; outside training the running statistics are used.
-        return apply(layers, xs, |bn, x| bn.forward(x));
+        return apply(layers, xs, |bn, x| forward_one(bn, x, training));
     }
     match norm {
         ShardNorm::Synchronized => synchronized(layers, xs),
@@ -73,7 +73,7 @@ pub(crate) fn batch_norm<const D: usize>(
             .enumerate()
             .map(|(s, (bn, x))| match s {
                 // Shard 0's layer updates the running statistics; the others only normalise.
-                0 => bn.forward(x),
+                0 => forward_one(bn, x, true),
                 _ => {
                     burn::tensor::module::batch_norm_train(
                         x,
@@ -134,18 +134,41 @@ fn synchronized<const D: usize>(layers: &[&BatchNorm], xs: Vec<Tensor<D>>) -> Ve
         .collect();
     let variance = all_sum(squares, &home) / count as f64;
     // Running statistics as Burn's layer keeps them (biased variance), once, on shard 0's layer.
-    let bn = layers[0];
-    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: &Tensor<1>| {
-        let old = state.value_sync().to_device(&home);
-        state.update((old * (1.0 - bn.momentum) + batch.clone().detach() * bn.momentum).detach());
-    };
-    update(&bn.running_mean, &mean);
-    update(&bn.running_var, &variance);
-    let inv_std = (variance + bn.epsilon).sqrt().recip();
+    update_running(layers[0], &mean, &variance, &home);
+    let inv_std = (variance + layers[0].epsilon).sqrt().recip();
     apply(layers, centred, |layer, c| {
         let device = c.device();
         c * per_channel::<D>(inv_std.clone(), channels, &device)
             * per_channel::<D>(layer.gamma.val(), channels, &device)
             + per_channel::<D>(layer.beta.val(), channels, &device)
     })
+}
+
+/// Moves `bn`'s running statistics towards a batch's `mean` and biased `variance`, as Burn's layer does.
+fn update_running(bn: &BatchNorm, mean: &Tensor<1>, variance: &Tensor<1>, device: &Device) {
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: &Tensor<1>| {
+        let old = state.value_sync().to_device(device);
+        state.update((old * (1.0 - bn.momentum) + batch.clone().detach() * bn.momentum).detach());
+    };
+    update(&bn.running_mean, mean);
+    update(&bn.running_var, variance);
+}
+
+/// `bn.forward(x)` on one whole batch; in training, through the fused kernels of
+/// [`cpu_norm`](crate::cpu_norm) on the CPU backend (the same output, gradients and running statistics).
+pub(crate) fn forward_one<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    training: bool,
+) -> Tensor<D> {
+    if training {
+        let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+        if let Some((y, mean, variance)) =
+            crate::cpu_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon)
+        {
+            update_running(bn, &mean, &variance, &x.device());
+            return y;
+        }
+    }
+    bn.forward(x)
 }

@@ -10,7 +10,7 @@ use burn::tensor::ops::PadMode;
 
 use super::SimClrV2Config;
 use super::layout::{self, BlockPlan};
-use crate::layers::{bn, conv, conv_forward};
+use crate::layers::{bn, bn_forward, conv, conv_forward};
 use crate::{FeatureModel, Result};
 
 /// The stem: a 7 × 7 stride-2 convolution, or with selective kernels three 3 × 3 convolutions (the first of
@@ -28,10 +28,10 @@ pub struct Stem {
 
 impl Stem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
+        let mut x = relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x)));
         for (conv, bn) in [(&self.conv2, &self.bn2), (&self.conv3, &self.bn3)] {
             if let (Some(conv), Some(bn)) = (conv, bn) {
-                x = relu(bn.forward(conv_forward(conv, x)));
+                x = relu(bn_forward(bn, conv_forward(conv, x)));
             }
         }
         self.pool.forward(x)
@@ -54,7 +54,7 @@ impl Projection {
             Some(pool) => pool.forward(x.pad([(0, 1), (0, 1)], PadMode::Constant(0.0))),
             None => x,
         };
-        self.bn.forward(conv_forward(&self.conv, x))
+        bn_forward(&self.bn, conv_forward(&self.conv, x))
     }
 }
 
@@ -78,12 +78,15 @@ pub struct SelectiveKernel {
 
 impl SelectiveKernel {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn.forward(conv_forward(&self.conv, x)));
+        let x = relu(bn_forward(&self.bn, conv_forward(&self.conv, x)));
         let c = x.dims()[1] / 2;
         let (a, b) = (x.clone().narrow(1, 0, c), x.narrow(1, c, c));
         let g = (a.clone() + b.clone()).mean_dim(2).mean_dim(3);
         let m = &self.mixing;
-        let logits = conv_forward(&m.conv2, relu(m.bn1.forward(conv_forward(&m.conv1, g))));
+        let logits = conv_forward(
+            &m.conv2,
+            relu(bn_forward(&m.bn1, conv_forward(&m.conv1, g))),
+        );
         // A softmax over two logits is the sigmoid of their difference.
         let weight_a = sigmoid(logits.clone().narrow(1, 0, c) - logits.narrow(1, c, c));
         b.clone() + (a - b) * weight_a
@@ -183,18 +186,24 @@ impl SimClrV2Block {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let (projection, out) = match self {
             Self::Basic(b) => {
-                let out = relu(b.bn1.forward(conv_forward(&b.conv1, x.clone())));
-                (&b.projection, b.bn2.forward(conv_forward(&b.conv2, out)))
+                let out = relu(bn_forward(&b.bn1, conv_forward(&b.conv1, x.clone())));
+                (
+                    &b.projection,
+                    bn_forward(&b.bn2, conv_forward(&b.conv2, out)),
+                )
             }
             Self::Bottleneck(b) => {
-                let mut out = relu(b.bn1.forward(conv_forward(&b.conv1, x.clone())));
+                let mut out = relu(bn_forward(&b.bn1, conv_forward(&b.conv1, x.clone())));
                 if let (Some(conv), Some(bn)) = (&b.conv2, &b.bn2) {
-                    out = relu(bn.forward(conv_forward(conv, out)));
+                    out = relu(bn_forward(bn, conv_forward(conv, out)));
                 }
                 if let Some(sk) = &b.sk {
                     out = sk.forward(out);
                 }
-                (&b.projection, b.bn3.forward(conv_forward(&b.conv3, out)))
+                (
+                    &b.projection,
+                    bn_forward(&b.bn3, conv_forward(&b.conv3, out)),
+                )
             }
         };
         let shortcut = projection.as_ref().map_or(x.clone(), |p| p.forward(x));
