@@ -308,6 +308,79 @@ impl<B: Backend + FusedBatchNorm + FusedBatchNormBackward, C: CheckpointStrategy
     }
 }
 
+/// Inference-mode batch norm (running statistics) as one pass, on the `flex` device without autodiff.
+#[backend_extension(Flex)]
+pub(crate) trait FusedBatchNormEval: Backend {
+    /// `γ (x − mean) / sqrt(variance + ε) + β` per channel of `x: [N, C, …]`.
+    fn fused_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+impl FusedBatchNormEval for Flex {
+    fn fused_batch_norm_eval(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let shape = x.layout().shape().to_vec();
+        let [x, gamma, beta, mean, variance] =
+            [&x, &gamma, &beta, &mean, &variance].map(contiguous);
+        let inv_std = inverse_std(floats(&variance), epsilon);
+        let y = normalize(
+            floats(&x),
+            layout(&shape),
+            floats(&gamma),
+            floats(&beta),
+            floats(&mean),
+            &inv_std,
+        );
+        tensor(y, shape)
+    }
+}
+
+/// Whether the fused kernels take `x: [N, C, …]` with per-channel `params` on this device.
+fn fits<const D: usize>(x: &Tensor<D>, params: &[&Tensor<1>]) -> bool {
+    let on_flex = |d: Device| d.inner() == Device::flex();
+    D >= 2
+        && on_flex(x.device())
+        && x.dtype() == DType::F32
+        && x.shape().num_elements() > 0
+        && params
+            .iter()
+            .all(|p| on_flex(p.device()) && p.dtype() == DType::F32 && p.dims()[0] == x.dims()[1])
+}
+
+/// Inference-mode batch norm of `x: [N, C, …]` through one fused pass on the `flex` device without autodiff;
+/// `None` elsewhere (any tensor with autodiff keeps Burn's, whose gradient a frozen layer still needs).
+pub(crate) fn batch_norm_eval<const D: usize>(
+    x: &Tensor<D>,
+    [gamma, beta, mean, variance]: [&Tensor<1>; 4],
+    epsilon: f64,
+) -> Option<Tensor<D>> {
+    let params = [gamma, beta, mean, variance];
+    if x.is_autodiff() || params.iter().any(|p| p.is_autodiff()) || !fits(x, &params) {
+        return None;
+    }
+    let y = <Dispatch as FusedBatchNormEval>::fused_batch_norm_eval(
+        x.clone().into_dispatch(),
+        gamma.clone().into_dispatch(),
+        beta.clone().into_dispatch(),
+        mean.clone().into_dispatch(),
+        variance.clone().into_dispatch(),
+        epsilon,
+    );
+    Some(Tensor::<D>::from_dispatch(y))
+}
+
 /// Training-mode batch norm of `x: [N, C, …]` with `gamma`, `beta` (`[C]`): the output and the batch's mean and
 /// biased variance (for the running statistics), through the fused kernels on the `flex` device with autodiff
 /// (`f32`); `None` elsewhere, where the caller uses Burn's.
@@ -317,16 +390,7 @@ pub(crate) fn batch_norm_train<const D: usize>(
     beta: &Tensor<1>,
     epsilon: f64,
 ) -> Option<(Tensor<D>, Tensor<1>, Tensor<1>)> {
-    let on_flex = |d: Device| d.inner() == Device::flex();
-    let fits = D >= 2
-        && on_flex(x.device())
-        && on_flex(gamma.device())
-        && on_flex(beta.device())
-        && [x.dtype(), gamma.dtype(), beta.dtype()] == [DType::F32; 3]
-        && x.dims()[1] == gamma.dims()[0]
-        && gamma.dims() == beta.dims()
-        && x.shape().num_elements() > 0;
-    if !fits {
+    if !x.device().is_autodiff() || !fits(x, &[gamma, beta]) {
         return None;
     }
     let (y, mean, variance) = <Dispatch as FusedBatchNorm>::fused_batch_norm_train(
@@ -353,7 +417,7 @@ mod tests {
     use crate::shard::forward_one;
 
     fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
 
     fn assert_close(what: &str, a: &[f32], b: &[f32]) {
@@ -363,12 +427,18 @@ mod tests {
         assert!(gap < 2e-5, "{what} differ: relative gap {gap}");
     }
 
-    /// A layer with non-trivial γ, β and running statistics.
+    /// A layer with non-trivial γ and β, the same on every call (tests run in parallel, so a seeded random
+    /// layer could differ between two calls).
     fn layer(c: usize, device: &Device) -> BatchNorm {
         let mut bn = BatchNormConfig::new(c).with_momentum(0.3).init(device);
-        let normal = Distribution::Normal(1.0, 0.5);
-        bn.gamma = Param::from_tensor(Tensor::random([c], normal, device));
-        bn.beta = Param::from_tensor(Tensor::random([c], normal, device));
+        let values = |offset: f32| {
+            let v: Vec<f32> = (0..c)
+                .map(|i| offset + 0.37 * i as f32 - 0.1 * (i * i % 5) as f32)
+                .collect();
+            Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [c]), device))
+        };
+        bn.gamma = values(0.8);
+        bn.beta = values(-0.5);
         bn
     }
 
@@ -380,10 +450,7 @@ mod tests {
         device.seed(9);
         let c = shape[1];
         // Two layers with the same values (a clone would share the running statistics).
-        device.seed(9);
-        let ours = layer(c, &device);
-        device.seed(9);
-        let burns = layer(c, &device);
+        let (ours, burns) = (layer(c, &device), layer(c, &device));
         let x = (Tensor::<D>::random(shape, Distribution::Normal(0.0, 2.0), &device) + 3.0)
             .require_grad();
         let w = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &device);
@@ -435,15 +502,47 @@ mod tests {
         assert_eq!(var, vec![1.25, 0.0]);
     }
 
-    /// The inference device, and a layer that is not training, keep Burn's path (running statistics).
+    /// Outside training: the fused pass on the inference device is Burn's inference batch norm (running
+    /// statistics); on the autodiff device (a frozen layer, whose input gradient attacks need) Burn's own runs,
+    /// bit for bit.
     #[test]
-    fn outside_training_nothing_changes() {
+    fn outside_training_uses_the_running_statistics() {
         let device = Device::flex();
-        let bn = layer(3, &device);
+        // As the networks run inference: the module's plain copy (`valid`), whose parameters have no autodiff.
+        let mut bn = layer(3, &device.clone().autodiff()).valid();
+        let stats = |v: [f32; 3]| {
+            burn::module::RunningState::new(Tensor::<1>::from_data(
+                TensorData::new(v.to_vec(), [3]),
+                &device,
+            ))
+        };
+        bn.running_mean = stats([0.5, -0.2, 1.5]);
+        bn.running_var = stats([0.3, 2.0, 0.9]);
         let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+        assert!(
+            batch_norm_eval(
+                &x,
+                [
+                    &bn.gamma.val(),
+                    &bn.beta.val(),
+                    &bn.running_mean.value(),
+                    &bn.running_var.value()
+                ],
+                bn.epsilon
+            )
+            .is_some()
+        );
+        assert_close(
+            "inference outputs",
+            &to_vec(forward_one(&bn, x.clone(), false)),
+            &to_vec(bn.forward(x.clone())),
+        );
+        let ad = device.autodiff();
+        let frozen = layer(3, &ad).no_grad();
+        let x = x.to_device(&ad);
         assert_eq!(
-            to_vec(forward_one(&bn, x.clone(), false)),
-            to_vec(bn.forward(x))
+            to_vec(forward_one(&frozen, x.clone(), false)),
+            to_vec(frozen.forward(x))
         );
     }
 }

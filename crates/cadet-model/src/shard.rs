@@ -154,8 +154,9 @@ fn update_running(bn: &BatchNorm, mean: &Tensor<1>, variance: &Tensor<1>, device
     update(&bn.running_var, variance);
 }
 
-/// `bn.forward(x)` on one whole batch; in training, through the fused kernels of
-/// [`cpu_norm`](crate::cpu_norm) on the CPU backend (the same output, gradients and running statistics).
+/// `bn.forward(x)` on one whole batch, through the fused kernels of [`cpu_norm`](crate::cpu_norm) on the CPU
+/// backend: in training (the same output, gradients and running statistics), and for inference on the device
+/// without autodiff (the same output).
 pub(crate) fn forward_one<const D: usize>(
     bn: &BatchNorm,
     x: Tensor<D>,
@@ -167,6 +168,13 @@ pub(crate) fn forward_one<const D: usize>(
             crate::cpu_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon)
         {
             update_running(bn, &mean, &variance, &x.device());
+            return y;
+        }
+    }
+    let stats = [bn.running_mean.value(), bn.running_var.value()];
+    if !training {
+        let params = [&bn.gamma.val(), &bn.beta.val(), &stats[0], &stats[1]];
+        if let Some(y) = crate::cpu_norm::batch_norm_eval(&x, params, bn.epsilon) {
             return y;
         }
     }
