@@ -75,13 +75,14 @@ pub(crate) fn batch_norm<const D: usize>(
                 // Shard 0's layer updates the running statistics; the others only normalise.
                 0 => forward_one(bn, x, true),
                 _ => {
-                    burn::tensor::module::batch_norm_train(
-                        x,
-                        bn.gamma.val(),
-                        bn.beta.val(),
-                        bn.epsilon,
-                    )
-                    .output
+                    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+                    match crate::cpu_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon) {
+                        Some((y, _, _)) => y,
+                        None => {
+                            burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon)
+                                .output
+                        }
+                    }
                 }
             })
             .collect(),
