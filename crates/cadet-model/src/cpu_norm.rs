@@ -52,7 +52,8 @@ fn inverse_std(var: &[f32], epsilon: f64) -> Vec<f32> {
         .collect()
 }
 
-/// `y = γ (x − μ) / σ + β`, as `a · x + b` per channel.
+/// `y = γ (x − μ) / σ + β`, as `a · (x − μ) + β` per channel (not `a · x + b`, which loses digits when
+/// `|μ| / σ` is large).
 fn normalize(
     x: &[f32],
     l: Layout3,
@@ -63,14 +64,13 @@ fn normalize(
 ) -> Vec<f32> {
     let (_, c, s) = l;
     let a: Vec<f32> = gamma.iter().zip(inv_std).map(|(g, i)| g * i).collect();
-    let b: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(c * s)
         .zip(x.par_chunks(c * s))
         .for_each(|(y, x)| {
             for ch in 0..c {
                 for (o, &v) in y[ch * s..][..s].iter_mut().zip(&x[ch * s..][..s]) {
-                    *o = a[ch] * v + b[ch];
+                    *o = a[ch] * (v - mean[ch]) + beta[ch];
                 }
             }
         });
@@ -96,10 +96,11 @@ fn gradients(
             (0..n).fold((0f64, 0f64), |(a, b), i| {
                 let at = (i * c + ch) * s;
                 let (xs, gs) = (&x[at..][..s], &dy[at..][..s]);
-                let (da, db) = xs.iter().zip(gs).fold((0f32, 0f32), |(da, db), (&v, &g)| {
-                    (da + g, db + g * (v - m) * is)
+                let (da, db) = xs.iter().zip(gs).fold((0f64, 0f64), |(da, db), (&v, &g)| {
+                    let g = f64::from(g);
+                    (da + g, db + g * f64::from((v - m) * is))
                 });
-                (a + f64::from(da), b + f64::from(db))
+                (a + da, b + db)
             })
         })
         .unzip();
@@ -467,9 +468,10 @@ mod tests {
             let g = GradientsParams::from_grads(raw, bn);
             let dgamma = to_vec(g.get::<1>(bn.gamma.id).unwrap());
             let dbeta = to_vec(g.get::<1>(bn.beta.id).unwrap());
+            // value_sync: value() lags one update behind.
             let running = [
-                to_vec(bn.running_mean.value()),
-                to_vec(bn.running_var.value()),
+                to_vec(bn.running_mean.value_sync()),
+                to_vec(bn.running_var.value_sync()),
             ];
             (to_vec(y), dx, dgamma, dbeta, running)
         };
@@ -480,6 +482,16 @@ mod tests {
         assert_close("beta gradients", &a.3, &b.3);
         assert_close("running means", &a.4[0], &b.4[0]);
         assert_close("running variances", &a.4[1], &b.4[1]);
+        // And by the formula, from the batch's statistics computed here: momentum 0.3 from 0 and 1.
+        let (mean, var) = statistics(&to_vec(x.clone().inner()), layout(&shape));
+        let expected_mean: Vec<f32> = mean.iter().map(|m| 0.3 * m).collect();
+        let expected_var: Vec<f32> = var.iter().map(|v| 0.7 + 0.3 * v).collect();
+        assert_close("running means by formula", &a.4[0], &expected_mean);
+        assert_close("running variances by formula", &a.4[1], &expected_var);
+        assert!(
+            a.4[0].iter().all(|m| m.abs() > 0.1),
+            "the running means moved"
+        );
     }
 
     #[test]
@@ -537,12 +549,26 @@ mod tests {
             &to_vec(forward_one(&bn, x.clone(), false)),
             &to_vec(bn.forward(x.clone())),
         );
-        let ad = device.autodiff();
-        let frozen = layer(3, &ad).no_grad();
-        let x = x.to_device(&ad);
+        // A frozen layer (training off) on the autodiff device: the running statistics, Burn's path, unchanged
+        // statistics, and a gradient for the input (what an attack through a frozen network needs).
+        let ad = device.clone().autodiff();
+        let mut frozen = layer(3, &ad);
+        frozen.running_mean = stats([0.5, -0.2, 1.5]).to_device(&ad);
+        frozen.running_var = stats([0.3, 2.0, 0.9]).to_device(&ad);
+        let frozen = frozen.freeze();
+        let xa = Tensor::<4>::from_data(x.to_data(), &ad).require_grad();
+        let training = xa.device().is_autodiff() && frozen.training.is_enabled();
+        assert!(!training);
+        let y = forward_one(&frozen, xa.clone(), training);
+        assert_close(
+            "frozen layer outputs",
+            &to_vec(y.clone()),
+            &to_vec(forward_one(&bn, x, false)),
+        );
+        assert!(xa.grad(&y.sum().backward()).is_some());
         assert_eq!(
-            to_vec(forward_one(&frozen, x.clone(), false)),
-            to_vec(frozen.forward(x))
+            to_vec(frozen.running_mean.value_sync()),
+            vec![0.5, -0.2, 1.5]
         );
     }
 }

@@ -155,7 +155,8 @@ fn update_running(bn: &BatchNorm, mean: &Tensor<1>, variance: &Tensor<1>, device
     update(&bn.running_var, variance);
 }
 
-/// `bn.forward(x)` on one whole batch, through the fused kernels of [`cpu_norm`](crate::cpu_norm) on the CPU
+/// `bn.forward(x)` on one whole batch (`training` must be what Burn's layer decides: the device has autodiff and
+/// the layer trains), through the fused kernels of [`cpu_norm`](crate::cpu_norm) on the CPU
 /// backend: in training (the same output, gradients and running statistics), and for inference on the device
 /// without autodiff (the same output).
 pub(crate) fn forward_one<const D: usize>(
@@ -172,8 +173,8 @@ pub(crate) fn forward_one<const D: usize>(
             return y;
         }
     }
-    let stats = [bn.running_mean.value(), bn.running_var.value()];
     if !training {
+        let stats = [bn.running_mean.value(), bn.running_var.value()];
         let params = [&bn.gamma.val(), &bn.beta.val(), &stats[0], &stats[1]];
         if let Some(y) = crate::cpu_norm::batch_norm_eval(&x, params, bn.epsilon) {
             return y;

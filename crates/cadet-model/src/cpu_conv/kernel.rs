@@ -20,6 +20,14 @@ use rayon::prelude::*;
 /// stay in the cache between the copy and the product and to spread over the threads.
 const CHUNK_FLOATS: usize = 1 << 17;
 
+/// Output positions a chunk holds at least (several images of a large map share one product).
+const MIN_COLUMNS: usize = 256;
+
+/// Lanes of the backward pass: each adds the weight gradients of its consecutive chunks into one buffer, the
+/// lanes' buffers are then summed in order. A fixed number (not the thread count), so the sums are the same on
+/// every machine, and the memory is `LANES · O · K` floats however many chunks there are.
+const LANES: usize = 16;
+
 /// The shape of a 2-d convolution, checked consistent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Geometry {
@@ -132,10 +140,12 @@ impl Geometry {
         self.ho * self.wo
     }
 
-    /// Images per chunk: whole images, about [`CHUNK_FLOATS`] of im2col each. Independent of the thread count,
-    /// so that the sums (and the results, to the bit) do not depend on the machine.
+    /// Images per chunk: whole images, about [`CHUNK_FLOATS`] of im2col each, and at least [`MIN_COLUMNS`]
+    /// output positions so that the products are not too thin. Fixed by the shapes, not the thread count, so
+    /// that the sums (and the results, to the bit) do not depend on it.
     fn images_per_chunk(&self) -> usize {
-        (CHUNK_FLOATS / (self.k() * self.p()).max(1)).clamp(1, self.n)
+        let by_size = CHUNK_FLOATS / (self.k() * self.p()).max(1);
+        by_size.max(MIN_COLUMNS.div_ceil(self.p())).clamp(1, self.n)
     }
 
     /// The chunks as image ranges.
@@ -435,34 +445,49 @@ fn chunk_threads(chunks: usize) -> (bool, Threads) {
     }
 }
 
-/// Runs `work((n0, n1), slice of out for those images, threads)` for every chunk, where `out` holds `per_image`
-/// floats per image; in parallel or not as [`chunk_threads`] says. Results in chunk order.
-fn over_chunks<T: Send>(
-    g: &Geometry,
+/// Runs `work(chunks, slice of out for their images, threads)` for every unit (a run of consecutive chunks),
+/// where `out` holds `per_image` floats per image; in parallel or not as [`chunk_threads`] says. Results in
+/// unit order.
+fn over_units<T: Send>(
+    units: Vec<Vec<(usize, usize)>>,
     out: &mut [f32],
     per_image: usize,
-    work: impl Fn((usize, usize), &mut [f32], Threads) -> T + Sync,
+    work: impl Fn(&[(usize, usize)], &mut [f32], Threads) -> T + Sync,
 ) -> Vec<T> {
-    let chunks = g.chunks();
-    let (parallel, threads) = chunk_threads(chunks.len());
+    let (parallel, threads) = chunk_threads(units.len());
     let mut rest = out;
-    let mut pieces = Vec::with_capacity(chunks.len());
-    for (n0, n1) in chunks {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut((n1 - n0) * per_image);
-        pieces.push(((n0, n1), head));
+    let mut pieces = Vec::with_capacity(units.len());
+    for unit in units {
+        let images = unit.last().map_or(0, |c| c.1) - unit.first().map_or(0, |c| c.0);
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(images * per_image);
+        pieces.push((unit, head));
         rest = tail;
     }
     if parallel {
         pieces
             .into_par_iter()
-            .map(|(range, out)| work(range, out, threads))
+            .map(|(unit, out)| work(&unit, out, threads))
             .collect()
     } else {
         pieces
             .into_iter()
-            .map(|(range, out)| work(range, out, threads))
+            .map(|(unit, out)| work(&unit, out, threads))
             .collect()
     }
+}
+
+/// The chunks, each its own unit.
+fn chunk_units(g: &Geometry) -> Vec<Vec<(usize, usize)>> {
+    g.chunks().into_iter().map(|c| vec![c]).collect()
+}
+
+/// The chunks in at most [`LANES`] units of consecutive chunks.
+fn lane_units(g: &Geometry) -> Vec<Vec<(usize, usize)>> {
+    let chunks = g.chunks();
+    let lanes = chunks.len().min(LANES);
+    (0..lanes)
+        .map(|l| chunks[l * chunks.len() / lanes..(l + 1) * chunks.len() / lanes].to_vec())
+        .collect()
 }
 
 fn matrix(data: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
@@ -483,7 +508,8 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     }
     let wm = weight_matrix(g, weight);
     let w = matrix(&wm, o, k);
-    over_chunks(g, &mut out, o * p, |(n0, n1), out, threads| {
+    over_units(chunk_units(g), &mut out, o * p, |unit, out, threads| {
+        let (n0, n1) = unit[0];
         let m = (n1 - n0) * p;
         let mut col = take_scratch(&COL, k * m);
         im2col(g, x, n0, n1 - n0, &mut col);
@@ -544,58 +570,62 @@ pub(crate) fn backward(
     let w = matrix(&wm, o, k);
     let mut scratch = Vec::new();
     let target: &mut [f32] = if want_x { &mut dx } else { &mut scratch };
-    let dw_parts = over_chunks(
-        g,
+    let per_lane = over_units(
+        lane_units(g),
         target,
         if want_x { per_image } else { 0 },
-        |(n0, n1), dx, threads| {
-            let m = (n1 - n0) * p;
-            // The chunk's output gradient as O × (image, position).
-            let mut gyc = take_scratch(&PRODUCT, o * m);
-            for nl in 0..n1 - n0 {
-                for oc in 0..o {
-                    copy_run(
-                        &mut gyc[oc * m + nl * p..][..p],
-                        &gy[((n0 + nl) * o + oc) * p..][..p],
-                    );
+        |lane, dx_lane, threads| {
+            let mut dw = want_weight.then(|| vec![0f32; o * k]);
+            let lane_start = lane[0].0;
+            for &(n0, n1) in lane {
+                let m = (n1 - n0) * p;
+                // The chunk's output gradient as O × (image, position).
+                let mut gyc = take_scratch(&PRODUCT, o * m);
+                for nl in 0..n1 - n0 {
+                    for oc in 0..o {
+                        copy_run(
+                            &mut gyc[oc * m + nl * p..][..p],
+                            &gy[((n0 + nl) * o + oc) * p..][..p],
+                        );
+                    }
                 }
+                let mut col = take_scratch(&COL, k * m);
+                if want_x {
+                    matmul_into(
+                        w.t(),
+                        matrix(&gyc, o, m),
+                        matrix_mut(&mut col, k, m),
+                        false,
+                        threads,
+                    )
+                    .expect("factors sized K × O and O × M");
+                    let dx = &mut dx_lane[(n0 - lane_start) * per_image..][..(n1 - n0) * per_image];
+                    col2im(g, &col, n1 - n0, dx);
+                }
+                if let Some(dw) = dw.as_mut() {
+                    im2col(g, x, n0, n1 - n0, &mut col);
+                    // Added onto the lane's sum, chunk after chunk.
+                    matmul_into(
+                        matrix(&gyc, o, m),
+                        matrix(&col, k, m).t(),
+                        matrix_mut(dw, o, k),
+                        true,
+                        threads,
+                    )
+                    .expect("factors sized O × M and M × K");
+                }
+                give_back(&COL, col);
+                give_back(&PRODUCT, gyc);
             }
-            let mut col = take_scratch(&COL, k * m);
-            if want_x {
-                matmul_into(
-                    w.t(),
-                    matrix(&gyc, o, m),
-                    matrix_mut(&mut col, k, m),
-                    false,
-                    threads,
-                )
-                .expect("factors sized K × O and O × M");
-                col2im(g, &col, n1 - n0, dx);
-            }
-            let dw = want_weight.then(|| {
-                im2col(g, x, n0, n1 - n0, &mut col);
-                let mut dw = vec![0f32; o * k];
-                matmul_into(
-                    matrix(&gyc, o, m),
-                    matrix(&col, k, m).t(),
-                    matrix_mut(&mut dw, o, k),
-                    false,
-                    threads,
-                )
-                .expect("factors sized O × M and M × K");
-                dw
-            });
-            give_back(&COL, col);
-            give_back(&PRODUCT, gyc);
             dw
         },
     );
     let dw = want_weight.then(|| {
-        // Summed in chunk order: the same bits on every run and every thread count.
-        let mut parts = dw_parts.into_iter().flatten();
-        let mut sum = parts.next().unwrap_or_else(|| vec![0f32; o * k]);
-        for part in parts {
-            sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+        // The lanes summed in order: the same bits on every run and every thread count.
+        let mut lanes = per_lane.into_iter().flatten();
+        let mut sum = lanes.next().unwrap_or_else(|| vec![0f32; o * k]);
+        for lane in lanes {
+            sum.iter_mut().zip(&lane).for_each(|(s, v)| *s += v);
         }
         weight_gradient(g, &sum)
     });
@@ -684,8 +714,8 @@ mod tests {
             [(usize, usize); 2],
             [usize; 2],
         );
-        let cases: [Case; 12] = [
-            // The quickstart's stem and blocks; several chunks, the last one partial (64 images of 144 × 64).
+        let cases: [Case; 14] = [
+            // The quickstart's stem and blocks.
             (
                 [3, 3, 32, 32],
                 [16, 3, 7, 7],
@@ -739,6 +769,22 @@ mod tests {
                 [(0, 1), (1, 0)],
                 [1, 1],
             ),
+            // A 1 × 1 stride-2 shortcut on a map wide enough for the run copies: pixels no output reads.
+            (
+                [2, 3, 16, 17],
+                [4, 3, 1, 1],
+                [2, 2],
+                [(0, 0), (0, 0)],
+                [1, 1],
+            ),
+            // Gathers over several chunks (64 images of 288 × 16 im2col floats), the last one partial.
+            (
+                [70, 32, 4, 4],
+                [8, 32, 3, 3],
+                [1, 1],
+                [(1, 1), (1, 1)],
+                [1, 1],
+            ),
             // No padding, dilation 3.
             (
                 [2, 4, 10, 10],
@@ -773,7 +819,7 @@ mod tests {
             let gy = pseudo_random(g.n * g.o * g.ho * g.wo, 200 + seed as u64);
             let (y, dx, dw) = brute_force(&g, &x, &w, &gy);
             assert!(
-                y.iter().any(|v| *v != 0.0) || seed == 11,
+                y.iter().any(|v| *v != 0.0) || seed == 13,
                 "case {seed} reads something"
             );
             assert_close("output", &forward(&g, &x, &w), &y);

@@ -13,7 +13,7 @@
 //! autodiff); everything else, including every GPU device, goes to `burn::tensor::module::conv2d`. Results are
 //! the same convolution, summed in another order (tested against a direct loop and against Burn), and the same
 //! bits on every run and thread count (the chunks are fixed by the shapes, their weight gradients summed in
-//! order).
+//! order; the GEMM kernels are chosen by the CPU's features, so another CPU may round differently).
 
 mod kernel;
 
@@ -222,7 +222,8 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    if !takes_gemm_path(&x, &weight, &options) {
+    let bias_fits = bias.as_ref().is_none_or(|b| b.dims() == [weight.dims()[0]]);
+    if !bias_fits || !takes_gemm_path(&x, &weight, &options) {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     }
     let y = <Dispatch as GemmConv>::gemm_conv2d(x.into_dispatch(), weight.into_dispatch(), options);
