@@ -1,5 +1,5 @@
-//! Picking a device by name, for command lines: `cpu` (Burn's `flex` backend) or `cuda` / `cuda:N` (Burn's CUDA
-//! backend, with this crate's `cuda` feature).
+//! Picking a device by name, for command lines: `cpu` (Burn's `flex` backend), `cuda` / `cuda:N` (Burn's CUDA
+//! backend, with this crate's `cuda` feature) or `jit-cpu` (Burn's CubeCL CPU backend, `jit-cpu` feature).
 
 use burn::prelude::*;
 
@@ -11,6 +11,7 @@ pub fn device(name: &str) -> Result<Device> {
     let name = name.trim().to_ascii_lowercase();
     match name.as_str() {
         "cpu" | "flex" => Ok(Device::flex()),
+        "jit-cpu" => jit_cpu_device(),
         cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
             let index = match cuda.strip_prefix("cuda:") {
                 None => 0,
@@ -23,9 +24,22 @@ pub fn device(name: &str) -> Result<Device> {
         }
         _ => Err(Error::InvalidConfig {
             name: "device",
-            reason: format!("{name}: expected cpu, cuda or cuda:N"),
+            reason: format!("{name}: expected cpu, cuda, cuda:N or jit-cpu"),
         }),
     }
+}
+
+#[cfg(feature = "jit-cpu")]
+fn jit_cpu_device() -> Result<Device> {
+    Ok(Device::cpu())
+}
+
+#[cfg(not(feature = "jit-cpu"))]
+fn jit_cpu_device() -> Result<Device> {
+    Err(Error::InvalidConfig {
+        name: "device",
+        reason: "jit-cpu (Burn's CubeCL CPU backend) needs the `jit-cpu` feature".into(),
+    })
 }
 
 #[cfg(feature = "cuda")]
@@ -78,7 +92,7 @@ mod tests {
 /// Debian 12's static LLVM 22 (linked into CUDA builds, see `scripts/setup-cuda-build.sh`) calls `arc4random`,
 /// which glibc has only since 2.36. Defining it keeps CUDA binaries loadable on glibc 2.35 (Ubuntu 22.04). LLVM
 /// uses it only to seed hashing; the quality needed is minimal. (From `../shared/burn-probe`.)
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
 #[unsafe(no_mangle)]
 pub extern "C" fn arc4random() -> u32 {
     use std::hash::{BuildHasher, Hasher};

@@ -64,13 +64,16 @@ const GATHER_BELOW: usize = 8;
 impl Geometry {
     /// The geometry of `x: [N, C, H, W]` convolved with `weight: [O, C, kh, kw]`, or `None` when the shapes do
     /// not fit one another (left to Burn, which says why) or the output would be empty.
-    pub fn new(
+    /// The output size `(Ho, Wo)` of `x: [N, C, H, W]` convolved with `weight: [O, C, kh, kw]`, or `None` when
+    /// the shapes do not fit one another (left to Burn, which says why) or the output would be empty. Cheap: what
+    /// deciding whether this path applies needs.
+    pub fn output_size(
         x: [usize; 4],
         weight: [usize; 4],
         stride: [usize; 2],
         padding: [(usize, usize); 2],
         dilation: [usize; 2],
-    ) -> Option<Self> {
+    ) -> Option<(usize, usize)> {
         let [n, c, h, w] = x;
         let [o, cw, kh, kw] = weight;
         if cw != c
@@ -85,8 +88,24 @@ impl Geometry {
             let padded = size + before + after;
             (padded >= reach).then(|| (padded - reach) / s + 1)
         };
-        let ho = out(h, padding[0], kh, stride[0], dilation[0])?;
-        let wo = out(w, padding[1], kw, stride[1], dilation[1])?;
+        Some((
+            out(h, padding[0], kh, stride[0], dilation[0])?,
+            out(w, padding[1], kw, stride[1], dilation[1])?,
+        ))
+    }
+
+    /// The geometry of `x: [N, C, H, W]` convolved with `weight: [O, C, kh, kw]`, or `None` as
+    /// [`Geometry::output_size`] says.
+    pub fn new(
+        x: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+        dilation: [usize; 2],
+    ) -> Option<Self> {
+        let (ho, wo) = Self::output_size(x, weight, stride, padding, dilation)?;
+        let [n, c, h, w] = x;
+        let [o, _, kh, kw] = weight;
         // Tap i reads padded rows oh·s + i·d for oh < Ho: some of them inside [pad, pad + size)?
         let reads_inside = |i: usize, out: usize, size: usize, pad: usize, s: usize, d: usize| {
             (0..out).any(|o| (pad..pad + size).contains(&(o * s + i * d)))

@@ -188,7 +188,7 @@ pub(crate) fn takes_gemm_path(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvO
         && x.device().is_autodiff() == weight.device().is_autodiff()
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
-        && Geometry::new(
+        && Geometry::output_size(
             x.dims(),
             weight.dims(),
             options.stride,
