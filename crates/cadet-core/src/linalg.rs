@@ -20,51 +20,15 @@ pub fn matmul(
     b: ArrayView2<'_, f32>,
     threads: Threads,
 ) -> Result<Array2<f32>> {
-    let (m, k) = a.dim();
-    let (kb, n) = b.dim();
-    if k != kb {
-        return Err(Error::DimensionMismatch {
-            what: "matmul: rows of the right factor",
-            expected: k,
-            got: kb,
-        });
-    }
-    let mut c = Array2::<f32>::zeros((m, n));
-    if m == 0 || n == 0 || k == 0 {
-        return Ok(c);
-    }
-    let parallelism = match threads {
-        Threads::Single => gemm::Parallelism::None,
-        Threads::Rayon => gemm::Parallelism::Rayon(0),
-    };
-    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
-    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
-    // SAFETY: `c` is a freshly allocated, contiguous m × n matrix (column stride 1, row stride n); `a` and `b` are
-    // live views whose pointers and element strides describe m × k and k × n matrices, as gemm requires. With
-    // `read_dst = false` gemm writes `c = beta · a · b` without reading `c`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    let mut c = Array2::<f32>::zeros((a.nrows(), b.ncols()));
+    product(
+        a,
+        b,
+        c.view_mut(),
+        false,
+        threads,
+        "matmul: rows of the right factor",
+    )?;
     Ok(c)
 }
 
@@ -73,31 +37,46 @@ pub fn matmul(
 pub fn matmul_into(
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
-    mut c: ArrayViewMut2<'_, f32>,
+    c: ArrayViewMut2<'_, f32>,
     accumulate: bool,
     threads: Threads,
 ) -> Result<()> {
+    product(
+        a,
+        b,
+        c,
+        accumulate,
+        threads,
+        "matmul_into: rows of the right factor",
+    )
+}
+
+/// The product behind [`matmul`] and [`matmul_into`]; `inner` is the caller's message for factors that do not
+/// fit.
+fn product(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    mut c: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
+    threads: Threads,
+    inner: &'static str,
+) -> Result<()> {
     let (m, k) = a.dim();
     let (kb, n) = b.dim();
+    let mismatch = |what: &'static str, expected, got| Error::DimensionMismatch {
+        what,
+        expected,
+        got,
+    };
     if k != kb {
-        return Err(Error::DimensionMismatch {
-            what: "matmul_into: rows of the right factor",
-            expected: k,
-            got: kb,
-        });
+        return Err(mismatch(inner, k, kb));
     }
-    if c.dim() != (m, n) {
-        let (cm, cn) = c.dim();
-        let (what, expected, got) = if cm != m {
-            ("matmul_into: rows of the product", m, cm)
-        } else {
-            ("matmul_into: columns of the product", n, cn)
-        };
-        return Err(Error::DimensionMismatch {
-            what,
-            expected,
-            got,
-        });
+    let (cm, cn) = c.dim();
+    if cm != m {
+        return Err(mismatch("matmul_into: rows of the product", m, cm));
+    }
+    if cn != n {
+        return Err(mismatch("matmul_into: columns of the product", n, cn));
     }
     if m == 0 || n == 0 {
         return Ok(());

@@ -1,5 +1,5 @@
-//! Training-mode batch norm on Burn's CPU backend (`flex`) as three passes forward and three backward; a Burn
-//! backend extension, like [`cpu_conv`](crate::cpu_conv).
+//! Batch norm on Burn's CPU backend (`flex`): in training three passes forward and two backward, for inference
+//! one; a Burn backend extension, like [`cpu_conv`](crate::cpu_conv).
 //!
 //! Why: burn-flex 0.22.1 has no batch norm of its own, so Burn's default composes it from tensor operations
 //! (two transposed copies of the activation for the statistics, then centring, scaling and shifting as
@@ -18,8 +18,10 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::DType;
 use rayon::prelude::*;
+
+use crate::flex_io::{contiguous, floats, on_flex, tensor};
 
 /// `(images, channels, values per channel and image)` of an `[N, C, …]` tensor.
 type Layout3 = (usize, usize, usize);
@@ -152,19 +154,6 @@ pub(crate) trait FusedBatchNormBackward: Backend {
         epsilon: f64,
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3];
-}
-
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn floats(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("contiguous f32, checked by batch_norm_train before the backend is called")
-}
-
-fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
 }
 
 impl FusedBatchNorm for Flex {
@@ -350,7 +339,6 @@ impl FusedBatchNormEval for Flex {
 
 /// Whether the fused kernels take `x: [N, C, …]` with per-channel `params` on this device.
 fn fits<const D: usize>(x: &Tensor<D>, params: &[&Tensor<1>]) -> bool {
-    let on_flex = |d: Device| d.inner() == Device::flex();
     D >= 2
         && on_flex(x.device())
         && x.dtype() == DType::F32
@@ -412,7 +400,7 @@ mod tests {
     use burn::module::Param;
     use burn::nn::{BatchNorm, BatchNormConfig};
     use burn::optim::GradientsParams;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     use super::*;
     use crate::shard::forward_one;

@@ -47,6 +47,7 @@ mod cpu_norm;
 mod embedder;
 mod encoder;
 mod error;
+mod flex_io;
 mod head;
 mod integrity;
 mod layers;

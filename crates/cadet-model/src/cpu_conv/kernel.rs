@@ -655,6 +655,15 @@ pub(crate) fn backward(
 mod tests {
     use super::*;
 
+    /// (x, weight, stride, padding (before, after) per axis, dilation)
+    type Case = (
+        [usize; 4],
+        [usize; 4],
+        [usize; 2],
+        [(usize, usize); 2],
+        [usize; 2],
+    );
+
     /// The convolution and its two gradients by the definition, in `f64`: every (image, filter, output
     /// position, kernel tap) visited once.
     fn brute_force(
@@ -725,14 +734,6 @@ mod tests {
 
     #[test]
     fn forward_and_gradients_match_the_definition() {
-        // (x, weight, stride, padding (before, after) per axis, dilation)
-        type Case = (
-            [usize; 4],
-            [usize; 4],
-            [usize; 2],
-            [(usize, usize); 2],
-            [usize; 2],
-        );
         let cases: [Case; 14] = [
             // The quickstart's stem and blocks.
             (
@@ -898,38 +899,49 @@ mod tests {
 
     #[test]
     fn geometry_follows_the_output_size_formula() {
+        let size = |case: Case| {
+            let (x, w, stride, padding, dilation) = case;
+            Geometry::new(x, w, stride, padding, dilation).map(|g| (g.ho, g.wo))
+        };
+        let same = [(1, 1), (1, 1)];
         // (32 + 3 + 3 − 7) / 2 + 1 = 16
-        let g = Geometry::new(
-            [1, 3, 32, 32],
-            [16, 3, 7, 7],
-            [2, 2],
-            [(3, 3), (3, 3)],
-            [1, 1],
-        )
-        .unwrap();
-        assert_eq!((g.ho, g.wo), (16, 16));
+        assert_eq!(
+            size((
+                [1, 3, 32, 32],
+                [16, 3, 7, 7],
+                [2, 2],
+                [(3, 3), (3, 3)],
+                [1, 1]
+            )),
+            Some((16, 16))
+        );
         // Asymmetric: (20 + 3 + 1 − 7) / 2 + 1 = 9; (24 + 2 + 0 − 9) / 1 + 1 = 18.
-        let g = Geometry::new(
-            [1, 3, 20, 24],
-            [1, 3, 7, 5],
-            [2, 1],
-            [(3, 1), (2, 0)],
-            [1, 2],
-        )
-        .unwrap();
-        assert_eq!((g.ho, g.wo), (9, 18));
-        // A kernel wider than the padded input, mismatched channels, a zero stride: not this path's.
-        assert!(
-            Geometry::new([1, 3, 4, 4], [1, 3, 7, 7], [1, 1], [(1, 1), (1, 1)], [1, 1]).is_none()
+        assert_eq!(
+            size((
+                [1, 3, 20, 24],
+                [1, 3, 7, 5],
+                [2, 1],
+                [(3, 1), (2, 0)],
+                [1, 2]
+            )),
+            Some((9, 18))
         );
-        assert!(
-            Geometry::new([1, 3, 8, 8], [1, 4, 3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1]).is_none()
+        // A kernel wider than the padded input, mismatched channels, a zero stride, no images: not this path's.
+        assert_eq!(
+            size(([1, 3, 4, 4], [1, 3, 7, 7], [1, 1], same, [1, 1])),
+            None
         );
-        assert!(
-            Geometry::new([1, 3, 8, 8], [1, 3, 3, 3], [0, 1], [(1, 1), (1, 1)], [1, 1]).is_none()
+        assert_eq!(
+            size(([1, 3, 8, 8], [1, 4, 3, 3], [1, 1], same, [1, 1])),
+            None
         );
-        assert!(
-            Geometry::new([0, 3, 8, 8], [1, 3, 3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1]).is_none()
+        assert_eq!(
+            size(([1, 3, 8, 8], [1, 3, 3, 3], [0, 1], same, [1, 1])),
+            None
+        );
+        assert_eq!(
+            size(([0, 3, 8, 8], [1, 3, 3, 3], [1, 1], same, [1, 1])),
+            None
         );
     }
 }

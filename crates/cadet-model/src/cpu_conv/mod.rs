@@ -26,10 +26,12 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, TensorData};
 
 use kernel::Geometry;
+
+use crate::flex_io::{contiguous, floats, on_flex, tensor};
 
 /// The convolution as a backend operation: implemented for `Flex` and for autodiff over it.
 #[backend_extension(Flex, Autodiff)]
@@ -70,24 +72,11 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Ge
     .expect("checked by conv2d before the backend is called")
 }
 
-fn floats(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("contiguous f32, checked by conv2d before the backend is called")
-}
-
-fn tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
-
 impl GemmConv for Flex {
     fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
         let g = geometry(&x, &weight, &options);
-        let (x, weight) = (floats(&x), floats(&weight));
-        let y = kernel::forward(&g, slice(&x), slice(&weight));
+        let (x, weight) = (contiguous(&x), contiguous(&weight));
+        let y = kernel::forward(&g, floats(&x), floats(&weight));
         tensor(y, [g.n, g.o, g.ho, g.wo])
     }
 }
@@ -102,12 +91,12 @@ impl GemmConvBackward for Flex {
         want_weight: bool,
     ) -> (Option<FlexTensor>, Option<FlexTensor>) {
         let g = geometry(&x, &weight, &options);
-        let (x, weight, grad) = (floats(&x), floats(&weight), floats(&grad));
+        let (x, weight, grad) = (contiguous(&x), contiguous(&weight), contiguous(&grad));
         let (dx, dw) = kernel::backward(
             &g,
-            slice(&x),
-            slice(&weight),
-            slice(&grad),
+            floats(&x),
+            floats(&weight),
+            floats(&grad),
             want_x,
             want_weight,
         );
@@ -181,10 +170,9 @@ impl<B: Backend + GemmConv + GemmConvBackward, C: CheckpointStrategy> GemmConv f
 
 /// Whether [`conv2d`] takes the GEMM path for these arguments.
 pub(crate) fn takes_gemm_path(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    let on_flex = |t: &Tensor<4>| t.device().inner() == Device::flex();
     options.groups == 1
-        && on_flex(x)
-        && on_flex(weight)
+        && on_flex(x.device())
+        && on_flex(weight.device())
         && x.device().is_autodiff() == weight.device().is_autodiff()
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
