@@ -85,12 +85,16 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     k: usize,
     /// Save the features of X1, X2 and every scored set as (n, 1 + n_trs, d) .npy files here, each image's
-    /// un-augmented view first (the input of the `detect` example, with `--identity-view`).
+    /// un-augmented view first (the input of the `detect` example, with `--identity-view`), 2400 more
+    /// in-distribution images as `pool.npy` and the training images' single-view features and labels under
+    /// `single/` (the input of the `validity` example).
     #[arg(long)]
     save_features: Option<PathBuf>,
 }
 const TRAIN_PER_CLASS: usize = 500;
 const TEST_IMAGES: usize = 200;
+/// Extra in-distribution images per seen shape saved as `pool.npy` with `--save-features`.
+const VALIDITY_POOL_PER_CLASS: usize = 300;
 
 /// Progress on stderr: phase starts, every `every`-th note, and the end.
 struct Lines {
@@ -313,6 +317,20 @@ fn run(args: Args) -> Result<(), BoxError> {
         for (name, f) in files {
             cadet::data::formats::save_npy(f, dir.join(format!("{name}.npy")))?;
         }
+        // More in-distribution images for the `validity` example's re-splits (|X2| up to 2000): the same
+        // generator with another seed, the seen shapes only; drawn apart so that the run's own data and model
+        // stay as they are.
+        let extra = Synthetic {
+            classes: SHAPES.len(),
+            per_class: VALIDITY_POOL_PER_CLASS,
+            size: args.size,
+            seed: 1,
+            plain: true,
+        }
+        .generate()?
+        .to_grayscale()
+        .without_classes(held_out);
+        cadet::data::formats::save_npy(&tf(&extra.images_f32(), 3 << 40)?, dir.join("pool.npy"))?;
         FeaturesLayout {
             layout: cadet.settings().layout(),
             n_trs: args.n_trs,
@@ -332,7 +350,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         &named_views,
         format!(
             "\nDetectors side by side: AUROC % [95% interval] against the in-distribution test set ({} images); \
-             last column: in-distribution share with p ≤ α ('!': outside the exact 99% binomial interval). \
+             last column: in-distribution share with p ≤ α ('!': outside the 99% interval of a valid detector's count, calibration set's randomness included). \
              CADet rows: {} transforms, |X1| = {} ({}), |X2| = {}",
             named[0].1.dim().0,
             args.n_trs,
@@ -412,6 +430,16 @@ fn run(args: Args) -> Result<(), BoxError> {
     // Baselines on the same encoder's single-view features, calibrated on X2.
     let train_features = embedder.embed(train.images_f32().view())?;
     let x2_features = embedder.embed(x2.images_f32().view())?;
+    if let Some(dir) = &args.save_features {
+        // The baselines' reference, for the `validity` example.
+        let dir = dir.join("single");
+        std::fs::create_dir_all(&dir)?;
+        cadet::data::formats::save_npy(&train_features, dir.join("knn_train.npy"))?;
+        cadet::data::formats::save_npy(
+            &ndarray::Array1::from(train.labels().to_vec()),
+            dir.join("knn_train_labels.npy"),
+        )?;
+    }
     let others: Vec<_> = mmd_sets[1..].iter().map(|(_, f)| f.view()).collect();
     push_feature_baselines(
         &mut table,

@@ -107,7 +107,8 @@ struct Args {
     max_n: usize,
     /// Save the CADet features of X1, X2 and every scored set as (n, 1 + n_trs, d) .npy files here, each image's
     /// un-augmented view first (the input of the `detect` example, with `--identity-view`), and the single-view features the baselines use, (n, d), under `single/`
-    /// (the sets, X2, and the 10,000 k-NN training images as `knn_train.npy`).
+    /// (the sets, X2, and the k-NN training images as `knn_train.npy` with their labels as `knn_train_labels.npy`:
+    /// X1's images with `--reference train`, 10,000 training images otherwise).
     #[arg(long)]
     save_features: Option<PathBuf>,
     /// Markdown report; figures go beside it.
@@ -551,7 +552,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         &named_views,
         format!(
             "AUROC % [95% interval] against the CIFAR-10 test set ({n} images); last column: in-distribution \
-             share with p ≤ α ('!': outside the exact 99% binomial interval). CADet rows: {} transforms, \
+             share with p ≤ α ('!': outside the 99% interval of a valid detector's count, calibration set's randomness included). CADet rows: {} transforms, \
              |X1| = {} ({} images), |X2| = {}",
             args.n_trs,
             f1.dim().0,
@@ -564,15 +565,25 @@ fn run(args: Args) -> Result<(), BoxError> {
         ),
         0.05,
     )?;
-    let knn_train = data
-        .jpeg_train
-        .split(&[10_000.min(data.jpeg_train.len())], 14)?
-        .remove(0);
+    // With a reference of training images the baselines use the same images as X1, so that k-NN and the CADet
+    // rows compare at equal references; otherwise 10,000 training images.
+    let knn_train = if args.reference == "train" {
+        x1.clone()
+    } else {
+        data.jpeg_train
+            .split(&[10_000.min(data.jpeg_train.len())], 14)?
+            .remove(0)
+    };
+    let knn_label = if args.reference == "train" {
+        format!("{} training images = X1", knn_train.len())
+    } else {
+        format!("{} training images", knn_train.len())
+    };
     let single_views: Vec<_> = single[1..].iter().map(|f| f.view()).collect();
     let (knn_features, x2_single) = (emb(&knn_train.images_f32())?, emb(&x2.images_f32())?);
     push_feature_baselines(
         &mut table,
-        "10,000 training images",
+        &knn_label,
         (knn_features.view(), knn_train.labels()),
         x2_single.view(),
         single[0].view(),
@@ -590,6 +601,10 @@ fn run(args: Args) -> Result<(), BoxError> {
         let dir = dir.join("single");
         std::fs::create_dir_all(&dir)?;
         cadet::data::formats::save_npy(&knn_features, dir.join("knn_train.npy"))?;
+        cadet::data::formats::save_npy(
+            &ndarray::Array1::from(knn_train.labels().to_vec()),
+            dir.join("knn_train_labels.npy"),
+        )?;
         cadet::data::formats::save_npy(&x2_single, dir.join("x2.npy"))?;
         for (i, ((name, _), f)) in sets.iter().zip(&single).enumerate() {
             cadet::data::formats::save_npy(f, dir.join(set_file(i, name)))?;
@@ -605,8 +620,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         .collect();
     writeln!(
         md,
-        "## Detectors side by side (baselines: 10,000 JPEG training images as k-NN neighbours and for the class \
-         means)\n\n```\n{table}```\n\nHeadline method (ours): {}, chosen on the quickstart's held-out shapes and six \
+        "## Detectors side by side (baselines: {knn_label} as k-NN neighbours and for the class means)\n\n\
+         ```\n{table}```\n\nHeadline method (ours): {}, chosen on the quickstart's held-out shapes and six \
          synthetic CIFAR-10 anomaly sets (docs/results.md). Its table:\n\n```\n{}```\n",
         headline.name,
         CadetReport::new(&headline.calibration, &headline_sets, 0.05)?

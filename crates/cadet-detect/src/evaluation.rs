@@ -4,6 +4,7 @@ use cadet_core::metrics;
 use serde::{Deserialize, Serialize};
 
 use crate::cadet::ImageScore;
+use crate::validity::RejectionLaw;
 use crate::{Error, Result};
 
 /// Scores of one named set.
@@ -92,17 +93,20 @@ pub struct MethodRow {
     pub name: String,
     /// Per anomaly set, in order.
     pub aurocs: Vec<metrics::AurocInterval>,
-    /// In-distribution rejection at `α`: the rate, and whether the count lies in the exact 99% binomial
-    /// interval of Binomial(n, α) (a valid p-value's false-positive count does, 99% of the time).
+    /// In-distribution rejection at `α`: the rate, and whether the count lies in the exact 99% interval of the
+    /// law of a valid conformal p-value's false-positive count, `BetaBinomial(m, k, n + 1 − k)` for `m` test
+    /// and `n` calibration images, `k = ⌊α(n + 1)⌋` ([`RejectionLaw`](crate::validity::RejectionLaw)): it
+    /// lands there 99% of the time over draws of both sets.
     pub rejected: Option<(f64, bool)>,
 }
 
 /// A [`MethodRow`] from anomaly scores (higher = more anomalous) of the in-distribution test set and of each
-/// anomaly set, and the in-distribution p-values when the detector is calibrated.
+/// anomaly set, and, when the detector is calibrated, the in-distribution p-values with the number of
+/// calibration images they were ranked against (`|X⁽²⁾|`).
 pub fn method_row(
     name: impl Into<String>,
     in_distribution: &[f64],
-    in_p_values: Option<&[f64]>,
+    in_p_values: Option<(&[f64], usize)>,
     sets: &[&[f64]],
     alpha: f64,
 ) -> Result<MethodRow> {
@@ -117,9 +121,10 @@ pub fn method_row(
         .map(|o| metrics::auroc_interval(in_distribution, o, 1.959964))
         .collect::<Result<_, _>>()?;
     let rejected = match in_p_values {
-        Some(p) if !p.is_empty() => {
+        Some((p, calibration_size)) if !p.is_empty() => {
             let count = p.iter().filter(|&&v| v <= alpha).count();
-            let (lo, hi) = metrics::binomial_interval(p.len(), alpha, 0.99)?;
+            let (lo, hi) =
+                RejectionLaw::conformal(calibration_size, p.len(), alpha)?.interval(0.99);
             Some((count as f64 / p.len() as f64, (lo..=hi).contains(&count)))
         }
         _ => None,
@@ -257,5 +262,32 @@ mod tests {
             "{r:?}"
         );
         assert!(stats_row("one", &scores(&[(0.9, 0.2)]), 1.0).is_err());
+    }
+
+    /// The `!` flag's interval is the law of a valid detector's count over draws of the test *and* the
+    /// calibration set. With |X2| = 200 and 200 test images at α = 5%, 20 rejections (10%) happen to an exactly
+    /// valid detector about 2% of the time (X2 drawn "easy"): inside the 99% interval, where the Binomial(200,
+    /// 0.05) interval, 3–19, flagged it (about one valid row in 25 flagged instead of one in 100). 35 is off.
+    #[test]
+    fn rejection_flag_includes_the_calibration_sets_randomness() {
+        let flag = |count: usize| {
+            let p: Vec<f64> = (0..200)
+                .map(|i| if i < count { 0.01 } else { 0.5 })
+                .collect();
+            method_row("m", &[0.0, 1.0], Some((&p, 200)), &[], 0.05)
+                .unwrap()
+                .rejected
+                .unwrap()
+        };
+        assert_eq!(flag(20), (0.1, true));
+        assert!(flag(10).1);
+        assert!(!flag(35).1);
+        assert!(!flag(0).1);
+        // The law's interval is wider than the binomial one on both sides.
+        let (lo, hi) = crate::validity::RejectionLaw::conformal(200, 200, 0.05)
+            .unwrap()
+            .interval(0.99);
+        let (blo, bhi) = metrics::binomial_interval(200, 0.05, 0.99).unwrap();
+        assert!(lo <= blo && hi > bhi, "law {lo}–{hi}, binomial {blo}–{bhi}");
     }
 }

@@ -15,6 +15,8 @@
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).
 //! - [`evaluation`]: AUROC, FPR@95TPR, AUPR-in/out and the rejection rate at `α` per named set; Table 5.
+//! - [`validity`]: is the false-positive rate what the p-value promises? The exact law of the rejection count
+//!   ([`validity::RejectionLaw`]) and resampling studies over many calibration/test splits.
 //!
 //! Convention: anomaly scores are higher for more anomalous inputs; CADet's own `score` is a similarity (low =
 //! anomalous) and its anomaly score is `−score`.
@@ -30,6 +32,7 @@ pub mod evaluation;
 pub mod method;
 mod pvalue;
 pub mod stats;
+pub mod validity;
 
 pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore};
 /// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.

@@ -163,12 +163,13 @@ impl MethodTable {
     }
 
     /// Adds a row from anomaly scores (higher = more anomalous) of the in-distribution test set and of each
-    /// anomaly set (in the order of the columns), and the in-distribution p-values of a calibrated detector.
+    /// anomaly set (in the order of the columns), and the in-distribution p-values of a calibrated detector with
+    /// its number of calibration images (`|X⁽²⁾|`: the law its false-positive count is checked against).
     pub fn push(
         &mut self,
         name: impl Into<String>,
         in_distribution: &[f64],
-        in_p_values: Option<&[f64]>,
+        in_p_values: Option<(&[f64], usize)>,
         sets: &[Vec<f64>],
     ) -> Result<(), cadet_detect::Error> {
         let refs: Vec<&[f64]> = sets.iter().map(Vec::as_slice).collect();
@@ -182,10 +183,12 @@ impl MethodTable {
         Ok(())
     }
 
-    /// Adds a CADet row from scored sets, the in-distribution test set first.
+    /// Adds a CADet row from sets scored by a calibration on `calibration_size` images (`|X⁽²⁾|`), the
+    /// in-distribution test set first.
     pub fn push_cadet(
         &mut self,
         name: impl Into<String>,
+        calibration_size: usize,
         scored: &[Vec<ImageScore>],
     ) -> Result<(), cadet_detect::Error> {
         let anomaly = |s: &[ImageScore]| s.iter().map(|x| -x.score).collect::<Vec<f64>>();
@@ -197,7 +200,7 @@ impl MethodTable {
         };
         let p: Vec<f64> = first.iter().map(|s| s.p_value).collect();
         let others: Vec<Vec<f64>> = others.iter().map(|s| anomaly(s)).collect();
-        self.push(name, &anomaly(first), Some(&p), &others)
+        self.push(name, &anomaly(first), Some((&p, calibration_size)), &others)
     }
 }
 
@@ -409,7 +412,12 @@ pub fn push_feature_baselines(
             .iter()
             .map(|f| scores(*f))
             .collect::<Result<Vec<_>, _>>()?;
-        table.push(name, &inside, Some(&calibrator.p_values(&inside)), &others)?;
+        table.push(
+            name,
+            &inside,
+            Some((&calibrator.p_values(&inside), calibrator.scores().len())),
+            &others,
+        )?;
     }
     Ok(())
 }
@@ -508,7 +516,7 @@ pub fn compare_methods(
         .collect();
     let mut table = MethodTable::new(header, columns, alpha);
     for r in &results {
-        table.push_cadet(&r.name, &r.scores)?;
+        table.push_cadet(&r.name, r.calibration.x2_size(), &r.scores)?;
     }
     Ok((table, results))
 }
