@@ -350,7 +350,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         writeln!(
             md,
             "## The saved split itself\n\nX2 = `x2.npy` ({} images), test = `{}` ({} images). Rejection share at each α, and \
-             in brackets the probability that an exactly valid detector rejects at least that many (the \
+             its tail: the probability that an exactly valid detector rejects at least that many (the \
              Beta-binomial law, `cadet_detect::validity::RejectionLaw`): a small value says this split is unusual, \
              not that the method is wrong; the re-splits below say that.\n\n| procedure | {} |\n|---|{}",
             x2.len(),
@@ -370,7 +370,7 @@ fn run(args: Args) -> Result<(), BoxError> {
                 let law =
                     cadet::detect::validity::RejectionLaw::conformal(x2.len(), test.len(), a)?;
                 cells.push(format!(
-                    "{:.1}% (P ≥ {:.3})",
+                    "{:.1}% (tail {:.3})",
                     100.0 * count as f64 / test.len() as f64,
                     law.upper_tail(count)
                 ));
@@ -467,11 +467,11 @@ fn run(args: Args) -> Result<(), BoxError> {
     print!("{md}");
     let outside: Vec<String> = rows
         .iter()
-        .filter(|r| !r.mean_inside())
+        .filter(|r| r.mean_above())
         .map(|r| format!("{} (|X2| = {}, α = {})", r.procedure, r.x2_size, r.alpha))
         .collect();
     eprintln!(
-        "report: {}; means outside their interval: {}",
+        "report: {}; means above their interval: {}",
         args.out.join("results.md").display(),
         if outside.is_empty() {
             "none".to_string()
@@ -501,8 +501,9 @@ fn write_tables(md: &mut String, rows: &[ValidityRow], alphas: &[f64]) -> Result
     writeln!(
         md,
         "## Marginal validity: mean rejection rate over splits\n\nEach cell: the mean share of test images with p ≤ α, \
-         [the 99.9% interval of that mean for an exactly valid detector: ⌊α(n+1)⌋/(n+1) ± 3.29 · sd/√splits]; \
-         `✗` marks a mean outside it.\n"
+         [the 99.9% interval of that mean for an exactly valid detector: ⌊α(n+1)⌋/(n+1) ± 3.29 · sd/√splits, sd the \
+         larger of the law's and the observed spread]; `✗` marks a mean above it (more false positives than promised), \
+         `↓` one below it (conservative: valid, e.g. ties among a minimum p-value's combined values).\n"
     )?;
     header(md, "procedure")?;
     for g in &groups {
@@ -514,7 +515,13 @@ fn write_tables(md: &mut String, rows: &[ValidityRow], alphas: &[f64]) -> Result
                     100.0 * r.mean_rate,
                     100.0 * r.interval.0,
                     100.0 * r.interval.1,
-                    if r.mean_inside() { "" } else { " ✗" }
+                    if r.mean_above() {
+                        " ✗"
+                    } else if !r.mean_inside() {
+                        " ↓"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();

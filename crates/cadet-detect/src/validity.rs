@@ -301,6 +301,13 @@ impl ValidityRow {
     pub fn mean_inside(&self) -> bool {
         self.mean_rate >= self.interval.0 && self.mean_rate <= self.interval.1
     }
+
+    /// Whether the mean rejection rate lies *above* its interval: more false positives than the level
+    /// promises, the failure that matters. Below the interval is conservative: still valid, e.g. from ties
+    /// among the combined values of a minimum p-value, which the full-conformal rank counts against the image.
+    pub fn mean_above(&self) -> bool {
+        self.mean_rate > self.interval.1
+    }
 }
 
 impl ValidityStudy {
@@ -582,6 +589,7 @@ mod tests {
         for r in &rows {
             let exact = r.procedure == "exact";
             assert_eq!(r.mean_inside(), exact, "{r:?}");
+            assert_eq!(r.mean_above(), !exact, "{r:?}");
             if exact {
                 assert!(r.above_law_q95 < 0.1, "{r:?}");
                 assert!((r.sd / r.law_sd - 1.0).abs() < 0.2, "{r:?}");
