@@ -128,9 +128,9 @@ impl EotPgd {
         goal: &Goal,
         progress: &dyn Progress,
         surrogate: Option<&CadetSurrogate<'_>>,
-        name: &str,
     ) -> Result<AttackOutput> {
         self.check()?;
+        let name = self.name_with(surrogate);
         if let Some(s) = surrogate
             && self.samples < s.min_transforms()
         {
@@ -151,7 +151,7 @@ impl EotPgd {
             goal,
             self.batch_size,
             progress,
-            name,
+            &name,
             |x, y, targeted, first| {
                 let [b, _, h, w] = x.dims();
                 let mut rngs: Vec<ChaCha8Rng> = (0..b)
@@ -182,6 +182,18 @@ impl EotPgd {
                 Ok(adv)
             },
         )
+    }
+
+    /// The attack's name, with the surrogate's `λ` when there is one.
+    fn name_with(&self, surrogate: Option<&CadetSurrogate<'_>>) -> String {
+        let plain = format!(
+            "EOT-PGD (L∞, ε = {}, step {}, {} iterations, {} transforms/step)",
+            self.epsilon, self.step, self.iterations, self.samples
+        );
+        match surrogate {
+            None => plain,
+            Some(s) => format!("{plain} + CADet surrogate (λ = {})", s.terms().lambda),
+        }
     }
 
     /// The ascent direction's gradient at `adv`: of the mean cross-entropy over the transforms `draws` (negated
@@ -236,10 +248,7 @@ impl EotPgd {
 
 impl Attack for EotPgd {
     fn name(&self) -> String {
-        format!(
-            "EOT-PGD (L∞, ε = {}, step {}, {} iterations, {} transforms/step)",
-            self.epsilon, self.step, self.iterations, self.samples
-        )
+        self.name_with(None)
     }
     fn attack(
         &self,
@@ -249,7 +258,7 @@ impl Attack for EotPgd {
         goal: &Goal,
         progress: &dyn Progress,
     ) -> Result<AttackOutput> {
-        self.run(clf, images, labels, goal, progress, None, &self.name())
+        self.run(clf, images, labels, goal, progress, None)
     }
 }
 
@@ -265,11 +274,7 @@ pub struct AdaptiveEotPgd<'a> {
 
 impl Attack for AdaptiveEotPgd<'_> {
     fn name(&self) -> String {
-        format!(
-            "{} + CADet surrogate (λ = {})",
-            self.eot.name(),
-            self.surrogate.terms().lambda
-        )
+        self.eot.name_with(Some(&self.surrogate))
     }
     fn attack(
         &self,
@@ -279,14 +284,7 @@ impl Attack for AdaptiveEotPgd<'_> {
         goal: &Goal,
         progress: &dyn Progress,
     ) -> Result<AttackOutput> {
-        self.eot.run(
-            clf,
-            images,
-            labels,
-            goal,
-            progress,
-            Some(&self.surrogate),
-            &self.name(),
-        )
+        self.eot
+            .run(clf, images, labels, goal, progress, Some(&self.surrogate))
     }
 }
