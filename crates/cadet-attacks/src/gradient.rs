@@ -75,7 +75,7 @@ impl Pgd {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
         if self.epsilon.is_nan() || self.epsilon < 0.0 || self.epsilon.is_infinite() {
             return bad("epsilon", format!("must be ≥ 0, got {}", self.epsilon));
@@ -90,7 +90,7 @@ impl Pgd {
     }
 
     /// A random starting perturbation for the images of a batch, seeded by each image's index.
-    fn start(&self, shape: [usize; 4], first: usize, device: &Device) -> Tensor<4> {
+    pub(crate) fn start(&self, shape: [usize; 4], first: usize, device: &Device) -> Tensor<4> {
         let per = shape[1] * shape[2] * shape[3];
         let mut v = Vec::with_capacity(shape[0] * per);
         for i in 0..shape[0] {
@@ -114,7 +114,7 @@ impl Pgd {
     }
 
     /// Projects `adv` onto the ball around `x` and into `[0, 1]`.
-    fn project(&self, adv: Tensor<4>, x: &Tensor<4>) -> Tensor<4> {
+    pub(crate) fn project(&self, adv: Tensor<4>, x: &Tensor<4>) -> Tensor<4> {
         let delta = adv - x.clone();
         let delta = match self.norm {
             Norm::Linf => delta.clamp(-self.epsilon, self.epsilon),

@@ -7,6 +7,11 @@
 //! clean and adversarial predictions ([`AttackOutput`]); a failure is reported, never disguised as the clean
 //! image. [`Pgd::paper`], [`CarliniWagner::paper`] and [`Fgsm::paper`] are the paper's settings.
 //!
+//! Adaptive attacks, which know the detector: [`EotPgd`] takes each PGD step along the mean gradient over random
+//! CADet evaluation transforms ([`EvalTransform`], applied differentiably: expectation over transformation), and
+//! [`EotPgd::with_detector`] adds a differentiable surrogate of CADet's statistics ([`CadetSurrogate`]) to the
+//! objective ([`AdaptiveEotPgd`]).
+//!
 //! ```
 //! use burn::prelude::*;
 //! use cadet_attacks::{Attack, Goal, Pgd};
@@ -25,17 +30,26 @@
 
 mod common;
 mod cw;
+mod eot;
 mod error;
 mod gradient;
 mod report;
+mod surrogate;
+mod transform;
 
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{NoProgress, Progress};
 pub use cadet_model::Classifier;
 pub use cw::CarliniWagner;
+pub use eot::{AdaptiveEotPgd, EotPgd};
 pub use error::{Error, Result};
 pub use gradient::{Fgsm, Norm, Pgd};
 pub use report::{AttackOutput, SampleReport};
+pub use surrogate::{
+    CadetSurrogate, EncoderFn, ImageEncoder, SurrogateReference, SurrogateStatistics,
+    SurrogateTerms,
+};
+pub use transform::{EvalTransform, TransformDraw, apply_transforms};
 
 use ndarray::ArrayView4;
 

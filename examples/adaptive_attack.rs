@@ -1,0 +1,321 @@
+//! Adaptive attacks on CADet (issue 24): plain PGD, EOT-PGD through CADet's evaluation transforms (objective
+//! (a)), and EOT-PGD with a differentiable surrogate of CADet's statistics (objective (b)), against the
+//! pretrained ResNet-20 on JPEG CIFAR-10, judged by two calibrated detectors on the ResNet-20's features: the
+//! paper's (`m_in + γ·m_out`) and the headline method (Fisher over local m_in, local/identity cos, view agreement).
+//!
+//! ```text
+//! cargo run --release --example adaptive_attack -- --data ../shared/data [--n 100] [--n-trs 20] [--samples 4]
+//!     [--x1 300] [--x2 1000] [--n-clean 500] [--lambda 1] [--markdown out/adaptive_attack/results.md]
+//! ```
+//! Disjoint JPEG CIFAR-10 test images: X1 (reference, also the surrogate's), X2 (calibration), the clean test
+//! set (AUROC's in-distribution side) and the attacked images. Per attack and detector: the classifier's attack
+//! success rate, the detection rate (p ≤ 0.05), the success at the detector's threshold (misclassified and
+//! p > 0.05) and the AUROC against the clean test set. The Markdown table is written atomically and printed.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use cadet::attacks::{
+    Attack, AttackOutput, CadetSurrogate, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms,
+};
+use cadet::data::formats::ImageFolder;
+use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore};
+use cadet::model::{
+    BurnEmbedder, CifarResNetConfig, Normalization, Normalized, pretrained_weights,
+};
+use cadet_core::{Progress, metrics};
+use cadet_report::report::headline_method;
+use clap::Parser;
+use ndarray::{Array3, s};
+
+#[derive(Parser)]
+#[command(about = "PGD, EOT-PGD and detector-aware EOT-PGD against CADet on CIFAR-10")]
+struct Args {
+    /// The data folder (layout of ../shared/data); defaults to $CADET_DATA.
+    #[arg(long, env = "CADET_DATA")]
+    data: PathBuf,
+    /// Attacked images (100 by default: EOT with the detector costs about 7 s per image on 2 shared cores).
+    #[arg(long, default_value_t = 100)]
+    n: usize,
+    /// In-distribution test images (the AUROC's clean side).
+    #[arg(long, default_value_t = 500)]
+    n_clean: usize,
+    /// |X1|, the detectors' and the surrogate's reference (≥ 50: the headline method's local m_in).
+    #[arg(long, default_value_t = 300)]
+    x1: usize,
+    /// |X2|, the calibration set.
+    #[arg(long, default_value_t = 1000)]
+    x2: usize,
+    /// CADet transforms per image.
+    #[arg(long, default_value_t = 20)]
+    n_trs: usize,
+    /// EOT transforms per image and step (the library's default is 8; 4 halves the run time).
+    #[arg(long, default_value_t = 4)]
+    samples: usize,
+    /// Weight λ of the detector terms in objective (b).
+    #[arg(long, default_value_t = 1.0)]
+    lambda: f32,
+    /// Images per attack batch.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    /// Markdown report.
+    #[arg(long, default_value = "out/adaptive_attack/results.md")]
+    markdown: PathBuf,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// Phase lines and batch progress on stderr, with the elapsed time.
+struct Lines {
+    t0: Instant,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+impl Progress for Lines {
+    fn start(&self, what: &str, total: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.done.store(0, Relaxed);
+        self.total.store(total, Relaxed);
+        eprintln!(
+            "[{:>6.0}s] {what} ({total})",
+            self.t0.elapsed().as_secs_f64()
+        );
+    }
+    fn advance(&self, steps: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let done = self.done.fetch_add(steps, Relaxed) + steps;
+        eprintln!(
+            "[{:>6.0}s]   {done}/{}",
+            self.t0.elapsed().as_secs_f64(),
+            self.total.load(Relaxed)
+        );
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    cadet_report::exit_code(run(Args::parse()))
+}
+
+/// A detector: its name, its calibration, and whether it reads the un-augmented view (features laid out with it
+/// first) or the transforms only.
+struct Detector {
+    name: String,
+    calibration: Calibration,
+    identity_view: bool,
+}
+
+impl Detector {
+    fn score(&self, features: &Array3<f32>) -> Result<Vec<ImageScore>, BoxError> {
+        let f = if self.identity_view {
+            features.clone()
+        } else {
+            features.slice(s![.., 1.., ..]).to_owned()
+        };
+        Ok(self.calibration.score_features(f.view())?)
+    }
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
+    let progress = Lines {
+        t0: Instant::now(),
+        done: 0.into(),
+        total: 0.into(),
+    };
+    if args.n == 0 || args.n_clean < 2 || args.x2 < 2 || args.x1 < 50 || args.batch == 0 {
+        return Err("--n ≥ 1, --n-clean ≥ 2, --x2 ≥ 2, --x1 ≥ 50 and --batch ≥ 1".into());
+    }
+    let weights = pretrained_weights(args.data.join("resnet-cifar10"), 20)?;
+    // The embedder on the plain device; the classifier and the surrogate's encoder on the autodiff one.
+    let embedder = BurnEmbedder::new(
+        CifarResNetConfig::new(20)
+            .init(&Device::flex())?
+            .load_safetensors(&weights)?,
+        Device::flex(),
+        Normalization::imagenet(),
+        "resnet20-cifar10-supervised",
+    )
+    .with_batch_size(500);
+    let ad = Device::flex().autodiff();
+    let target = Normalized::new(
+        CifarResNetConfig::new(20)
+            .init(&ad)?
+            .load_safetensors(&weights)?,
+        Normalization::imagenet(),
+        ad.clone(),
+    );
+
+    progress.start("loading JPEG CIFAR-10 test images", 0);
+    let test = ImageFolder::new(args.data.join("cifar10-jpeg/test")).load()?;
+    let used = args.x1 + args.x2 + args.n_clean + args.n;
+    if used > test.len() {
+        return Err(format!("{used} images asked for, {} JPEG test images", test.len()).into());
+    }
+    let parts = test.split(&[args.x1, args.x2, args.n_clean, args.n], 11)?;
+    let (x1, x2, clean, to_attack) = (&parts[0], &parts[1], &parts[2], &parts[3]);
+
+    // CADet features: the un-augmented view first, then n_trs transforms.
+    let cadet = Cadet::params(32)
+        .n_trs(args.n_trs)
+        .identity_view(true)
+        .batch_images(32)
+        .check()?;
+    let features = |images: ndarray::ArrayView4<'_, f32>, stream: u64| {
+        cadet.transform_features(&embedder, images, stream, &progress)
+    };
+    let f1 = features(x1.images_f32().view(), 0)?;
+    let f2 = features(x2.images_f32().view(), 1 << 40)?;
+    let f_clean = features(clean.images_f32().view(), 2 << 40)?;
+    let identity = EmbedderIdentity::of(&embedder, [3, 32, 32])?;
+    let cut = |f: &Array3<f32>| f.slice(s![.., 1.., ..]).to_owned();
+    let detectors = vec![
+        Detector {
+            name: "paper: m_in + γ·m_out".into(),
+            calibration: Cadet::params(32)
+                .n_trs(args.n_trs)
+                .method(DetectionMethod::paper())
+                .check()?
+                .calibrate_features(
+                    Some(identity.clone()),
+                    cut(&f1).view(),
+                    cut(&f2).view(),
+                    &progress,
+                )?,
+            identity_view: false,
+        },
+        Detector {
+            name: format!("headline: {}", headline_method().0),
+            calibration: Cadet::params(32)
+                .n_trs(args.n_trs)
+                .identity_view(true)
+                .method(headline_method().1)
+                .check()?
+                .calibrate_features(Some(identity), f1.view(), f2.view(), &progress)?,
+            identity_view: true,
+        },
+    ];
+    let clean_scores: Vec<Vec<ImageScore>> = detectors
+        .iter()
+        .map(|d| d.score(&f_clean))
+        .collect::<Result<_, _>>()?;
+
+    // The attacks; the surrogate's reference is X1's features.
+    let surrogate = CadetSurrogate::new(
+        &target,
+        SurrogateReference::from_features(f1.view())?,
+        SurrogateTerms {
+            lambda: args.lambda,
+            ..SurrogateTerms::headline()
+        },
+    )?;
+    let eot = EotPgd {
+        samples: args.samples,
+        batch_size: args.batch,
+        ..EotPgd::paper()
+    };
+    let attacks: Vec<(&str, Box<dyn Attack + '_>)> = vec![
+        (
+            "PGD",
+            Box::new(Pgd {
+                batch_size: args.batch,
+                ..Pgd::paper()
+            }),
+        ),
+        ("EOT-PGD (a)", Box::new(eot.clone())),
+        ("EOT-PGD (b)", Box::new(eot.with_detector(surrogate))),
+    ];
+    let images = to_attack.images_f32();
+    let labels = to_attack.labels();
+    let mut rows: Vec<(String, AttackOutput, Vec<Vec<ImageScore>>, f64)> = Vec::new();
+    for (i, (short, attack)) in attacks.iter().enumerate() {
+        let t = Instant::now();
+        let out = attack.attack(&target, images.view(), labels, &Goal::Untargeted, &progress)?;
+        let seconds = t.elapsed().as_secs_f64();
+        let f = features(out.adversarial.view(), (4 + i as u64) << 40)?;
+        let scores = detectors
+            .iter()
+            .map(|d| d.score(&f))
+            .collect::<Result<Vec<_>, _>>()?;
+        eprintln!(
+            "{short}: {seconds:.0} s, success {:.1}%",
+            100.0 * out.success_rate()
+        );
+        rows.push((attack.name(), out, scores, seconds));
+    }
+
+    let alpha = 0.05;
+    let mut md = String::new();
+    writeln!(
+        md,
+        "Command: `cargo run --release --example adaptive_attack -- {}`\n",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    )?;
+    writeln!(
+        md,
+        "ResNet-20 (pretrained, supervised) as classifier and as CADet's encoder (its 64-d features); disjoint JPEG \
+         CIFAR-10 test images: |X1| = {}, |X2| = {}, {} clean test images, {} attacked; {} CADet transforms; \
+         EOT: {} transforms per step; λ = {}. Clean accuracy on the attacked images: {:.1}%.\n",
+        args.x1,
+        args.x2,
+        args.n_clean,
+        args.n,
+        args.n_trs,
+        args.samples,
+        args.lambda,
+        100.0 * rows[0].1.clean_accuracy(labels)
+    )?;
+    writeln!(
+        md,
+        "| attack | detector | attack success | detected (p ≤ {alpha}) | success and undetected | AUROC vs clean | \
+         attack time |\n|---|---|---|---|---|---|---|"
+    )?;
+    for (d, det) in detectors.iter().enumerate() {
+        let flagged = clean_scores[d]
+            .iter()
+            .filter(|s| s.p_value <= alpha)
+            .count();
+        writeln!(
+            md,
+            "| clean test images | {} | – | {:.1}% | – | – | – |",
+            det.name,
+            100.0 * flagged as f64 / clean_scores[d].len() as f64
+        )?;
+    }
+    for (name, out, scores, seconds) in &rows {
+        for (d, det) in detectors.iter().enumerate() {
+            let n = scores[d].len() as f64;
+            let detected = scores[d].iter().filter(|s| s.p_value <= alpha).count() as f64;
+            let undetected_success = out
+                .samples
+                .iter()
+                .zip(&scores[d])
+                .filter(|(s, sc)| s.success && sc.p_value > alpha)
+                .count() as f64;
+            let inside: Vec<f64> = clean_scores[d].iter().map(|s| -s.score).collect();
+            let outside: Vec<f64> = scores[d].iter().map(|s| -s.score).collect();
+            writeln!(
+                md,
+                "| {name} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {seconds:.0} s |",
+                det.name,
+                100.0 * out.success_rate(),
+                100.0 * detected / n,
+                100.0 * undetected_success / n,
+                100.0 * metrics::auroc(&inside, &outside)?
+            )?;
+        }
+    }
+    writeln!(
+        md,
+        "\nRun time: {:.0} s on {} CPU threads.",
+        progress.t0.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )?;
+    if let Some(dir) = args.markdown.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;
+    print!("{md}");
+    eprintln!("report: {}", args.markdown.display());
+    Ok(())
+}
