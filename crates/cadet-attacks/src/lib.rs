@@ -7,6 +7,10 @@
 //! clean and adversarial predictions ([`AttackOutput`]); a failure is reported, never disguised as the clean
 //! image. [`Pgd::paper`], [`CarliniWagner::paper`] and [`Fgsm::paper`] are the paper's settings.
 //!
+//! The classifier-based detection baselines of the paper's Table 4 live here too, since they need input
+//! gradients: [`Odin`]'s score, and Hu et al.'s (2019) noise robustness ([`NoiseRobustness`]) and number of steps
+//! to the decision boundary ([`BoundarySteps`]), per image; `cadet-detect` calibrates them to p-values.
+//!
 //! ```
 //! use burn::prelude::*;
 //! use cadet_attacks::{Attack, Goal, Pgd};
@@ -23,12 +27,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod baseline_scores;
 mod common;
 mod cw;
 mod error;
 mod gradient;
 mod report;
 
+pub use baseline_scores::{BoundaryGoal, BoundarySteps, NoiseRobustness, NoiseScores, Odin};
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{NoProgress, Progress};
 pub use cadet_model::Classifier;
