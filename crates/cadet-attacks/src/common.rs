@@ -64,14 +64,26 @@ pub(crate) fn l2_norms(t: Tensor<4>) -> Tensor<4> {
     t.powf_scalar(2.0).sum_dim(3).sum_dim(2).sum_dim(1).sqrt()
 }
 
-pub(crate) fn check_inputs(images: ArrayView4<'_, f32>, labels: &[u32], goal: &Goal) -> Result<()> {
-    let n = images.dim().0;
-    if n == 0 {
+/// At least one image, every value in `[0, 1]`.
+pub(crate) fn check_images(images: ArrayView4<'_, f32>) -> Result<()> {
+    if images.dim().0 == 0 {
         return Err(Error::Input {
             what: "images",
             reason: "no image".into(),
         });
     }
+    if let Some(v) = images.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::Input {
+            what: "images",
+            reason: format!("value {v} outside [0, 1]"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_inputs(images: ArrayView4<'_, f32>, labels: &[u32], goal: &Goal) -> Result<()> {
+    check_images(images)?;
+    let n = images.dim().0;
     if labels.len() != n {
         return Err(Error::Input {
             what: "labels",
@@ -84,12 +96,6 @@ pub(crate) fn check_inputs(images: ArrayView4<'_, f32>, labels: &[u32], goal: &G
         return Err(Error::Input {
             what: "targets",
             reason: format!("{} targets for {n} images", t.len()),
-        });
-    }
-    if let Some(v) = images.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-        return Err(Error::Input {
-            what: "images",
-            reason: format!("value {v} outside [0, 1]"),
         });
     }
     Ok(())

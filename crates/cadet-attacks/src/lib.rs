@@ -12,6 +12,10 @@
 //! [`EotPgd::with_detector`] adds a differentiable surrogate of CADet's statistics ([`CadetSurrogate`]) to the
 //! objective ([`AdaptiveEotPgd`]).
 //!
+//! The classifier-based detection baselines of the paper's Table 4 live here too, since they need input
+//! gradients: [`Odin`]'s score, and Hu et al.'s (2019) noise robustness ([`NoiseRobustness`]) and number of steps
+//! to the decision boundary ([`BoundarySteps`]), per image; `cadet-detect` calibrates them to p-values.
+//!
 //! ```
 //! use burn::prelude::*;
 //! use cadet_attacks::{Attack, Goal, Pgd};
@@ -28,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod baseline_scores;
 mod common;
 mod cw;
 mod eot;
@@ -37,6 +42,7 @@ mod report;
 mod surrogate;
 mod transform;
 
+pub use baseline_scores::{BoundaryGoal, BoundarySteps, NoiseRobustness, NoiseScores, Odin};
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{NoProgress, Progress};
 pub use cadet_model::Classifier;

@@ -50,6 +50,17 @@ impl Calibrator {
     pub fn p_values(&self, scores: &[f64]) -> Vec<f64> {
         scores.iter().map(|&a| self.p_value(a)).collect()
     }
+
+    /// The p-value of anomaly score `a` with ties counted against it: `(1 + #{calibration scores ≥ a}) / (n + 1)`,
+    /// in `[1/(n+1), 1]`. This is the standard conformal p-value, valid under exchangeability whatever the ties
+    /// (`P(p ≤ α) ≤ α`), whereas [`p_value`](Self::p_value) is valid only for continuous scores: with discrete
+    /// scores (a number of attack steps, say) a test score tied with the largest calibration scores would get
+    /// `1/(n+1)` far more often than `1/(n+1)` of the time. Equal to [`p_value`](Self::p_value) when no calibration
+    /// score equals `a`.
+    pub fn p_value_ties_counted(&self, a: f64) -> f64 {
+        let at_or_above = self.sorted.len() - self.sorted.partition_point(|&s| s < a);
+        (1 + at_or_above) as f64 / (self.sorted.len() + 1) as f64
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +79,10 @@ mod tests {
         assert!(Calibrator::new(vec![]).is_err());
         assert!(Calibrator::new(vec![f64::NAN]).is_err());
         assert!(Calibrator::from_sorted(vec![2.0, 1.0]).is_err());
+        // Ties counted: at or above 3 is {3, 4}; without ties the two rules agree.
+        assert_eq!(c.p_value_ties_counted(3.0), 0.6);
+        assert_eq!(c.p_value_ties_counted(2.5), c.p_value(2.5));
+        assert_eq!(c.p_value_ties_counted(10.0), 0.2);
+        assert_eq!(c.p_value_ties_counted(1.0), 1.0);
     }
 }

@@ -422,6 +422,56 @@ pub fn push_feature_baselines(
     Ok(())
 }
 
+/// Per-image scores of one set of images for the classifier-based adversarial-detection baselines, as
+/// `cadet-attacks` computes them with the classifier the attacks target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassifierScores {
+    /// ODIN's `S(x)` (`cadet_attacks::Odin`): high = in-distribution.
+    pub odin: Vec<f64>,
+    /// Hu et al.'s criterion 1 (`NoiseScores::l1_change`): high = anomalous.
+    pub noise: Vec<f64>,
+    /// Hu et al.'s criterion 2 (`BoundarySteps`): high = anomalous.
+    pub steps: Vec<f64>,
+}
+
+/// Adds ODIN (row `"baseline: {odin_name}"`, e.g. `odin_name = "ODIN (T = 1000, ε = 0.0014)"`) and Hu et al.
+/// (row `"baseline: Hu et al. (noise + boundary)"`), both self-calibrated on X⁽²⁾'s scores `x2`: ODIN's anomaly
+/// score is `−S`, calibrated by a [`Calibrator`]; Hu et al.'s p-value is the Bonferroni combination of its two
+/// criteria's conformal p-values ([`HuCalibration`](cadet_detect::baselines::HuCalibration)), and its anomaly
+/// score (for the AUROC) is minus that p-value. `sets` are the anomaly sets' scores in the order of the table's
+/// columns.
+pub fn push_classifier_baselines(
+    table: &mut MethodTable,
+    odin_name: &str,
+    x2: &ClassifierScores,
+    in_distribution: &ClassifierScores,
+    sets: &[ClassifierScores],
+) -> Result<(), cadet_detect::Error> {
+    let neg = |v: &[f64]| v.iter().map(|s| -s).collect::<Vec<f64>>();
+    let odin = Calibrator::new(neg(&x2.odin))?;
+    let inside = neg(&in_distribution.odin);
+    let others: Vec<Vec<f64>> = sets.iter().map(|s| neg(&s.odin)).collect();
+    table.push(
+        format!("baseline: {odin_name}"),
+        &inside,
+        Some((&odin.p_values(&inside), x2.odin.len())),
+        &others,
+    )?;
+    let hu = cadet_detect::baselines::HuCalibration::fit(x2.noise.clone(), x2.steps.clone())?;
+    let p_inside = hu.p_values(&in_distribution.noise, &in_distribution.steps)?;
+    let others = sets
+        .iter()
+        .map(|s| Ok(neg(&hu.p_values(&s.noise, &s.steps)?)))
+        .collect::<Result<Vec<_>, cadet_detect::Error>>()?;
+    table.push(
+        "baseline: Hu et al. (noise + boundary)",
+        &neg(&p_inside),
+        Some((&p_inside, x2.noise.len())),
+        &others,
+    )?;
+    Ok(())
+}
+
 /// CADet methods calibrated on the same transform features and their scores of each set.
 #[derive(Debug, Clone)]
 pub struct MethodScores {
@@ -620,6 +670,52 @@ mod tests {
             // Spread enough that every statistic, the un-augmented view's among them, varies over X2.
             0.1 + 2.0 * (k == i % 6) as u8 as f32 + h as f32 / 10_007.0
         })
+    }
+
+    #[test]
+    fn classifier_baselines_add_two_calibrated_rows() {
+        // In-distribution: ODIN's S around 0.5, noise change small, few steps; the anomaly set: lower S, more
+        // noise change, more steps.
+        let set = |n: usize, shift: f64, salt: usize| {
+            let u = |i: usize, k: usize| {
+                ((i * 7919 + k * 104_729 + salt * 15_485_863) % 1000) as f64 / 1000.0
+            };
+            ClassifierScores {
+                odin: (0..n).map(|i| 0.5 + 0.1 * u(i, 0) - shift).collect(),
+                noise: (0..n).map(|i| u(i, 1) + shift).collect(),
+                steps: (0..n)
+                    .map(|i| (1.0 + 4.0 * u(i, 2) + 10.0 * shift).floor())
+                    .collect(),
+            }
+        };
+        let mut table = MethodTable::new("header", vec!["far".into()], 0.05);
+        push_classifier_baselines(
+            &mut table,
+            "ODIN (T = 1000, ε = 0.0014)",
+            &set(200, 0.0, 1),
+            &set(100, 0.0, 2),
+            &[set(50, 1.0, 3)],
+        )
+        .unwrap();
+        let names: Vec<&str> = table.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "baseline: ODIN (T = 1000, ε = 0.0014)",
+                "baseline: Hu et al. (noise + boundary)"
+            ]
+        );
+        for row in &table.rows {
+            assert!(row.aurocs[0].auroc > 0.99, "{}: {:?}", row.name, row.aurocs);
+            let (rate, inside) = row.rejected.unwrap();
+            assert!(rate <= 0.15 && inside, "{}: {rate}", row.name);
+        }
+        // Mismatched lengths are errors, not panics.
+        let mut bad = set(10, 0.0, 4);
+        bad.steps.pop();
+        assert!(
+            push_classifier_baselines(&mut table, "ODIN", &set(20, 0.0, 1), &bad, &[]).is_err()
+        );
     }
 
     #[test]

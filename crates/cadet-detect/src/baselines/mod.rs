@@ -1,12 +1,17 @@
 //! Label-based baselines of the paper's Table 3, from a classifier's logits and features: MSP, MaxLogit,
 //! Energy, Mahalanobis (class-conditional Gaussian with tied covariance), KNN (k-th nearest neighbour in
-//! normalised feature space) and ViM (virtual logit from the residual of a principal subspace).
+//! normalised feature space) and ViM (virtual logit from the residual of a principal subspace). And the
+//! adversarial-detection baseline of Hu et al. (2019), self-calibrated ([`HuCalibration`], [`bonferroni`]); its
+//! scores, and ODIN's, come from `cadet-attacks` (they need input gradients), and ODIN's anomaly score `−S`
+//! calibrates with a plain [`Calibrator`](crate::Calibrator).
 
+mod hu;
 mod knn;
 mod logits;
 mod mahalanobis;
 mod vim;
 
+pub use hu::{HuCalibration, bonferroni};
 pub use knn::Knn;
 pub use logits::{Energy, MaxLogit, Msp};
 pub use mahalanobis::Mahalanobis;
