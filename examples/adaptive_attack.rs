@@ -169,7 +169,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     let f_clean = features(clean.images_f32().view(), 2 << 40)?;
     let identity = EmbedderIdentity::of(&embedder, [3, 32, 32])?;
     let cut = |f: &Array3<f32>| f.slice(s![.., 1.., ..]).to_owned();
-    let detectors = vec![
+    let detectors = [
         Detector {
             name: "paper: m_in + γ·m_out".into(),
             calibration: Cadet::params(32)
