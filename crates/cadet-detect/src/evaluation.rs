@@ -95,7 +95,7 @@ pub struct MethodRow {
     pub aurocs: Vec<metrics::AurocInterval>,
     /// In-distribution rejection at `α`: the rate, and whether the count lies in the exact 99% interval of the
     /// law of a valid conformal p-value's false-positive count, `BetaBinomial(m, k, n + 1 − k)` for `m` test
-    /// and `n` calibration images, `k = ⌊α(n + 1)⌋` ([`RejectionLaw`](crate::validity::RejectionLaw)): it
+    /// and `n` calibration images, `k = ⌊α(n + 1)⌋` ([`RejectionLaw`]): it
     /// lands there 99% of the time over draws of both sets.
     pub rejected: Option<(f64, bool)>,
 }
