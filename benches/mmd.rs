@@ -7,7 +7,9 @@
 use std::hint::black_box;
 
 use cadet::core::linalg::{Threads, matmul};
-use cadet::mmd::{CosineKernel, PermutationTest, PooledSample, Representation, mmd2_unbiased};
+use cadet::mmd::{
+    CosineKernel, DriftMonitor, PermutationTest, PooledSample, Representation, mmd2_unbiased,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -78,5 +80,37 @@ fn gemm_rate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, permutation_test, gemm_rate);
+/// Drift monitoring: one batch of 100 against a reference of 5000 (d = 2048, 500 permutations), with the
+/// reference's features precomputed once (`DriftMonitor`) against `two_sample` from scratch on every batch.
+fn drift_monitor(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (reference, batch) = (features(&mut rng, 5000, 0.0), features(&mut rng, 100, 0.02));
+    let test = PermutationTest::params()
+        .n_perm(PERMS)
+        .seed(0)
+        .check()
+        .unwrap();
+    let monitor = DriftMonitor::new(reference.view(), CosineKernel, PERMS, 0).unwrap();
+    let mut group = c.benchmark_group("drift_ref5000_batch100_d2048_500perms");
+    group.sample_size(10);
+    group.bench_function("monitor_per_batch", |b| {
+        b.iter(|| monitor.test(black_box(batch.view()), 0.05).unwrap())
+    });
+    group.bench_function("two_sample_from_scratch", |b| {
+        b.iter(|| {
+            test.two_sample(
+                black_box(reference.view()),
+                black_box(batch.view()),
+                &CosineKernel,
+            )
+            .unwrap()
+        })
+    });
+    group.bench_function("monitor_build_once", |b| {
+        b.iter(|| DriftMonitor::new(black_box(reference.view()), CosineKernel, PERMS, 0).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, permutation_test, gemm_rate, drift_monitor);
 criterion_main!(benches);

@@ -312,7 +312,12 @@ fn run(args: Args) -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     )?;
     if let Some(dir) = args.markdown.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "--markdown {}: cannot create its folder: {e}",
+                args.markdown.display()
+            )
+        })?;
     }
     cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;
     print!("{md}");

@@ -10,7 +10,7 @@
 //! # (m, 1 + n_trs, d) with each image's un-augmented view first (quickstart/reproduce_cifar --save-features),
 //! # the examples' headline method
 //! cargo run --release --example detect -- --identity-view --method views --x1 X1.npy --x2 X2.npy --set ...
-//! cargo run --release --example detect -- --calibration cal.json --set test=T.npy --set ood=O.npy --json
+//! cargo run --release --example detect -- --calibration cal.json --set test=T.npy --set ood=O.npy --json --no-plots
 //!
 //! # Another detection method (default: the paper's), and every method with two baselines side by side
 //! cargo run --release --example detect -- --x1 X1.npy --x2 X2.npy --set test=T.npy --set ood=O.npy \
@@ -23,7 +23,10 @@
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
-use cadet::detect::{Cadet, Calibration, DetectionMethod, ImageScore, Statistic, ViewLayout};
+use cadet::detect::{
+    Cadet, Calibration, Correction, DetectionMethod, ImageScore, Statistic, ViewLayout,
+    decide_scores,
+};
 use cadet_core::{Embedder, Progress};
 use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
@@ -61,9 +64,14 @@ struct Args {
     /// Level α of the p-value test, in (0, 1).
     #[arg(long, default_value_t = 0.05, value_parser = level)]
     alpha: f64,
-    /// Print one JSON object per set instead of tables.
-    #[arg(long, conflicts_with = "compare")]
+    /// Print JSON Lines instead of tables: one record per image (`"record": "image"`: set, index, p_value,
+    /// is_anomaly at α, score, each statistic), one per set (`"set"`: α, n_trs, |X1|, |X2|, method, the share
+    /// rejected, Table 5's metrics) and, with --compare, one per compared detector (`"comparison"`).
+    #[arg(long)]
     json: bool,
+    /// Write no pictures.
+    #[arg(long)]
+    no_plots: bool,
     /// Output folder for the pictures.
     #[arg(long, default_value = "out/detect")]
     out: PathBuf,
@@ -148,7 +156,7 @@ fn method(args: &Args) -> DetectionMethod {
         MethodName::FisherCos => DetectionMethod::fisher_cosine(k),
         MethodName::MinPCos => DetectionMethod::min_p_cosine(k),
         MethodName::TwoScale => DetectionMethod::min_p_two_scale(50, 1, 10),
-        MethodName::Views => DetectionMethod::fisher_views(50, 1, 10),
+        MethodName::Views => DetectionMethod::recommended(),
     }
 }
 
@@ -210,10 +218,20 @@ fn transforms(args: &Args, x2: &Array3<f32>) -> usize {
 }
 
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
-    // The header's shape against the file's size first: a lying header is an error, not a huge allocation.
-    cadet::data::formats::check_npy_size(path)?;
-    ndarray_npy::read_npy::<_, Array3<f32>>(path)
-        .map_err(|e| format!("{}: expected (n, views, d) float32: {e}", path.display()).into())
+    // The header's shape against the file's size and the limits first: a lying header is an error, not a huge
+    // allocation.
+    let x: Array3<f32> =
+        cadet::data::formats::read_npy(path, &cadet_core::limits::Limits::default())
+            .map_err(|e| format!("{e} (expected (n, views, d) float32)"))?;
+    if x.is_empty() {
+        return Err(format!(
+            "{}: shape {:?}: expected at least one image with at least one view and one feature",
+            path.display(),
+            x.dim()
+        )
+        .into());
+    }
+    Ok(x)
 }
 
 /// The demo: calibrate on 8 shapes, score their test images, 2 unseen shapes, and noisy test images.
@@ -459,6 +477,20 @@ fn check_outputs(args: &Args) -> Result<(), BoxError> {
         return Err(format!("--out {}: exists and is not a folder", args.out.display()).into());
     }
     if let Some(p) = &args.save_calibration {
+        // Every file the run reads, the layout sidecars beside features included, is refused as the output.
+        let mut inputs: Vec<PathBuf> = [&args.x1, &args.x2, &args.calibration]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(args.sets.iter().map(|(_, path)| path.clone()))
+            .collect();
+        let sidecars: Vec<PathBuf> = inputs
+            .iter()
+            .filter_map(|i| i.parent().map(|d| d.join("layout.json")))
+            .collect();
+        inputs.extend(sidecars);
+        let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+        cadet_report::cli::check_output_file("--save-calibration", p, &inputs)?;
         if p.is_dir() {
             return Err(format!("--save-calibration {}: is a folder", p.display()).into());
         }
@@ -483,26 +515,105 @@ fn run(args: &Args) -> Result<(), BoxError> {
     } else {
         from_features(args)?
     };
+    let smallest = 1.0 / (cal.x2_size() + 1) as f64;
+    if smallest > args.alpha {
+        eprintln!(
+            "warning: with |X2| = {} the smallest p-value is 1/{} = {smallest:.4} > α = {}: no image can be \
+             flagged; calibrate on at least {} images",
+            cal.x2_size(),
+            cal.x2_size() + 1,
+            args.alpha,
+            (1.0 / args.alpha).ceil() as usize
+        );
+    }
     let report = CadetReport::new(&cal, &sets, args.alpha)?;
     if args.json {
-        for (row, st) in report.rows.iter().zip(&report.stats) {
-            println!(
-                "{}",
-                serde_json::json!({ "set": row, "table5": st, "gamma": cal.gamma(), "method": cal.method().label() })
-            );
-        }
+        print_json_lines(args, &cal, &sets, &report, table.as_ref())?;
     } else {
         print!("{report}");
+        if let Some(table) = &table {
+            print!("\n{table}");
+        }
     }
-    if let Some(table) = table {
-        print!("\n{table}");
+    if !args.no_plots {
+        cadet_pictures(&args.out, &sets)?;
+        eprintln!("pictures: {}", args.out.display());
     }
-    cadet_pictures(&args.out, &sets)?;
-    eprintln!("pictures: {}", args.out.display());
     // Written last: a run that fails leaves an earlier calibration file as it was.
     if let Some(p) = &args.save_calibration {
         cal.save(p)?;
         eprintln!("calibration saved to {}", p.display());
     }
+    Ok(())
+}
+
+/// `--json`: JSON Lines, one record per image, per set and per compared detector (see the flag's help).
+fn print_json_lines(
+    args: &Args,
+    cal: &Calibration,
+    sets: &[(String, Vec<ImageScore>)],
+    report: &CadetReport,
+    table: Option<&MethodTable>,
+) -> Result<(), BoxError> {
+    use std::io::Write;
+    let labels: Vec<String> = cal.method().statistics.iter().map(|s| s.label()).collect();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (name, scores) in sets {
+        let decisions = decide_scores(scores, args.alpha, Correction::None)?;
+        for (index, (s, v)) in scores.iter().zip(&decisions.verdicts).enumerate() {
+            let statistics: serde_json::Map<String, serde_json::Value> = labels
+                .iter()
+                .cloned()
+                .zip(s.statistics.iter().map(|&x| serde_json::json!(x)))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "record": "image", "set": name, "index": index, "p_value": s.p_value,
+                    "is_anomaly": v.is_anomaly, "score": s.score, "statistics": statistics,
+                })
+            )?;
+        }
+        let row = report
+            .rows
+            .iter()
+            .zip(&report.stats)
+            .find(|(r, _)| &r.name == name);
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "record": "set", "set": name, "alpha": args.alpha, "n_trs": cal.params().transforms(),
+                "x1_size": cal.x1_size(), "x2_size": cal.x2_size(), "method": cal.method().label(),
+                "gamma": cal.gamma(), "images": scores.len(), "rejected": decisions.rejected,
+                "rejection_rate": decisions.rejected as f64 / scores.len().max(1) as f64,
+                "metrics": row.map(|(r, _)| r), "table5": row.map(|(_, st)| st),
+            })
+        )?;
+    }
+    if let Some(table) = table {
+        for row in &table.rows {
+            let aurocs: serde_json::Map<String, serde_json::Value> =
+                table
+                    .sets
+                    .iter()
+                    .cloned()
+                    .zip(row.aurocs.iter().map(
+                        |a| serde_json::json!({ "auroc": a.auroc, "low": a.low, "high": a.high }),
+                    ))
+                    .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "record": "comparison", "detector": row.name, "alpha": table.alpha, "auroc": aurocs,
+                    "rejection_rate": row.rejected.map(|(r, _)| r),
+                    "rejection_within_law": row.rejected.map(|(_, inside)| inside),
+                })
+            )?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }

@@ -21,11 +21,12 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use cadet::data::Dataset;
-use cadet::data::formats::{ImageFolder, save_npy};
+use cadet::data::formats::{ImageFolder, read_npy, save_npy};
 use cadet::detect::Cadet;
 use cadet::model::{
     BurnEmbedder, Encoder, Normalization, ResNetConfig, SimClrTrainer, SimClrV2Config,
 };
+use cadet_core::limits::Limits;
 use cadet_core::{Embedder, Progress};
 use clap::{Parser, ValueEnum};
 use ndarray::Array4;
@@ -176,17 +177,38 @@ fn check_out(path: &std::path::Path) -> Result<(), BoxError> {
 
 fn load_images(args: &Args) -> Result<Dataset, BoxError> {
     let (path, size) = (args.images.as_path(), args.size);
+    // The u8 images and their f32 copy (5 bytes per value) within the memory limit, checked from headers
+    // before anything is decoded.
+    let limits = Limits {
+        max_alloc_bytes: MEMORY_LIMIT / 5,
+        ..Limits::default()
+    };
     if path.extension().is_some_and(|e| e == "npy") {
-        let hwc: Array4<u8> = ndarray_npy::read_npy(path)
-            .map_err(|e| format!("{}: expected uint8 (N, H, W, C): {e}", path.display()))?;
-        let n = hwc.dim().0;
+        let hwc: Array4<u8> = read_npy(path, &limits)
+            .map_err(|e| format!("{e} (expected uint8 images (N, H, W, C))"))?;
+        let (n, h, w, c) = hwc.dim();
+        if n == 0 || h == 0 || w == 0 || !matches!(c, 1 | 3) {
+            return Err(format!(
+                "{}: shape ({n}, {h}, {w}, {c}): expected at least one image of at least 1 × 1 pixels \
+                 with 1 or 3 channels (N, H, W, C)",
+                path.display()
+            )
+            .into());
+        }
+        // The same per-image bound as an image folder's (the network's buffers grow with the pixels).
+        let side = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        limits.check_image(&path.display().to_string(), side(w), side(h))?;
         let nchw = hwc
             .permuted_axes([0, 3, 1, 2])
             .as_standard_layout()
             .to_owned();
         Ok(Dataset::new(nchw, vec![0; n], vec!["images".into()])?.to_rgb())
     } else {
-        let mut folder = ImageFolder::new(path);
+        // Two u8 copies (decoded, then the array) are what the folder loader counts.
+        let mut folder = ImageFolder::new(path).limits(Limits {
+            max_alloc_bytes: limits.max_alloc_bytes * 2,
+            ..limits
+        });
         if let Some(n) = args.limit_per_class {
             folder = folder.limit_per_class(n);
         }

@@ -75,35 +75,43 @@ type BoxError = Box<dyn std::error::Error>;
 /// fit f32. The reader's own error (missing or truncated file, wrong number of dimensions) is kept; only a
 /// dtype other than f32 leads to the f64 attempt.
 fn load(what: &str, path: &Path) -> Result<Array2<f32>, BoxError> {
-    use ndarray_npy::ReadNpyError;
+    use ndarray_npy::{ReadNpyError, ReadNpyExt};
     let fail =
         |reason: String| -> BoxError { format!("{what} ({}): {reason}", path.display()).into() };
-    // A header whose shape promises more data than the file holds is refused before any allocation.
-    cadet::data::formats::check_npy_size(path)
+    // The header, read as the reader reads it, is checked against the file's size and the default limits
+    // before any allocation.
+    let limits = cadet_core::limits::Limits::default();
+    let header = cadet::data::formats::read_npy_header(path, &limits)
         .map_err(|e| -> BoxError { format!("{what}: {e}").into() })?;
-    match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
+    if header.shape.first() == Some(&0) {
+        return Err(fail("no rows".into()));
+    }
+    let open = || -> Result<_, BoxError> {
+        Ok(std::io::BufReader::new(
+            cadet_core::limits::open_regular(path).map_err(|e| fail(e.to_string()))?,
+        ))
+    };
+    match Array2::<f32>::read_npy(open()?) {
         Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(f32_descr)) => {
-            match ndarray_npy::read_npy::<_, Array2<f64>>(path) {
-                Ok(a) => {
-                    let limit = f64::from(f32::MAX);
-                    if let Some((index, v)) = a
-                        .indexed_iter()
-                        .find(|(_, v)| v.is_finite() && v.abs() > limit)
-                    {
-                        return Err(fail(format!(
-                            "f64 value {v:e} at {index:?} does not fit f32 (largest {:e})",
-                            f32::MAX
-                        )));
-                    }
-                    Ok(a.mapv(|v| v as f32))
+        Err(ReadNpyError::WrongDescriptor(f32_descr)) => match Array2::<f64>::read_npy(open()?) {
+            Ok(a) => {
+                let limit = f64::from(f32::MAX);
+                if let Some((index, v)) = a
+                    .indexed_iter()
+                    .find(|(_, v)| v.is_finite() && v.abs() > limit)
+                {
+                    return Err(fail(format!(
+                        "f64 value {v:e} at {index:?} does not fit f32 (largest {:e})",
+                        f32::MAX
+                    )));
                 }
-                Err(ReadNpyError::WrongDescriptor(_)) => Err(fail(format!(
-                    "expected a 2-d f32 or f64 matrix, the file's dtype is {f32_descr}"
-                ))),
-                Err(e) => Err(fail(e.to_string())),
+                Ok(a.mapv(|v| v as f32))
             }
-        }
+            Err(ReadNpyError::WrongDescriptor(_)) => Err(fail(format!(
+                "expected a 2-d f32 or f64 matrix, the file's dtype is {f32_descr}"
+            ))),
+            Err(e) => Err(fail(e.to_string())),
+        },
         Err(ReadNpyError::WrongNdim(_, got)) => Err(fail(format!(
             "expected a 2-d matrix (rows are samples), got an array of {got} dimension(s)"
         ))),

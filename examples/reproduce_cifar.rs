@@ -57,8 +57,8 @@ struct Args {
     /// schedule first.
     #[arg(long)]
     train_epochs: Option<usize>,
-    /// Time budget of that training in minutes (it resumes on the next run).
-    #[arg(long, default_value_t = 60.0)]
+    /// Time budget of that training in minutes, 0 to 525600 (it resumes on the next run).
+    #[arg(long, default_value_t = 60.0, value_parser = cadet_report::cli::minutes, allow_negative_numbers = true)]
     train_minutes: f64,
     /// Device for training and embedding: cpu, or cuda / cuda:N (built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
@@ -328,7 +328,13 @@ fn run(args: Args) -> Result<(), BoxError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).map_err(|e| {
+        format!(
+            "--markdown {}: cannot create its folder: {e}",
+            args.markdown.display()
+        )
+    })?;
+    cadet_report::cli::check_output_file("--markdown", &args.markdown, &[])?;
     if !matches!(args.reference.as_str(), "test" | "train") {
         return Err(format!("--reference: test or train, got {}", args.reference).into());
     }

@@ -18,14 +18,14 @@ struct Args {
     /// SimCLRv2 architecture (`r50_1x_sk1`, `r152_3x_sk1`, …).
     #[arg(long, default_value = "r50_1x_sk1")]
     arch: String,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
+    /// Images per forward pass (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = cadet_report::cli::count_up_to(4096))]
     batch: usize,
-    /// Image side.
-    #[arg(long, default_value_t = 224)]
+    /// Image side (1 to 4096).
+    #[arg(long, default_value_t = 224, value_parser = cadet_report::cli::count_up_to(4096))]
     size: usize,
-    /// Timed forward passes (after one untimed).
-    #[arg(long, default_value_t = 3)]
+    /// Timed forward passes after one untimed (1 to 10000).
+    #[arg(long, default_value_t = 3, value_parser = cadet_report::cli::count_up_to(10_000))]
     batches: usize,
     /// Also time torchvision's ResNet-50 on the same input, for comparison.
     #[arg(long)]
@@ -51,11 +51,20 @@ fn time(model: &impl FeatureModel, x: &Tensor<4>, batches: usize, what: &str) ->
     total / batches as f64
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    if args.batch == 0 || args.size == 0 || args.batches == 0 {
-        return Err("--batch, --size and --batches must be at least 1".into());
-    }
+/// A ResNet's inference holds a few activation maps at once, each up to about 5× the input (64 channels at
+/// half resolution): the input times this bounds the peak memory, checked before allocating.
+const ACTIVATIONS_PER_INPUT: usize = 16;
+
+fn main() -> std::process::ExitCode {
+    cadet_report::exit_code(run(&Args::parse()))
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    cadet_core::limits::Limits::default().check_alloc(
+        "the input and its activations",
+        &[ACTIVATIONS_PER_INPUT, args.batch, 3, args.size, args.size],
+        4,
+    )?;
     let device = Device::flex();
     let config = SimClrV2Config::from_name(&args.arch)?;
     let net = config.init(&device)?;

@@ -37,7 +37,7 @@ struct Args {
     #[arg(long)]
     folder: Option<PathBuf>,
     /// Time budget in minutes (0 to 525600, i.e. a year).
-    #[arg(long, default_value_t = 5.0, value_parser = minutes, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 5.0, value_parser = cadet_report::cli::minutes, allow_negative_numbers = true)]
     minutes: f64,
     /// Epochs of the schedule.
     #[arg(long, default_value_t = 50)]
@@ -78,17 +78,6 @@ struct Args {
     /// Labelled query images for the k-NN monitor (one subfolder per class, the classes of `--folder`).
     #[arg(long)]
     probe: Option<PathBuf>,
-}
-
-/// `--minutes`: a finite, non-negative number of minutes, at most a year.
-fn minutes(text: &str) -> Result<f64, String> {
-    let m: f64 = text
-        .parse()
-        .map_err(|e| format!("not a number of minutes: {e}"))?;
-    if !(0.0..=525_600.0).contains(&m) {
-        return Err(format!("must be between 0 and 525600 (a year), got {text}"));
-    }
-    Ok(m)
 }
 
 /// The k-NN monitor: `data` (evenly spaced, at most 2000) as neighbours, the probe images as queries.
@@ -157,7 +146,10 @@ fn check_fresh_folder(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 0,
     };
     if held > 0 && !args.overwrite {
-        let latest = std::fs::read_to_string(dir.join("latest")).unwrap_or_default();
+        // Only a small regular file is read: a FIFO named `latest` must not hang the message.
+        let latest = cadet_core::limits::read_capped(&dir.join("latest"), 4096)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         return Err(format!(
             "--checkpoints {} is not empty{}: pass --resume to continue that run, or --overwrite to replace it",
             dir.display(),
@@ -201,7 +193,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .with_cifar_stem(true)
             .with_base_width(args.base_width);
         let model = SimClrConfig::new(encoder.into())
-            .with_hidden(4 * args.base_width * 8)
+            .with_hidden(args.base_width.saturating_mul(32))
             .with_output(64);
         let config = TrainConfig::new(args.batch, args.epochs, LarsConfig::new())
             .with_warmup_epochs(2.0)

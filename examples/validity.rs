@@ -71,9 +71,10 @@ struct Args {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
-    cadet::data::formats::check_npy_size(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(ndarray_npy::read_npy::<_, Array3<f32>>(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?)
+    Ok(cadet::data::formats::read_npy::<Array3<f32>>(
+        path,
+        &cadet_core::limits::Limits::default(),
+    )?)
 }
 
 /// One procedure under study: a CADet method (columns of the shared statistics) or a baseline's anomaly
@@ -251,11 +252,11 @@ fn run(args: Args) -> Result<(), BoxError> {
     // features saved beside.
     let knn_path = dir.join("single/knn_train.npy");
     if with_view && knn_path.exists() {
-        cadet::data::formats::check_npy_size(&knn_path)?;
-        let train: Array2<f32> = ndarray_npy::read_npy(&knn_path)?;
+        let limits = cadet_core::limits::Limits::default();
+        let train: Array2<f32> = cadet::data::formats::read_npy(&knn_path, &limits)?;
         let labels_path = dir.join("single/knn_train_labels.npy");
         let labels: Vec<u32> = if labels_path.exists() {
-            ndarray_npy::read_npy::<_, Array1<u32>>(&labels_path)?.to_vec()
+            cadet::data::formats::read_npy::<Array1<u32>>(&labels_path, &limits)?.to_vec()
         } else {
             vec![0; train.nrows()]
         };

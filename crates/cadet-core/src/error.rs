@@ -56,6 +56,14 @@ pub enum Error {
         /// Why it is invalid, with the value.
         reason: String,
     },
+    /// A size read from a file or a flag is over a [`Limits`](crate::limits::Limits) bound (or overflows).
+    #[error("{what}: over the limit of {limit}")]
+    LimitExceeded {
+        /// What was claimed, with its size.
+        what: String,
+        /// The bound, naming the `Limits` field that raises it.
+        limit: String,
+    },
     /// An [`Embedder`](crate::Embedder) failed; the source is the implementation's own error.
     #[error("embedder failed: {0}")]
     Embedder(#[source] Box<dyn std::error::Error + Send + Sync>),

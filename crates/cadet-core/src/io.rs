@@ -61,6 +61,28 @@ fn builder<'a>(prefix: &'a str, target: &Path, folder: bool) -> tempfile::Builde
     b
 }
 
+/// `e` with `path` named in its message (the kind kept): "File exists (os error 17)" alone says nothing
+/// about which of a program's files failed.
+fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+}
+
+/// Refuses to replace anything but a regular file: a rename over `/dev/null`, a FIFO or a socket would put a
+/// regular file in its place (a device node destroyed), and over a folder it fails later with a vaguer error.
+fn refuse_special(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() || meta.is_file() => Ok(()),
+        Ok(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "cannot write {}: not a regular file (a device, FIFO, socket or folder is never replaced)",
+                path.display()
+            ),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Syncs a folder, so that a rename inside it survives a crash (a no-op where folders cannot be opened).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -74,6 +96,52 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// How old a temporary file of this module must be before a later write of the same target removes it: older
+/// than any write takes, so a concurrent writer's temporary file is never touched.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether `entry` is one of this module's temporary files or folders for the target `name`:
+/// `.{name}.` + six letters or digits (tempfile's random part) + `.tmp`.
+fn is_temporary_of(entry: &str, name: &str) -> bool {
+    entry
+        .strip_prefix('.')
+        .and_then(|e| e.strip_prefix(name))
+        .and_then(|e| e.strip_prefix('.'))
+        .and_then(|e| e.strip_suffix(".tmp"))
+        .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Removes temporary files and folders that a killed write of `name` left in `dir` more than [`STALE_AFTER`]
+/// ago (a crash loses nothing, and leaves nothing behind for long). Best effort: a failure here never fails
+/// the write.
+pub fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(entry_name) = file_name.to_str() else {
+            continue;
+        };
+        if !is_temporary_of(entry_name, name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old {
+            let _ = if meta.is_dir() {
+                std::fs::remove_dir_all(entry.path())
+            } else {
+                std::fs::remove_file(entry.path())
+            };
+        }
+    }
+}
+
 /// Writes the file `path` atomically with what `write` writes (through a buffer): a unique temporary file
 /// beside it, `fsync`, rename. When `write` (or the flush) fails, the temporary file is removed and `path` is
 /// left untouched; the error is `write`'s.
@@ -83,14 +151,19 @@ where
     F: FnOnce(&mut dyn Write) -> Result<(), E>,
 {
     let (dir, name) = split(path)?;
+    refuse_special(path)?;
+    remove_stale_temporaries(&dir, &name);
     let prefix = format!(".{name}.");
-    let tmp = builder(&prefix, path, false).tempfile_in(&dir)?;
+    let named = |e: std::io::Error| with_path(path, e);
+    let tmp = builder(&prefix, path, false)
+        .tempfile_in(&dir)
+        .map_err(named)?;
     let mut writer = std::io::BufWriter::new(tmp);
     write(&mut writer)?;
-    let tmp = writer.into_inner().map_err(|e| e.into_error())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(&dir)?;
+    let tmp = writer.into_inner().map_err(|e| named(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(named)?;
+    tmp.persist(path).map_err(|e| named(e.error))?;
+    sync_dir(&dir).map_err(named)?;
     Ok(())
 }
 
@@ -104,6 +177,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// folder is removed when dropped.
 pub fn staging_dir(path: &Path) -> std::io::Result<tempfile::TempDir> {
     let (dir, name) = split(path)?;
+    remove_stale_temporaries(&dir, &name);
     let prefix = format!(".{name}.");
     builder(&prefix, path, true).tempdir_in(dir)
 }
@@ -136,6 +210,7 @@ pub fn commit_dir(staged: tempfile::TempDir, path: &Path) -> std::io::Result<()>
 /// Moves the file `file` (written by a library into a [`staging_dir`]) over `path` atomically: `fsync`, rename,
 /// folder sync. `file` must be in the same folder tree as `path` (the staging folder is).
 pub fn commit_file(file: &Path, path: &Path) -> std::io::Result<()> {
+    refuse_special(path)?;
     std::fs::File::open(file)?.sync_all()?;
     std::fs::rename(file, path)?;
     let (dir, _) = split(path)?;
@@ -145,6 +220,74 @@ pub fn commit_file(file: &Path, path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_special_file_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let e = write_atomic(&fifo, b"x").unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            use std::os::unix::fs::FileTypeExt;
+            assert!(
+                std::fs::symlink_metadata(&fifo)
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
+        }
+        assert!(write_atomic(dir.path(), b"x").is_err());
+    }
+
+    #[test]
+    fn stale_temporaries_of_the_target_are_removed_fresh_and_unrelated_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cal.json");
+        let old = std::time::SystemTime::now() - STALE_AFTER - std::time::Duration::from_secs(60);
+        let make = |name: &str, age: Option<std::time::SystemTime>| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"x").unwrap();
+            if let Some(t) = age {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(t)
+                    .unwrap();
+            }
+        };
+        make(".cal.json.a1B2c3.tmp", Some(old)); // a killed write, long ago
+        make(".cal.json.Zz9Yy8.tmp", None); // a write in progress elsewhere
+        make(".cal.json.tmp", Some(old)); // not ours: no random part
+        make(".other.json.a1B2c3.tmp", Some(old)); // another target's
+        let stale_dir = dir.path().join(".cal.json.q1w2e3.tmp");
+        std::fs::create_dir(&stale_dir).unwrap();
+        std::fs::write(stale_dir.join("inner"), b"x").unwrap();
+        std::fs::File::open(&stale_dir)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        write_atomic(&path, b"{}").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".cal.json.Zz9Yy8.tmp",
+                ".cal.json.tmp",
+                ".other.json.a1B2c3.tmp",
+                "cal.json"
+            ]
+        );
+    }
 
     #[test]
     fn replaces_the_target_and_spares_unrelated_temporary_files() {

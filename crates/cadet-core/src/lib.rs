@@ -7,6 +7,8 @@
 //! - [`Kernel`]: a symmetric similarity between feature rows (cosine, linear, Gaussian live in `cadet-mmd`).
 //! - [`Progress`]: how long computations report progress.
 //! - [`io`]: atomic file writes (unique temporary file, `fsync`, rename), used for every file the crates write.
+//! - [`fuzz`]: a seeded byte-mutation fuzzer for file readers, run as ordinary tests.
+//! - [`limits`]: bounds on sizes read from untrusted files and flags, checked before allocating; regular files only.
 //! - [`metrics`]: AUROC, ROC curve, FPR at a TPR, AUPR-in / AUPR-out, with *higher score = more anomalous*.
 //!
 //! ```
@@ -24,7 +26,9 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod fuzz;
 pub mod io;
+pub mod limits;
 pub mod linalg;
 pub mod metrics;
 mod progress;

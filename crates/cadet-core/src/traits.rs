@@ -16,7 +16,13 @@ pub trait Embedder: Send + Sync {
     /// Embeds a batch of images, `(N, C, H, W)` → `(N, dim())`.
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
     /// A name that identifies the model (architecture, checkpoint), recorded in calibration artefacts so a
-    /// mismatched embedder can be refused later. Defaults to the Rust type name.
+    /// mismatched embedder can be refused later.
+    ///
+    /// **Implement it.** The default is the Rust type name with its module path
+    /// (`my_service::models::Encoder`): renaming the type, moving it to another module or crate, or
+    /// wrapping it makes every calibration saved before refuse it ("embedder mismatch"), and two
+    /// instances of one type with different weights share a name (the calibration's probe features still tell
+    /// them apart). Return something stable that names the weights, e.g. `"resnet18-simclr-2026-12-01"`.
     fn name(&self) -> String {
         std::any::type_name::<Self>().to_string()
     }

@@ -67,13 +67,18 @@ pub enum Error {
         /// Why, with the value.
         reason: String,
     },
+    /// A size over a [`Limits`](cadet_core::limits::Limits) bound, or another error of `cadet-core`.
+    #[error(transparent)]
+    Core(#[from] cadet_core::Error),
 }
 
 /// `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Reads a regular file whole, within [`Limits::max_file_bytes`](cadet_core::limits::Limits).
 pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+    let max = cadet_core::limits::Limits::default().max_file_bytes;
+    cadet_core::limits::read_capped(path, max).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })

@@ -14,6 +14,8 @@
 //!   with valid p-values.
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).
+//! - [`decision`]: per-image [`Verdict`]s at a level `α`, for one image or a batch with Bonferroni or
+//!   Benjamini–Hochberg ([`decide_scores`]); small p-value = anomalous, everywhere.
 //! - [`evaluation`]: AUROC, FPR@95TPR, AUPR-in/out and the rejection rate at `α` per named set; Table 5.
 //! - [`validity`]: is the false-positive rate what the p-value promises? The exact law of the rejection count
 //!   ([`validity::RejectionLaw`]) and resampling studies over many calibration/test splits.
@@ -26,6 +28,7 @@
 
 pub mod baselines;
 mod cadet;
+pub mod decision;
 mod detector;
 mod error;
 pub mod evaluation;
@@ -34,9 +37,10 @@ mod pvalue;
 pub mod stats;
 pub mod validity;
 
-pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore};
+pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, Scorer};
 /// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};
+pub use decision::{Correction, Decisions, Verdict, decide, decide_scores};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};
 pub use error::{Error, Result};
 pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail, ViewLayout};

@@ -163,6 +163,80 @@ fn a_different_embedder_is_refused() {
     ));
 }
 
+/// Counts the images it embeds, delegating to `inner`; its default `name` is the pitfall the trait documents.
+struct Counting<'a> {
+    inner: &'a PoolProject,
+    images: std::sync::atomic::AtomicUsize,
+}
+
+impl cadet_core::Embedder for Counting<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn embed(
+        &self,
+        images: ndarray::ArrayView4<'_, f32>,
+    ) -> cadet_core::Result<ndarray::Array2<f32>> {
+        self.images
+            .fetch_add(images.dim().0, std::sync::atomic::Ordering::SeqCst);
+        self.inner.embed(images)
+    }
+}
+
+/// `bind` checks the embedder once (one probe image), then scores batch after batch with no further probe,
+/// with the same scores as `score`; the default name is the type's path, so a wrapper is refused.
+#[test]
+fn binding_checks_the_embedder_once() {
+    use cadet_core::Embedder;
+    let (e, cal) = calibrated();
+    let test = images(3, 5);
+    let expected = cal.score(&e, test.view(), &NoProgress).unwrap();
+    let wrapped = Counting {
+        inner: &e,
+        images: 0.into(),
+    };
+    assert!(
+        wrapped.name().starts_with("calibration::Counting"),
+        "{}",
+        wrapped.name()
+    );
+    assert!(matches!(
+        cal.bind(&wrapped),
+        Err(Error::EmbedderMismatch(_))
+    ));
+    /// The counting embedder under the calibrated embedder's name.
+    struct Named<'a>(Counting<'a>);
+    impl cadet_core::Embedder for Named<'_> {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn embed(
+            &self,
+            images: ndarray::ArrayView4<'_, f32>,
+        ) -> cadet_core::Result<ndarray::Array2<f32>> {
+            self.0.embed(images)
+        }
+        fn name(&self) -> String {
+            self.0.inner.name()
+        }
+    }
+    let named = Named(wrapped);
+    let scorer = cal.bind(&named).unwrap();
+    let probe_images = named.0.images.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(probe_images, 1);
+    for _ in 0..3 {
+        assert_eq!(scorer.score(test.view(), &NoProgress).unwrap(), expected);
+    }
+    // Three batches of 3 images × their views, and no second probe.
+    let per_batch = (named.0.images.load(std::sync::atomic::Ordering::SeqCst) - probe_images) / 3;
+    assert_eq!(per_batch % 3, 0);
+    assert!(per_batch >= 3 * 2);
+    assert_eq!(
+        named.0.images.load(std::sync::atomic::Ordering::SeqCst),
+        1 + 3 * per_batch
+    );
+}
+
 #[test]
 fn bad_settings_and_inputs_are_typed_errors() {
     assert!(matches!(
@@ -441,6 +515,82 @@ fn a_version_2_file_from_the_previous_release_loads_and_agrees() {
         Calibration::load(&damaged),
         Err(Error::CalibrationFile { reason, .. }) if reason.contains("checksum")
     ));
+}
+
+/// Bytes in, bytes out, and every public way in refuses a tampered file (γ = −50, n_trs = 1: the issue's
+/// example) that `load` refuses: `from_bytes`, `read_from`, serde's `Deserialize` from text and from a value.
+#[test]
+fn every_public_way_in_checks_the_file() {
+    let (_, cal) = calibrated();
+    let bytes = cal.to_bytes().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cal.json");
+    cal.save(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(Calibration::from_bytes(&bytes).unwrap(), cal);
+    assert_eq!(Calibration::read_from(&bytes[..]).unwrap(), cal);
+    let mut written = Vec::new();
+    cal.write_to(&mut written).unwrap();
+    assert_eq!(written, bytes);
+    // serde round-trips through the same file form.
+    let text = serde_json::to_string(&cal).unwrap();
+    assert_eq!(text.as_bytes(), &bytes[..]);
+    assert_eq!(serde_json::from_str::<Calibration>(&text).unwrap(), cal);
+
+    let text = String::from_utf8(bytes).unwrap();
+    let weights = text.find("\"weights\":[1.0,").unwrap() + "\"weights\":[1.0,".len();
+    let end = weights + text[weights..].find([',', ']']).unwrap();
+    let tampered = format!("{}-50.0{}", &text[..weights], &text[end..]).replacen(
+        "\"n_trs\":10",
+        "\"n_trs\":1",
+        1,
+    );
+    std::fs::write(&path, &tampered).unwrap();
+    assert!(Calibration::load(&path).is_err());
+    assert!(Calibration::from_bytes(tampered.as_bytes()).is_err());
+    assert!(Calibration::read_from(tampered.as_bytes()).is_err());
+    assert!(serde_json::from_str::<Calibration>(&tampered).is_err());
+    let value: serde_json::Value = serde_json::from_str(&tampered).unwrap();
+    assert!(serde_json::from_value::<Calibration>(value).is_err());
+    // Re-signed, the same edit still fails the content checks on every way in.
+    let resigned = common::resign(&tampered);
+    assert!(Calibration::from_bytes(resigned.as_bytes()).is_err());
+    assert!(serde_json::from_str::<Calibration>(&resigned).is_err());
+    let e = Calibration::from_bytes(b"{}").unwrap_err().to_string();
+    assert!(e.contains("<calibration bytes>"), "{e}");
+}
+
+/// A file whose checksum was recomputed after an edit passes the integrity check, so the content is checked
+/// too: a fitted combination other than the method's (it would score with Fisher while the method says min-p),
+/// and a weighted sum's weights other than those its X⁽²⁾ statistics give.
+#[test]
+fn a_resigned_file_whose_parts_disagree_is_refused() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v2 = std::fs::read_to_string(fixture("calibration_v2.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.json");
+    std::fs::write(&path, common::resign(&v2)).unwrap();
+    assert!(
+        Calibration::load(&path).is_ok(),
+        "re-signing alone changes nothing"
+    );
+    let fitted = "\"combination\":{\"combination\":{\"min_p\"";
+    assert!(v2.contains(fitted));
+    let edited = v2.replacen(fitted, "\"combination\":{\"combination\":{\"fisher\"", 1);
+    std::fs::write(&path, common::resign(&edited)).unwrap();
+    let e = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e.contains("min-p") && e.contains("Fisher"), "{e}");
+
+    let (_, cal) = calibrated();
+    cal.save(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let weights = text.find("\"weights\":[1.0,").unwrap() + "\"weights\":[1.0,".len();
+    let end = weights + text[weights..].find([',', ']']).unwrap();
+    let gamma: f64 = text[weights..end].parse().unwrap();
+    let edited = format!("{}{:?}{}", &text[..weights], gamma * 1.5, &text[end..]);
+    std::fs::write(&path, common::resign(&edited)).unwrap();
+    let e = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e.contains("weights"), "{e}");
 }
 
 /// With the un-augmented view: features are `(N, 1 + n_trs, d)`, view 0 the embedder's features of

@@ -9,6 +9,8 @@
 //!   once as one matrix product, chunks on all cores; [`PermutationTest::clean_calibration`] for MMD-CC.
 //! - Kernels: [`CosineKernel`] (the paper's learned similarity on encoder features), [`LinearKernel`],
 //!   [`GaussianKernel`] (fixed or median-heuristic bandwidth), [`EmbeddingKernel`] (any `Embedder` first).
+//! - [`DriftMonitor`]: a fixed reference with its features precomputed, testing each incoming batch (drift
+//!   monitoring over a stream) at `O(batch · D)` per permutation.
 //! - [`experiments`]: rejection rates over repeated samplings (Table 1) and AUROC of small-set detection
 //!   (Table 2).
 //!
@@ -29,6 +31,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod drift;
 mod error;
 mod estimator;
 pub mod experiments;
@@ -39,6 +42,7 @@ mod sampling;
 
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{Embedder, Kernel, NoProgress, Progress};
+pub use drift::{DriftMonitor, DriftResult};
 pub use error::{Error, Result};
 pub use estimator::mmd2_unbiased;
 pub use kernels::{Bandwidth, CosineKernel, EmbeddingKernel, GaussianKernel, LinearKernel};

@@ -81,9 +81,14 @@ fn nan_and_infinity() {
         }
     }
     let zero_row = array![[0.0f32, 0.0], [3.0, 4.0]];
+    // The error names the set and its own row, not a row of the pooled X ∪ Y.
     assert!(matches!(
         core(mmd2_unbiased(x.view(), zero_row.view(), &CosineKernel).unwrap_err()),
-        cadet_core::Error::ZeroNorm { .. }
+        cadet_core::Error::ZeroNorm { what: "Y", row: 0 }
+    ));
+    assert!(matches!(
+        core(mmd2_unbiased(zero_row.view(), x.view(), &CosineKernel).unwrap_err()),
+        cadet_core::Error::ZeroNorm { what: "X", row: 0 }
     ));
 }
 

@@ -124,6 +124,7 @@ impl CifarResNet {
     /// other than [`Self::arch`] is an [`Error::WrongArchitecture`]; every tensor must be found with its shape,
     /// and a tensor the network has no place for (e.g. the extra blocks of a deeper ResNet) is an
     /// [`Error::Weights`] naming it (PyTorch's `num_batches_tracked` counters excepted: they carry no weight).
+    /// A NaN or infinite weight is an [`Error::NonFiniteWeight`] naming the tensor.
     pub fn load_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let header = crate::safetensors_header::read(path)?;
@@ -136,6 +137,8 @@ impl CifarResNet {
                 found: found.clone(),
             });
         }
+        // Every tensor of the file is applied (or refused below): none may be NaN or infinite.
+        crate::safetensors_header::check_finite(path, &header, |_| true)?;
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(false);
@@ -143,10 +146,10 @@ impl CifarResNet {
             path: path.to_path_buf(),
             reason: crate::resnet::shorten(e.to_string()),
         })?;
-        if !applied.errors.is_empty() || !applied.missing.is_empty() {
+        if let Some(reason) = crate::resnet::apply_failures(&applied) {
             return Err(Error::Weights {
                 path: path.to_path_buf(),
-                reason: format!("missing {:?}, errors {:?}", applied.missing, applied.errors),
+                reason,
             });
         }
         let unexpected: Vec<&String> = applied

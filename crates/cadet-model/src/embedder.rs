@@ -112,6 +112,11 @@ impl<M: FeatureModel> Embedder for BurnEmbedder<M> {
             let block = crate::tensor_to_array(self.model.forward_features(x))?;
             out.slice_mut(ndarray::s![start..end, ..]).assign(&block);
         }
+        // Finite weights can still overflow (weights near f32::MAX): NaN features are an error, never an output.
+        cadet_core::validate::finite_array(
+            "embedder features (the model overflowed)",
+            out.view().into_dyn(),
+        )?;
         Ok(out)
     }
     fn name(&self) -> String {

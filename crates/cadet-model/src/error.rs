@@ -1,6 +1,6 @@
 //! The error type of `cadet-model`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of model construction, weight import and embedding.
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +108,95 @@ pub enum Error {
         /// The architecture the file names, or what its tensors show.
         found: String,
     },
+    /// A TensorFlow checkpoint whose CRC-32C checksum (of a tensor's bytes, or of a block of its index)
+    /// differs from the one TensorFlow recorded: flipped bits, truncation, or an entry pointing elsewhere.
+    #[error(
+        "{path}: {what}: CRC-32C {computed:#010x} differs from the recorded {stored:#010x}: the checkpoint is \
+         corrupt"
+    )]
+    Crc32cMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Which bytes: the tensor (its key, offset and size) or the index block.
+        what: String,
+        /// The checksum TensorFlow recorded (unmasked).
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
+    /// A weight that is NaN or infinite: the file is damaged (or was trained into divergence), and a model
+    /// with it would give NaN features and scores.
+    #[error(
+        "{path}: tensor `{tensor}` holds {value} at element {index}: weights must be finite numbers (the file \
+         is damaged)"
+    )]
+    NonFiniteWeight {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's key in the file (or its path in the model, for a checkpoint).
+        tensor: String,
+        /// The flat index of the first non-finite element.
+        index: usize,
+        /// That element.
+        value: f64,
+    },
+    /// A size read from a file (a tensor's shape, a header's length) beyond a
+    /// [`Limits`](cadet_core::limits::Limits) bound, checked before anything is allocated.
+    #[error("{path}: {what}: over the limit of {limit}")]
+    LimitExceeded {
+        /// The file.
+        path: PathBuf,
+        /// What the file claims, with its size.
+        what: String,
+        /// The bound, naming the `Limits` field that raises it.
+        limit: String,
+    },
+    /// An output path that is one of the input files: writing would destroy the input.
+    #[error(
+        "{output}: this output is the input file {input}; writing it would destroy the input, choose another path"
+    )]
+    OutputIsInput {
+        /// The output path as given.
+        output: PathBuf,
+        /// The input file it is.
+        input: PathBuf,
+    },
     /// A tensor could not be read back from the device.
     #[error("reading a tensor back from the device: {0}")]
     Readback(String),
+}
+
+impl Error {
+    /// The error of reading `path`: [`Error::Io`], or [`Error::Weights`] when the cause is a refusal of
+    /// [`cadet_core::limits`] (a FIFO, a device, a file over a cap), whose message already names the path.
+    pub(crate) fn reading(path: &Path, source: std::io::Error) -> Self {
+        let text = source.to_string();
+        match text.strip_prefix(&format!("{}: ", path.display())) {
+            Some(reason) if source.kind() == std::io::ErrorKind::InvalidInput => Error::Weights {
+                path: path.to_path_buf(),
+                reason: reason.to_string(),
+            },
+            _ => Error::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    /// A [`cadet_core::Error::LimitExceeded`] (from [`Limits`](cadet_core::limits::Limits)) about `path`.
+    pub(crate) fn limit(path: &Path, e: cadet_core::Error) -> Self {
+        match e {
+            cadet_core::Error::LimitExceeded { what, limit } => Error::LimitExceeded {
+                path: path.to_path_buf(),
+                what,
+                limit,
+            },
+            other => Error::Weights {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// `Result` with [`enum@Error`].

@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::store::ModuleSnapshot;
+use burn::tensor::DType;
+use cadet_core::limits::{Limits, open_regular, read_capped};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -17,9 +20,9 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_
     }
 }
 
-/// The SHA-256 of a file's bytes, in hex.
+/// The SHA-256 of a file's bytes, in hex (regular files only: a FIFO would block, a device never end).
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut file = open_regular(path).map_err(|e| Error::reading(path, e))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(io_error(path))?;
     Ok(hex(&hasher.finalize()))
@@ -43,10 +46,14 @@ pub(crate) fn write_manifest(dir: &Path, files: &[&str]) -> Result<()> {
 /// Checks each of `files` in `dir` against `dir/checksums.json`: every one must be recorded and match.
 pub(crate) fn verify_manifest(dir: &Path, files: &[&str]) -> Result<()> {
     let path = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Checkpoint {
-        path: dir.to_path_buf(),
-        reason: format!("no readable {MANIFEST} ({e}): incomplete, or written by an older version"),
-    })?;
+    let text = read_capped(&path, Limits::default().max_file_bytes)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|e| Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "no readable {MANIFEST} ({e}): incomplete, or written by an older version"
+            ),
+        })?;
     let sums: BTreeMap<String, String> =
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
             path: path.clone(),
@@ -63,6 +70,33 @@ pub(crate) fn verify_manifest(dir: &Path, files: &[&str]) -> Result<()> {
                 path: dir.join(file),
                 expected: expected.clone(),
                 found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a model holding a NaN or infinite float (a parameter or a batch-norm statistic), naming it by its path
+/// in the model, as loaded from `path` ([`Error::NonFiniteWeight`]).
+pub(crate) fn check_finite_module<M: ModuleSnapshot>(path: &Path, module: &M) -> Result<()> {
+    for tensor in module.collect(None, None, false) {
+        let dtype = match tensor.dtype {
+            DType::F64 => "F64",
+            DType::F32 => "F32",
+            DType::F16 => "F16",
+            DType::BF16 => "BF16",
+            _ => continue,
+        };
+        let bytes = tensor.to_bytes().map_err(|e| Error::Weights {
+            path: path.to_path_buf(),
+            reason: format!("tensor `{}`: {e}", tensor.name),
+        })?;
+        if let Some((index, value)) = crate::safetensors_header::first_non_finite(dtype, &bytes) {
+            return Err(Error::NonFiniteWeight {
+                path: path.to_path_buf(),
+                tensor: tensor.name,
+                index,
+                value,
             });
         }
     }

@@ -19,6 +19,31 @@ pub(crate) fn conv(cin: usize, cout: usize, k: usize, stride: usize, device: &De
         .init(device)
 }
 
+/// The largest width multiplier a configuration may ask for (the released SimCLRv2 checkpoints use 1 to 3).
+pub(crate) const MAX_WIDTH_MULTIPLIER: usize = 16;
+/// The largest base width a configuration may ask for (64 in torchvision and the released checkpoints).
+pub(crate) const MAX_BASE_WIDTH: usize = 1024;
+/// The most classes of a linear head, and the widest projection head layer.
+pub(crate) const MAX_HEAD_WIDTH: usize = 1 << 20;
+
+/// Refuses a model of `params` parameters (f32) over [`Limits::max_alloc_bytes`](cadet_core::limits::Limits):
+/// settings come from flags and from checkpoints' settings files, and a typo or a hostile file must not
+/// allocate hundreds of gigabytes (or overflow a size) before anything checks them.
+pub(crate) fn check_model_size(name: &'static str, what: &str, params: u128) -> crate::Result<()> {
+    let limit = cadet_core::limits::Limits::default().max_alloc_bytes;
+    let bytes = params.saturating_mul(4);
+    if bytes > u128::from(limit) {
+        return Err(crate::Error::InvalidConfig {
+            name,
+            reason: format!(
+                "{what}: {params} parameters, {bytes} bytes, over the limit of {limit} bytes \
+                 (Limits::max_alloc_bytes)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Batch norm with PyTorch's defaults (momentum 0.1, ε 1e-5).
 pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(c).init(device)

@@ -11,7 +11,9 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 
-use crate::layers::{bn, conv, conv_forward};
+use crate::layers::{
+    MAX_BASE_WIDTH, MAX_HEAD_WIDTH, MAX_WIDTH_MULTIPLIER, bn, check_model_size, conv, conv_forward,
+};
 use crate::shard::{self, ShardNorm};
 use crate::{Error, FeatureModel, Result};
 
@@ -175,7 +177,50 @@ pub struct ResNet {
 }
 
 impl ResNetConfig {
-    /// Builds the network on `device` (torchvision's initialisation).
+    /// Refuses widths, classes or a parameter count beyond the bounds of [`crate::layers`]: settings come from
+    /// flags and checkpoints, and are checked before any product of them is formed or allocated.
+    fn check_size(&self, blocks: &[usize; 4], bottleneck: bool) -> Result<()> {
+        let (k, base) = (self.width_multiplier, self.base_width);
+        if k > MAX_WIDTH_MULTIPLIER || base > MAX_BASE_WIDTH {
+            return Err(Error::InvalidConfig {
+                name: "base_width",
+                reason: format!(
+                    "width multiplier at most {MAX_WIDTH_MULTIPLIER} and base width at most {MAX_BASE_WIDTH}, \
+                     got {k} and {base}"
+                ),
+            });
+        }
+        let classes = self.num_classes.unwrap_or(0);
+        if classes > MAX_HEAD_WIDTH {
+            return Err(Error::InvalidConfig {
+                name: "num_classes",
+                reason: format!("at most {MAX_HEAD_WIDTH} classes, got {classes}"),
+            });
+        }
+        // Convolution weights (and batch norms) block by block; each stage's first block counted with a
+        // projection shortcut: an upper bound, in u128 so that no product overflows.
+        let stem = (base * k) as u128;
+        let mut params = 3 * stem * if self.cifar_stem { 9 } else { 49 } + 4 * stem;
+        let mut cin = stem;
+        for (s, &n) in blocks.iter().enumerate() {
+            let w = (base * k) as u128 * (1 << s);
+            let cout = if bottleneck { 4 * w } else { w };
+            for _ in 0..n {
+                params += match bottleneck {
+                    true => cin * w + 9 * w * w + w * cout + 8 * w + 4 * cout,
+                    false => cin * w * 9 + 9 * w * w + 8 * w,
+                } + cin * cout
+                    + 4 * cout;
+                cin = cout;
+            }
+        }
+        params += (cin + 1) * classes as u128;
+        let what = format!("resnet{} of base width {base} × {k}", self.depth);
+        check_model_size("base_width", &what, params)
+    }
+
+    /// Builds the network on `device` (torchvision's initialisation); the settings are checked first
+    /// ([`Error::InvalidConfig`]), sizes included.
     pub fn init(&self, device: &Device) -> Result<ResNet> {
         let (blocks, bottleneck) = match self.depth {
             18 => ([2, 2, 2, 2], false),
@@ -194,6 +239,7 @@ impl ResNetConfig {
                 reason: "width multiplier and base width must be at least 1".into(),
             });
         }
+        self.check_size(&blocks, bottleneck)?;
         let k = self.width_multiplier;
         let stem_width = self.base_width * k;
         let (conv1, maxpool) = if self.cifar_stem {
@@ -267,7 +313,8 @@ impl ResNet {
     /// Every parameter and batch-norm statistic of `self` must be found with its shape; the file may hold more
     /// (a classifier when `self` has none, `num_batches_tracked`, a projection head), which is returned in
     /// [`TorchvisionImport::unused`] for the caller to report. An `arch` of the form `resnet<depth>` in the file's
-    /// metadata must be [`Self::arch`] ([`Error::WrongArchitecture`]). PyTorch `.pth` files: convert once with
+    /// metadata must be [`Self::arch`] ([`Error::WrongArchitecture`]), and the tensors under `prefix` finite
+    /// ([`Error::NonFiniteWeight`] names the first that is not). PyTorch `.pth` files: convert once with
     /// `safetensors.torch.save_file(torch.load(p, map_location="cpu"), out)` (see `docs/guide.md`).
     pub fn load_torchvision(
         mut self,
@@ -295,6 +342,8 @@ impl ResNet {
                 found: found.clone(),
             });
         }
+        // The tensors under the prefix are those that may be applied: none may be NaN or infinite.
+        crate::safetensors_header::check_finite(path, &header, |key| key.starts_with(prefix))?;
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             // Burn names the variant of the `Block` enum in its paths (`layer1.0.Basic.conv1`); PyTorch does not.
@@ -310,14 +359,8 @@ impl ResNet {
         let applied = self
             .load_from(&mut store)
             .map_err(|e| err(shorten(e.to_string())))?;
-        if !applied.errors.is_empty() || !applied.missing.is_empty() {
-            return Err(err(format!(
-                "{} tensors missing (first: {:?}), {} errors (first: {:?})",
-                applied.missing.len(),
-                applied.missing.first(),
-                applied.errors.len(),
-                applied.errors.first()
-            )));
+        if let Some(failures) = apply_failures(&applied) {
+            return Err(err(failures));
         }
         let report = TorchvisionImport {
             loaded: applied.applied.len(),
@@ -342,6 +385,25 @@ pub(crate) fn shorten(text: String) -> String {
         Some((cut, _)) => format!("{} … (shortened)", &text[..cut]),
         None => text,
     }
+}
+
+/// What went wrong applying a file's tensors, in a line: how many tensors are missing and how many failed,
+/// naming the first of each; `None` when nothing did.
+pub(crate) fn apply_failures(applied: &burn::store::ApplyResult) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some((key, _)) = applied.missing.first() {
+        parts.push(format!(
+            "{} tensor(s) missing (first: `{key}`)",
+            applied.missing.len()
+        ));
+    }
+    if let Some(first) = applied.errors.first() {
+        parts.push(format!(
+            "{} tensor(s) not applied (first: {first})",
+            applied.errors.len()
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// `text` with the regex metacharacters escaped.

@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 
+use crate::layers::{MAX_HEAD_WIDTH, check_model_size};
 use crate::shard::{self, ShardNorm};
 use crate::{
     Encoder, EncoderConfig, Error, FeatureModel, ProjectionHead, ProjectionHeadConfig, ResNet,
@@ -31,9 +32,27 @@ pub struct SimClr {
 }
 
 impl SimClrConfig {
-    /// Builds the model on `device`.
+    /// Builds the model on `device`, after checking the encoder's settings and the head's widths (at least 1,
+    /// bounded, and its parameters within [`Limits::max_alloc_bytes`](cadet_core::limits::Limits)).
     pub fn init(&self, device: &Device) -> Result<SimClr> {
+        // The encoder first: its settings are checked before it allocates, and flags often derive the head's
+        // widths from its own.
         let encoder = self.encoder.init(device)?;
+        for (name, width) in [("hidden", self.hidden), ("output", self.output)] {
+            if width == 0 || width > MAX_HEAD_WIDTH {
+                return Err(Error::InvalidConfig {
+                    name,
+                    reason: format!("a head width of 1 to {MAX_HEAD_WIDTH}, got {width}"),
+                });
+            }
+        }
+        let (d, h, o) = (
+            encoder.feature_dim() as u128,
+            self.hidden as u128,
+            self.output as u128,
+        );
+        let what = format!("a projection head {d} → {h} → {h} → {o}");
+        check_model_size("hidden", &what, d * h + h * h + h * o + 6 * h + 3 * o)?;
         let head = ProjectionHeadConfig::new(encoder.feature_dim())
             .with_hidden(self.hidden)
             .with_output(self.output)

@@ -184,6 +184,30 @@ impl SimClrTrainer {
                 ),
             });
         }
+        // Numbers that also come from checkpoints' settings: a NaN temperature or learning rate would only
+        // show later, as a "diverged" loss.
+        let numbers = [
+            ("temperature", config.temperature, 0.0 < config.temperature),
+            (
+                "warmup_epochs",
+                config.warmup_epochs,
+                0.0 <= config.warmup_epochs,
+            ),
+            (
+                "base_lr",
+                config.base_lr.unwrap_or(1.0),
+                config.base_lr.unwrap_or(1.0) > 0.0,
+            ),
+        ];
+        if let Some((name, value, _)) = numbers
+            .into_iter()
+            .find(|&(_, v, in_range)| !(in_range && v.is_finite()))
+        {
+            return Err(Error::InvalidConfig {
+                name,
+                reason: format!("{value}: a finite number in range is needed"),
+            });
+        }
         if dataset_len < config.batch_size || config.epochs == 0 {
             return Err(Error::InvalidConfig {
                 name: "epochs",
@@ -245,7 +269,9 @@ impl SimClrTrainer {
 
     /// Steps in the whole schedule.
     pub fn total_steps(&self) -> u64 {
-        self.steps_per_epoch() * self.config.epochs as u64
+        // Saturating: settings read from a checkpoint may claim any number of epochs.
+        self.steps_per_epoch()
+            .saturating_mul(self.config.epochs as u64)
     }
 
     /// The learning-rate schedule.
@@ -489,9 +515,12 @@ impl SimClrTrainer {
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let state_json = erased::Json::json(&self.state);
-        if let Some(live) = self.check_folder(dir)? {
+        let live = self.check_folder(dir)?;
+        // The folder takes this run's checkpoints: what killed writes left of them goes.
+        remove_stale_temporaries(dir)?;
+        if let Some(live) = live {
             // (A checkpoint of an older version, without checksums, is rewritten rather than kept.)
-            let same_state = std::fs::read_to_string(live.join("state.json"))
+            let same_state = read_small(&live.join("state.json"))
                 .is_ok_and(|text| text == state_json)
                 && live.join(integrity::MANIFEST).is_file();
             if same_state {
@@ -516,10 +545,10 @@ impl SimClrTrainer {
         self.model
             .clone()
             .save_file(tmp.join("model.bpk"))
-            .map_err(|e| io(tmp, format!("{e:?}")))?;
+            .map_err(|e| io(tmp, e))?;
         self.optim
             .save(tmp.join("optim.bpk"))
-            .map_err(|e| io(tmp, format!("{e:?}")))?;
+            .map_err(|e| io(tmp, e))?;
         let settings = Settings {
             train: serde_json::to_value(&self.config).map_err(|e| io(tmp, e))?,
             model: serde_json::to_value(&self.model_config).map_err(|e| io(tmp, e))?,
@@ -546,9 +575,9 @@ impl SimClrTrainer {
             reason,
         };
         let latest = dir.join("latest");
-        let name = match std::fs::read_to_string(&latest) {
+        let name = match read_small(&latest) {
             Ok(name) => name.trim().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 let held = checkpoints_in(dir)?;
                 if let Some((_, name)) = held.first() {
                     return Err(conflict(format!(
@@ -558,15 +587,15 @@ impl SimClrTrainer {
                 }
                 return Ok(None);
             }
-            Err(source) => {
-                return Err(Error::Io {
-                    path: latest,
-                    source,
-                });
-            }
+            Err(e) => return Err(e),
         };
+        if parse_checkpoint(&name).is_none() {
+            return Err(conflict(format!(
+                "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
+            )));
+        }
         let live = dir.join(&name);
-        let run = std::fs::read_to_string(live.join("settings.json"))
+        let run = read_small(&live.join("settings.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Settings>(&t).ok())
             .map(|s| s.run);
@@ -615,8 +644,7 @@ impl SimClrTrainer {
             let entry = entry.map_err(io_error(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
-            let temporary = (name.starts_with(".ckpt-") || name.starts_with(".latest."))
-                && name.ends_with(".tmp");
+            let temporary = is_temporary(&name);
             if name == "latest" || checkpoint || temporary {
                 ours.push((name != "latest", entry.path()));
             } else {
@@ -642,14 +670,22 @@ impl SimClrTrainer {
     /// Resumes from the checkpoint `dir/latest` names, on `device`, after checking every file of it against
     /// the checksums recorded when it was written ([`Error::ChecksumMismatch`] for altered bytes).
     pub fn resume(dir: &Path, device: &Device) -> Result<Self> {
+        remove_stale_temporaries(dir)?;
         let latest_path = dir.join("latest");
-        let latest = std::fs::read_to_string(&latest_path).map_err(io_error(&latest_path))?;
-        let ckpt = dir.join(latest.trim());
+        let latest = read_small(&latest_path)?;
+        let name = latest.trim();
+        // `latest` names a folder beside it, never a path elsewhere.
+        if parse_checkpoint(name).is_none() {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
+                ),
+            });
+        }
+        let ckpt = dir.join(name);
         integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
-        let read = |file: &str| -> Result<String> {
-            let path = ckpt.join(file);
-            std::fs::read_to_string(&path).map_err(io_error(&path))
-        };
+        let read = |file: &str| read_small(&ckpt.join(file));
         let settings: Settings =
             serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
         let state: TrainState =
@@ -657,30 +693,140 @@ impl SimClrTrainer {
         let config = read_train_config(settings.train).map_err(|e| io(&ckpt, e))?;
         let model_config: SimClrConfig =
             serde_json::from_value(settings.model).map_err(|e| io(&ckpt, e))?;
+        // The settings are checked (model sizes bounded) before the model is built.
         let mut trainer = Self::new(
             model_config,
             config,
             settings.normalization,
             device,
             state.dataset_len,
-        )?;
+        )
+        .map_err(|e| Error::Checkpoint {
+            path: ckpt.clone(),
+            reason: format!("settings.json: {e}"),
+        })?;
         let model_file = ckpt.join("model.bpk");
         trainer.model = match trainer.model.clone().try_load_file(&model_file) {
             Ok(model) => model,
             // A checkpoint written before the encoder could be of either family.
             Err(e) => match trainer.model.clone().try_load_legacy_file(&model_file) {
                 Some(Ok(model)) => model,
-                _ => return Err(io(&ckpt, format!("{e:?}"))),
+                _ => {
+                    return Err(Error::Checkpoint {
+                        path: ckpt,
+                        reason: format!(
+                            "model.bpk does not fit the model settings.json describes: {}",
+                            summarize(&e.to_string())
+                        ),
+                    });
+                }
             },
         };
-        trainer.optim = trainer
-            .optim
-            .load(ckpt.join("optim.bpk"))
-            .map_err(|e| io(&ckpt, format!("{e:?}")))?;
+        integrity::check_finite_module(&model_file, &trainer.model)?;
+        trainer.optim =
+            trainer
+                .optim
+                .load(ckpt.join("optim.bpk"))
+                .map_err(|e| Error::Checkpoint {
+                    path: ckpt.clone(),
+                    reason: format!(
+                        "optim.bpk does not fit the model settings.json describes: {}",
+                        summarize(&e.to_string())
+                    ),
+                })?;
+        // A step past the schedule's end (u64::MAX, say) would "resume" into a run that trains nothing and
+        // writes checkpoints named after it.
+        if state.step > trainer.total_steps() {
+            return Err(Error::Checkpoint {
+                path: ckpt,
+                reason: format!(
+                    "state.json: step {} is past the schedule's {} steps",
+                    state.step,
+                    trainer.total_steps()
+                ),
+            });
+        }
         trainer.state = state;
         trainer.run = settings.run;
         Ok(trainer)
     }
+}
+
+/// A load error of Burn in a line: its records' errors list every mismatched tensor (`Apply errors: ["a", "b",
+/// …]`, kilobytes for a whole model), shown as the first and how many more.
+fn summarize(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let short = match line.split_once(": [\"") {
+        Some((head, list)) => {
+            let items: Vec<&str> = list.trim_end_matches("\"]").split("\", \"").collect();
+            let more = match items.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            format!(
+                "{head}: {}{more}",
+                items.first().copied().unwrap_or_default()
+            )
+        }
+        None => line.to_string(),
+    };
+    match short.char_indices().nth(400) {
+        Some((cut, _)) => format!("{} …", &short[..cut]),
+        None => short,
+    }
+}
+
+/// A small file of a checkpoint (`latest`, settings, state) as text, read whole within
+/// [`Limits::max_file_bytes`](cadet_core::limits::Limits::max_file_bytes) (regular files only).
+fn read_small(path: &Path) -> Result<String> {
+    let bytes =
+        cadet_core::limits::read_capped(path, cadet_core::limits::Limits::default().max_file_bytes)
+            .map_err(|e| Error::reading(path, e))?;
+    String::from_utf8(bytes).map_err(|_| io(path, "not UTF-8 text"))
+}
+
+/// Whether `name` is a temporary of this module's writes: a checkpoint folder staged by
+/// [`cadet_core::io::staging_dir`] (`.ckpt-<step>[-k].XXXXXX.tmp`) or `latest` written by
+/// [`cadet_core::io::write_atomic`] (`.latest.XXXXXX.tmp`), where `XXXXXX` is tempfile's six random
+/// alphanumerics.
+fn is_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((target, random)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    let random_ok = random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    random_ok && (target == "latest" || parse_checkpoint(target).is_some())
+}
+
+/// Removes the temporaries of this module's writes that a killed process left in `dir` (see [`is_temporary`]);
+/// nothing else. A missing folder is fine.
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        if !is_temporary(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        // Not followed: a link is removed itself, never what it points to.
+        let removed = match entry.file_type().map_err(io_error(&path))?.is_dir() {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        removed.map_err(io_error(&path))?;
+    }
+    Ok(())
 }
 
 /// A run's settings as a checkpoint holds them. Those written before data parallelism have no `shards` and

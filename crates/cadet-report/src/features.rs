@@ -65,7 +65,9 @@ impl FeaturesLayout {
             path: path.clone(),
             reason,
         };
-        let bytes = std::fs::read(&path).map_err(|e| error(e.to_string()))?;
+        let max = cadet_core::limits::Limits::default().max_file_bytes;
+        let bytes =
+            cadet_core::limits::read_capped(&path, max).map_err(|e| error(e.to_string()))?;
         let file: File = serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
         if file.format != FORMAT {
             return Err(error(format!(

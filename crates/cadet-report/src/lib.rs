@@ -4,7 +4,7 @@
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
 //! side-by-side comparison of detection methods and baselines, the standard pictures), [`plots`] (ROC curves,
 //! histograms and line charts as PNG with a compiled-in font, or SVG) and [`features`] (the layout sidecar of
-//! saved features).
+//! saved features); [`cli`] holds the checks the programs share for flags and output paths.
 //!
 //! ```
 //! use cadet_report::report::MethodTable;
@@ -17,6 +17,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod features;
 pub mod plots;
 pub mod report;

@@ -266,7 +266,7 @@ pub fn headline_method() -> (String, DetectionMethod) {
     (
         // At most 60 characters: the table's name column is cut there, and the `*` marks the headline.
         "Fisher: local m_in, local/identity cos, agreement *".into(),
-        DetectionMethod::fisher_views(50, 1, 10),
+        DetectionMethod::recommended(),
     )
 }
 

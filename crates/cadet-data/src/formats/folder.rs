@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cadet_core::limits::{Limits, open_regular};
 use image::imageops::FilterType;
 use ndarray::Array4;
 use rayon::prelude::*;
@@ -16,6 +17,7 @@ pub struct ImageFolder {
     root: PathBuf,
     resize: Option<(u32, u32)>,
     limit_per_class: Option<usize>,
+    limits: Limits,
 }
 
 impl ImageFolder {
@@ -25,7 +27,15 @@ impl ImageFolder {
             root: root.as_ref().to_path_buf(),
             resize: None,
             limit_per_class: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// Bounds on each image's size (checked from its header, before decoding) and on the decoded data set
+    /// (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Resizes every image to `height × width` (triangle filter, antialiased); without it all images must
@@ -63,7 +73,7 @@ impl ImageFolder {
             }
             files.extend(imgs.into_iter().map(|f| (f, label as u32)));
         }
-        decode_all(&self.root, files, classes, self.resize)
+        decode_all(&self.root, files, classes, self.resize, &self.limits)
     }
 }
 
@@ -75,10 +85,7 @@ pub fn annotated_folder(
     resize: Option<(u32, u32)>,
 ) -> Result<Dataset> {
     let (dir, ann) = (images.as_ref(), annotations.as_ref());
-    let text = std::fs::read_to_string(ann).map_err(|source| Error::Io {
-        path: ann.to_path_buf(),
-        source,
-    })?;
+    let text = String::from_utf8_lossy(&crate::error::read(ann)?).into_owned();
     let mut rows = Vec::new();
     for (i, line) in text
         .lines()
@@ -104,7 +111,7 @@ pub fn annotated_folder(
         .into_iter()
         .map(|(f, c)| (f, classes.binary_search(&c).expect("listed") as u32))
         .collect();
-    decode_all(dir, files, classes, resize)
+    decode_all(dir, files, classes, resize, &Limits::default())
 }
 
 /// Tiny-ImageNet's validation set (`images/`, `val_annotations.txt`), optionally resized (32 × 32 for
@@ -140,14 +147,52 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-fn decode(path: &Path, resize: Option<(u32, u32)>) -> Result<image::RgbImage> {
-    let bytes = crate::error::read(path)?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::Undecodable {
+fn undecodable(path: &Path, e: impl ToString) -> Error {
+    Error::Undecodable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+    let file = open_regular(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    image::ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|source| Error::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .to_rgb8();
+            source,
+        })
+}
+
+/// An image's width and height, read from its header only, checked against `limits`.
+fn dimensions(path: &Path, limits: &Limits) -> Result<(u32, u32)> {
+    let (w, h) = reader(path)?
+        .into_dimensions()
+        .map_err(|e| undecodable(path, e))?;
+    limits
+        .check_image(&path.display().to_string(), w, h)
+        .map_err(Error::Core)?;
+    Ok((w, h))
+}
+
+/// Decodes one image whose header [`dimensions`] has checked, with the decoder's own limits set too (a file
+/// that changed in between, or a decoder allocating more than its output, is refused).
+fn decode(path: &Path, resize: Option<(u32, u32)>, limits: &Limits) -> Result<image::RgbImage> {
+    let mut reader = reader(path)?;
+    let mut bounds = image::Limits::default();
+    bounds.max_image_width = Some(limits.max_image_side);
+    bounds.max_image_height = Some(limits.max_image_side);
+    // The largest pixel type (RGBA, 32-bit float channels) is 16 bytes; twice for the decoder's own buffers.
+    bounds.max_alloc = Some(limits.max_image_pixels.saturating_mul(32));
+    reader.limits(bounds);
+    let img = reader.decode().map_err(|e| undecodable(path, e))?;
+    limits
+        .check_image(&path.display().to_string(), img.width(), img.height())
+        .map_err(Error::Core)?;
+    let img = img.to_rgb8();
     Ok(match resize {
         Some((h, w)) if (img.height(), img.width()) != (h, w) => {
             image::imageops::resize(&img, w, h, FilterType::Triangle)
@@ -161,6 +206,7 @@ fn decode_all(
     files: Vec<(PathBuf, u32)>,
     classes: Vec<String>,
     resize: Option<(u32, u32)>,
+    limits: &Limits,
 ) -> Result<Dataset> {
     if files.is_empty() {
         return Err(Error::EmptyFolder {
@@ -168,18 +214,49 @@ fn decode_all(
             reason: "no PNG or JPEG image".into(),
         });
     }
+    if let Some((h, w)) = resize {
+        limits
+            .check_image("the resize target", w, h)
+            .map_err(Error::Core)?;
+    }
+    // Every header first: sizes are checked, and the data set's size bounded, before any pixel is decoded.
+    let sizes: Vec<(u32, u32)> = files
+        .par_iter()
+        .map(|(p, _)| dimensions(p, limits))
+        .collect::<Result<_>>()?;
+    let (h, w) = match resize {
+        Some(hw) => hw,
+        None => {
+            let (w, h) = sizes[0];
+            if let Some(i) = sizes.iter().position(|&s| s != (w, h)) {
+                return Err(Error::Mismatch {
+                    what: "image size (pass a resize to mix sizes)",
+                    expected: format!("{h}×{w}"),
+                    got: format!("{}×{} in {}", sizes[i].1, sizes[i].0, files[i].0.display()),
+                });
+            }
+            (h, w)
+        }
+    };
+    // The decoded images and the array they are copied into.
+    limits
+        .check_alloc(
+            &format!("{} images of {h}×{w} pixels", files.len()),
+            &[2, files.len(), 3, h as usize, w as usize],
+            1,
+        )
+        .map_err(Error::Core)?;
     let decoded: Vec<image::RgbImage> = files
         .par_iter()
-        .map(|(p, _)| decode(p, resize))
+        .map(|(p, _)| decode(p, resize, limits))
         .collect::<Result<_>>()?;
-    let (h, w) = (decoded[0].height(), decoded[0].width());
     if let Some((i, bad)) = decoded
         .iter()
         .enumerate()
         .find(|(_, d)| (d.height(), d.width()) != (h, w))
     {
         return Err(Error::Mismatch {
-            what: "image size (pass a resize to mix sizes)",
+            what: "image size (the file changed while read)",
             expected: format!("{h}×{w}"),
             got: format!(
                 "{}×{} in {}",
@@ -323,5 +400,74 @@ mod tests {
             annotated_folder(dir.path(), dir.path().join("bad.txt"), None),
             Err(Error::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn sizes_are_bounded_from_headers_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        // 20,000 × 1 pixels: a few bytes on disk, wider than the default 16,384.
+        save(
+            &dir.path().join("a/wide.png"),
+            image::DynamicImage::ImageLuma8(image::GrayImage::new(20_000, 1)),
+        );
+        let e = ImageFolder::new(dir.path()).load().unwrap_err();
+        assert!(
+            matches!(e, Error::Core(cadet_core::Error::LimitExceeded { .. })),
+            "{e}"
+        );
+        assert!(e.to_string().contains("wide.png"), "{e}");
+        std::fs::remove_file(dir.path().join("a/wide.png")).unwrap();
+        for i in 0..3 {
+            save(
+                &dir.path().join(format!("a/{i}.png")),
+                image::DynamicImage::ImageLuma8(image::GrayImage::new(100, 100)),
+            );
+        }
+        assert!(ImageFolder::new(dir.path()).load().is_ok());
+        // A caller's tighter bounds: per image, and on the whole data set.
+        let per_image = Limits {
+            max_image_pixels: 9_999,
+            ..Limits::default()
+        };
+        assert!(
+            ImageFolder::new(dir.path())
+                .limits(per_image)
+                .load()
+                .is_err()
+        );
+        let whole = Limits {
+            max_alloc_bytes: 2 * 3 * 3 * 100 * 100 - 1,
+            ..Limits::default()
+        };
+        let e = ImageFolder::new(dir.path())
+            .limits(whole)
+            .load()
+            .unwrap_err();
+        assert!(e.to_string().contains("3 images of 100×100"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_not_read_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        save(
+            &dir.path().join("a/ok.png"),
+            image::DynamicImage::ImageLuma8(image::GrayImage::new(2, 2)),
+        );
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("a/zero.png")).unwrap();
+        let e = ImageFolder::new(dir.path()).load().unwrap_err();
+        assert!(e.to_string().contains("a device"), "{e}");
+        std::fs::remove_file(dir.path().join("a/zero.png")).unwrap();
+        let fifo = dir.path().join("a/pipe.png");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let e = ImageFolder::new(dir.path()).load().unwrap_err();
+            assert!(e.to_string().contains("a FIFO"), "{e}");
+        }
     }
 }

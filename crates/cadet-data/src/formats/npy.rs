@@ -6,6 +6,8 @@ use ndarray::{Array1, Array3, Array4, Axis};
 use ndarray::{ArrayBase, Data, Dimension};
 use ndarray_npy::{ReadNpyExt, WritableElement, WriteNpyExt};
 
+use cadet_core::limits::Limits;
+
 use super::numbered;
 use crate::{Dataset, Error, Result};
 
@@ -16,26 +18,40 @@ fn npy_error(path: &Path, reason: impl ToString) -> Error {
     }
 }
 
-/// Checks that the `.npy` file at `path` holds as many data bytes as its header's shape and dtype promise, before
-/// a reader allocates for that shape: a header that claims `(10⁸, 20, 128)` float32 over a few KB of data is an
-/// error here, not a terabyte allocation. Returns the shape. (Format errors the header parse does not reach are
-/// left to the reader, which reports them.)
-pub fn check_npy_size(path: impl AsRef<Path>) -> Result<Vec<usize>> {
-    use std::io::Read;
-    let path = path.as_ref();
-    let mut f = open(path)?;
-    let file_len = f
-        .metadata()
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let mut head = [0u8; 12];
-    let n = f.read(&mut head).map_err(|source| Error::Io {
+/// What an `.npy` header declares, read by ndarray-npy's own header parser, so that the size checked here is
+/// the size the reader allocates (a header with a key twice is read the same way by both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The dtype descriptor as NumPy writes it (e.g. `<f4`, `|u1`).
+    pub descr: String,
+    /// Bytes per element, from the descriptor.
+    pub item_bytes: usize,
+    /// Whether the data is in Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// Bytes of data the header promises (shape × item size).
+    pub data_bytes: u64,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    }
+}
+
+/// Reads and checks the header of the `.npy` file at `path` before anything is allocated for its data: the
+/// header's own length is bounded by [`Limits::max_header_bytes`](cadet_core::limits::Limits), the data's
+/// size by [`Limits::max_alloc_bytes`](cadet_core::limits::Limits) (checked arithmetic), and the file must
+/// hold at least the bytes the header promises. Only regular files are read (a FIFO or a device is refused).
+pub fn read_npy_header(path: impl AsRef<Path>, limits: &Limits) -> Result<NpyHeader> {
+    use std::io::{Read, Seek};
+    let path = path.as_ref();
+    let mut f = open(path)?;
+    let file_len = f.metadata().map_err(io_error(path))?.len();
+    let mut head = [0u8; 12];
+    let n = f.read(&mut head).map_err(io_error(path))?;
     if n < 10 || &head[..6] != b"\x93NUMPY" {
         return Err(npy_error(path, "not a .npy file (no NUMPY magic)"));
     }
@@ -52,61 +68,95 @@ pub fn check_npy_size(path: impl AsRef<Path>) -> Result<Vec<usize>> {
             ));
         }
     };
-    if start + header_len > file_len {
-        return Err(npy_error(path, "truncated header"));
+    if header_len > limits.max_header_bytes {
+        return Err(Error::Core(cadet_core::Error::LimitExceeded {
+            what: format!("{}: a .npy header of {header_len} bytes", path.display()),
+            limit: format!(
+                "{} bytes (Limits::max_header_bytes)",
+                limits.max_header_bytes
+            ),
+        }));
     }
-    let mut header = vec![0u8; header_len as usize];
-    let mut g = open(path)?;
-    let mut skip = vec![0u8; start as usize];
-    g.read_exact(&mut skip)
-        .and_then(|_| g.read_exact(&mut header))
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let header = String::from_utf8_lossy(&header);
-    let after = |key: &str| header.find(key).map(|i| &header[i + key.len()..]);
-    let shape_text = after("'shape':")
-        .and_then(|t| {
-            t.find('(')
-                .zip(t.find(')'))
-                .map(|(a, b)| &t[a + 1..b.max(a + 1)])
-        })
-        .ok_or_else(|| npy_error(path, "header without a shape"))?;
-    let shape = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.trim_end_matches('L').parse::<usize>())
-        .collect::<std::result::Result<Vec<usize>, _>>()
-        .map_err(|e| npy_error(path, format!("header shape ({shape_text}): {e}")))?;
-    let item = after("'descr':")
-        .and_then(|t| {
-            let t = t.trim_start().trim_start_matches(['\'', '"']);
-            t.find(|c: char| c.is_ascii_digit()).map(|i| {
-                t[i..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect::<String>()
-            })
-        })
-        .and_then(|d| d.parse::<u64>().ok())
-        .unwrap_or(1);
-    let count = shape
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .and_then(|c| c.checked_mul(item))
-        .ok_or_else(|| npy_error(path, format!("header shape {shape:?} overflows")))?;
-    let available = file_len - start - header_len;
-    if count > available {
+    if start + header_len > file_len {
         return Err(npy_error(
             path,
             format!(
-                "the header promises shape {shape:?} ({count} bytes of data), the file holds {available}"
+                "truncated header: {header_len} bytes announced, the file holds {}",
+                file_len - start.min(file_len)
             ),
         ));
     }
-    Ok(shape)
+    f.rewind().map_err(io_error(path))?;
+    let header = ndarray_npy::npy::header::Header::from_reader(&mut f)
+        .map_err(|e| npy_error(path, format!("unreadable .npy header: {e}")))?;
+    let descr = match header.type_descriptor.as_string() {
+        Some(d) => d.clone(),
+        None => {
+            return Err(npy_error(
+                path,
+                format!(
+                    "dtype {} is not supported (structured dtypes are not read)",
+                    header.type_descriptor
+                ),
+            ));
+        }
+    };
+    let item_bytes = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)
+        .and_then(|digits| digits.parse::<usize>().ok())
+        .filter(|&b| (1..=16).contains(&b))
+        .ok_or_else(|| npy_error(path, format!("dtype '{descr}' is not supported")))?;
+    let data_bytes = limits
+        .check_alloc(&path.display().to_string(), &header.shape, item_bytes)
+        .map_err(Error::Core)? as u64;
+    let available = file_len - start - header_len;
+    if data_bytes > available {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header promises shape {:?} of '{descr}' ({data_bytes} bytes of data), the file holds {available}",
+                header.shape
+            ),
+        ));
+    }
+    Ok(NpyHeader {
+        shape: header.shape,
+        descr,
+        item_bytes,
+        fortran_order: header.layout.is_fortran(),
+        data_bytes,
+    })
+}
+
+/// Checks that the `.npy` file at `path` holds as many data bytes as its header's shape and dtype promise, within
+/// the default [`Limits`], before a reader allocates for that shape: a header that claims `(10⁸, 20, 128)` float32
+/// over a few KB of data is an error here, not a terabyte allocation. Returns the shape.
+pub fn check_npy_size(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    Ok(read_npy_header(path, &Limits::default())?.shape)
+}
+
+/// Reads an array from the `.npy` file at `path` after [`read_npy_header`] has checked its header against
+/// `limits`: the one way the crates read `.npy` files, since ndarray-npy alone allocates whatever a header claims.
+///
+/// ```
+/// use cadet_core::limits::Limits;
+/// use ndarray::Array2;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("x.npy");
+/// cadet_data::formats::save_npy(&Array2::<f32>::ones((2, 3)), &path)?;
+/// let x: Array2<f32> = cadet_data::formats::read_npy(&path, &Limits::default())?;
+/// assert_eq!(x.dim(), (2, 3));
+/// // A tighter bound refuses the same file before reading its data.
+/// let tight = Limits { max_alloc_bytes: 16, ..Limits::default() };
+/// assert!(cadet_data::formats::read_npy::<Array2<f32>>(&path, &tight).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_npy<T: ReadNpyExt>(path: impl AsRef<Path>, limits: &Limits) -> Result<T> {
+    let path = path.as_ref();
+    read_npy_header(path, limits)?;
+    T::read_npy(std::io::BufReader::new(open(path)?)).map_err(|e| npy_error(path, e))
 }
 
 /// Writes `array` to `path` as `.npy`, atomically ([`cadet_core::io::write_atomic_with`]: a uniquely named
@@ -140,7 +190,7 @@ where
 }
 
 fn open(path: &Path) -> Result<std::fs::File> {
-    std::fs::File::open(path).map_err(|source| Error::Io {
+    cadet_core::limits::open_regular(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -154,6 +204,8 @@ pub fn npy_images(
     classes: Option<Vec<String>>,
 ) -> Result<Dataset> {
     let (ip, lp) = (images.as_ref(), labels.as_ref());
+    read_npy_header(ip, &Limits::default())?;
+    read_npy_header(lp, &Limits::default())?;
     let hwc = match Array4::<u8>::read_npy(open(ip)?) {
         Ok(a) => a,
         Err(e4) => match Array3::<u8>::read_npy(open(ip)?) {
@@ -204,11 +256,11 @@ mod size_tests {
         let a = ndarray::Array3::<f32>::zeros((3, 4, 5));
         save_npy(&a, &good).unwrap();
         assert_eq!(check_npy_size(&good).unwrap(), vec![3, 4, 5]);
-        // The same file with the header's first dimension changed to 100000000.
+        // The same file with the header's first dimension changed to 9 (same header length).
         let bytes = std::fs::read(&good).unwrap();
         let i = bytes.windows(9).position(|w| w == b"(3, 4, 5)").unwrap();
         let mut lie = bytes[..i].to_vec();
-        lie.extend_from_slice(b"(100000000, 4, 5)");
+        lie.extend_from_slice(b"(9, 4, 5)");
         lie.extend_from_slice(&bytes[i + "(3, 4, 5)".len()..]);
         let bad = dir.path().join("bad.npy");
         std::fs::write(&bad, &lie).unwrap();
@@ -216,6 +268,65 @@ mod size_tests {
         assert!(e.contains("promises") && e.contains("bad.npy"), "{e}");
         std::fs::write(&bad, b"not npy at all").unwrap();
         assert!(check_npy_size(&bad).is_err());
+    }
+
+    /// A version-1 `.npy` file with `header` (padded as NumPy pads it) and `data`.
+    fn npy_bytes(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut h = header.to_string();
+        while !(10 + h.len() + 1).is_multiple_of(64) {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn the_check_reads_the_header_the_reader_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        // A duplicated key: the reader takes the last shape, so must the check (the first is harmless).
+        std::fs::write(
+            &path,
+            npy_bytes(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'shape': (8000000, 1000, 2000), }",
+                &data,
+            ),
+        )
+        .unwrap();
+        let e = read_npy::<ndarray::Array3<f32>>(&path, &Limits::default()).unwrap_err();
+        assert!(matches!(e, Error::Core(_)), "{e}");
+        // Headers NumPy accepts: double quotes, a space before the colon.
+        std::fs::write(
+            &path,
+            npy_bytes(
+                "{\"descr\": '<f4', \"fortran_order\" : False, 'shape' : (2, 3)}",
+                &data,
+            ),
+        )
+        .unwrap();
+        let x: ndarray::Array2<f32> = read_npy(&path, &Limits::default()).unwrap();
+        assert_eq!(x[[1, 2]], 6.0);
+        assert_eq!(check_npy_size(&path).unwrap(), vec![2, 3]);
+        // A header length beyond the bound is refused before it is allocated.
+        let mut huge = b"\x93NUMPY\x02\x00".to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &huge).unwrap();
+        assert!(matches!(check_npy_size(&path), Err(Error::Core(_))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_not_read() {
+        let e = check_npy_size("/dev/zero").unwrap_err();
+        assert!(e.to_string().contains("a device"), "{e}");
     }
 }
 

@@ -118,14 +118,20 @@ pub struct ImageScore {
     /// `−T` for the conformal combinations ([`crate::method`]).
     pub score: f64,
     /// The p-value, small = anomalous; for the paper's method
-    /// `(#{x' ∈ X⁽²⁾ : score(x') < score} + 1) / (|X⁽²⁾| + 1)`.
+    /// `(#{x' ∈ X⁽²⁾ : score(x') ≤ score} + 1) / (|X⁽²⁾| + 1)` with γ refitted on X⁽²⁾ and this image (full
+    /// conformal: exact at every |X⁽²⁾|, see [`crate::method`]).
     pub p_value: f64,
 }
 
 /// A fitted CADet detector (see [`Cadet::calibrate`]): the settings and method, the embedder's identity, the
 /// reference (X⁽¹⁾) and the combination fitted on X⁽²⁾. Read-only: every field is checked when it is built or
-/// loaded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// loaded, by every way in — [`load`](Self::load), [`from_bytes`](Self::from_bytes),
+/// [`read_from`](Self::read_from) and serde's `Deserialize` (which goes through `from_bytes`' checks: format,
+/// version, checksum, consistency), so an edited file is refused whichever way it is read.
+///
+/// Serialising (serde, [`to_bytes`](Self::to_bytes), [`save`](Self::save)) writes the file's form, whose
+/// `checksum` field is the SHA-256 (hex) of the same JSON with that field empty.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     format: String,
     version: u32,
@@ -133,10 +139,58 @@ pub struct Calibration {
     embedder: Option<EmbedderIdentity>,
     reference: Reference,
     combination: FittedCombination,
-    /// SHA-256 (hex) of the file written with this field empty; checked on load.
+}
+
+/// The stored form, borrowed, in the file's field order (the checksum covers these bytes).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    format: &'a str,
+    version: u32,
+    params: &'a CadetParams,
+    embedder: &'a Option<EmbedderIdentity>,
+    reference: &'a Reference,
+    combination: &'a FittedCombination,
+    checksum: &'a str,
+}
+
+impl Serialize for Calibration {
+    /// The file's form, checksum included, so that what serde writes serde (or [`Calibration::from_bytes`])
+    /// reads back.
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        let checksum = self.checksum().map_err(serde::ser::Error::custom)?;
+        self.stored(&checksum).serialize(serializer)
+    }
+}
+
+/// The stored form of versions 2 and 3, deserialised as written before any check; only
+/// [`Calibration::from_value`] turns it into a `Calibration`.
+#[derive(Deserialize)]
+struct StoredCalibration {
+    format: String,
+    version: u32,
+    params: CadetParams,
+    embedder: Option<EmbedderIdentity>,
+    reference: Reference,
+    combination: FittedCombination,
     #[serde(default)]
     checksum: String,
 }
+
+impl<'de> Deserialize<'de> for Calibration {
+    /// Deserialises through the checks of [`Calibration::from_bytes`]: a value that fails them is an error.
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Calibration::from_value(value).map_err(|(reason, _)| serde::de::Error::custom(reason))
+    }
+}
+
+/// Where calibration bytes that did not come from a file are said to come from, in errors.
+const IN_MEMORY: &str = "<calibration bytes>";
 
 /// A calibration-file error with its cause kept as the source.
 fn file_error(
@@ -179,7 +233,6 @@ impl Calibration {
             embedder,
             reference,
             combination,
-            checksum: String::new(),
         };
         cal.check()?;
         Ok(cal)
@@ -240,12 +293,21 @@ impl Calibration {
     /// Scores images `(N, C, H, W)` in `[0, 1]`, after checking the embedder is the calibrated one. Each image's
     /// views are drawn from a stream derived from its pixels, so an image gets the same score alone, in any
     /// batch and in any order.
+    ///
+    /// The check embeds a probe image on every call; a service scoring many batches checks once with
+    /// [`bind`](Self::bind) and scores through the returned [`Scorer`].
     pub fn score<E: Embedder + ?Sized>(
         &self,
         embedder: &E,
         images: ArrayView4<'_, f32>,
         progress: &dyn Progress,
     ) -> Result<Vec<ImageScore>> {
+        self.bind(embedder)?.score(images, progress)
+    }
+
+    /// Checks once that `embedder` is the calibrated one (name, dimension, probe features) and returns a
+    /// [`Scorer`] that scores with it without checking again.
+    pub fn bind<'a, E: Embedder + ?Sized>(&'a self, embedder: &'a E) -> Result<Scorer<'a, E>> {
         let Some(identity) = &self.embedder else {
             return Err(Error::EmbedderMismatch(
                 "this calibration was made from features with no embedder identity: score features \
@@ -254,22 +316,11 @@ impl Calibration {
             ));
         };
         identity.verify(embedder)?;
-        if images.shape()[1..] != identity.image_shape {
-            let mut expected = vec![0];
-            expected.extend(identity.image_shape);
-            return Err(Error::ShapeMismatch {
-                what: "images",
-                expected,
-                got: images.shape().to_vec(),
-            });
-        }
-        let cadet = Cadet {
-            params: self.params.clone(),
-        };
-        progress.start("CADet scoring", images.dim().0 as u64);
-        let feats = features::transform_features(&cadet, embedder, images, STREAM_SCORE, progress)?;
-        progress.finish();
-        self.score_features(feats.view())
+        Ok(Scorer {
+            calibration: self,
+            identity,
+            embedder,
+        })
     }
 
     /// Scores features computed elsewhere, laid out as the calibration's ([`CadetParams::layout`]):
@@ -325,17 +376,79 @@ impl Calibration {
     }
 
     /// Reads a calibration written by [`save`](Self::save) (versions 2 and 3; or version 1: the paper's method),
-    /// checking format, version, checksum and consistency.
+    /// checking format, version, checksum and consistency. Only a regular file of at most
+    /// [`Limits::max_file_bytes`](cadet_core::limits::Limits) is read.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let err = |reason: String| Error::CalibrationFile {
+        let max = cadet_core::limits::Limits::default().max_file_bytes;
+        let bytes = cadet_core::limits::read_capped(path, max)
+            .map_err(|e| file_error(path, "cannot read", e))?;
+        Self::from_bytes(&bytes).map_err(|e| match e {
+            Error::CalibrationFile { reason, source, .. } => Error::CalibrationFile {
+                path: path.to_path_buf(),
+                reason,
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// The file's bytes (what [`save`](Self::save) writes), for a service that keeps calibrations in a database
+    /// or an object store.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.to_json_with_checksum()
+            .map_err(|e| file_error(Path::new(IN_MEMORY), "cannot serialise", e))
+    }
+
+    /// A calibration from the bytes of a file written by [`save`](Self::save) or [`to_bytes`](Self::to_bytes),
+    /// with every check [`load`](Self::load) makes (errors name the source `<calibration bytes>`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let path = Path::new(IN_MEMORY);
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| file_error(path, "corrupt", e))?;
+        Self::from_value(value).map_err(|(reason, source)| Error::CalibrationFile {
             path: path.to_path_buf(),
             reason,
-            source: None,
-        };
-        let corrupt = |e: serde_json::Error| file_error(path, "corrupt", e);
-        let bytes = std::fs::read(path).map_err(|e| file_error(path, "cannot read", e))?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+            source,
+        })
+    }
+
+    /// Reads a calibration from `reader` (at most [`Limits::max_file_bytes`](cadet_core::limits::Limits)
+    /// bytes) with the checks of [`from_bytes`](Self::from_bytes).
+    pub fn read_from(reader: impl std::io::Read) -> Result<Self> {
+        use std::io::Read;
+        let max = cadet_core::limits::Limits::default().max_file_bytes;
+        let mut bytes = Vec::new();
+        let path = Path::new(IN_MEMORY);
+        reader
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| file_error(path, "cannot read", e))?;
+        if bytes.len() as u64 > max {
+            return Err(Error::CalibrationFile {
+                path: path.to_path_buf(),
+                reason: format!("more than {max} bytes (Limits::max_file_bytes)"),
+                source: None,
+            });
+        }
+        Self::from_bytes(&bytes)
+    }
+
+    /// Writes the file's bytes to `writer` (see [`to_bytes`](Self::to_bytes)).
+    pub fn write_to(&self, mut writer: impl std::io::Write) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        writer
+            .write_all(&bytes)
+            .map_err(|e| file_error(Path::new(IN_MEMORY), "cannot write", e))
+    }
+
+    /// The one way from stored JSON to a `Calibration`: format, version, checksum and consistency checked.
+    #[allow(clippy::type_complexity)]
+    fn from_value(
+        value: serde_json::Value,
+    ) -> std::result::Result<Self, (String, Option<Box<dyn std::error::Error + Send + Sync>>)> {
+        let corrupt = |e: serde_json::Error| (format!("corrupt: {e}"), Some(Box::new(e) as _));
+        let err = |reason: String| (reason, None);
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(err("not a CADet calibration file".into()));
         }
@@ -349,20 +462,27 @@ impl Calibration {
                     embedder: Some(v1.embedder),
                     reference: Reference::from_mu(v1.mu, v1.x1_size),
                     combination: FittedCombination::legacy_paper(v1.gamma, v1.scores)
-                        .map_err(|e| file_error(path, "inconsistent", e))?,
-                    checksum: String::new(),
+                        .map_err(|e| (format!("inconsistent: {e}"), Some(Box::new(e) as _)))?,
                 }
             }
             Some(v) if v == 2 || v == u64::from(VERSION) => {
-                let mut cal: Calibration = serde_json::from_value(value).map_err(corrupt)?;
-                let stored = std::mem::take(&mut cal.checksum);
+                let stored: StoredCalibration = serde_json::from_value(value).map_err(corrupt)?;
+                let mut cal = Self {
+                    format: stored.format,
+                    version: stored.version,
+                    params: stored.params,
+                    embedder: stored.embedder,
+                    reference: stored.reference,
+                    combination: stored.combination,
+                };
                 // Version 3's new fields are not written when unused, so a version-2 file's content (and so
                 // its checksum) is what this version writes for it with `version: 2`.
                 let computed = cal.checksum().map_err(corrupt)?;
-                if stored != computed {
+                if stored.checksum != computed {
                     return Err(err(format!(
-                        "checksum mismatch (stored {stored:.16}…, content {computed:.16}…): the file was \
-                         changed or damaged after it was written"
+                        "checksum mismatch (stored {}, content {computed}): the file was changed or damaged \
+                         after it was written",
+                        stored.checksum
                     )));
                 }
                 let version = format_version(&cal.params, &cal.reference);
@@ -386,7 +506,7 @@ impl Calibration {
             }
         };
         cal.check()
-            .map_err(|e| file_error(path, "inconsistent", e))?;
+            .map_err(|e| (format!("inconsistent: {e}"), Some(Box::new(e) as _)))?;
         Ok(cal)
     }
 
@@ -394,16 +514,24 @@ impl Calibration {
     /// exactly, so the same calibration always serialises to the same bytes).
     fn checksum(&self) -> serde_json::Result<String> {
         use sha2::{Digest, Sha256};
-        let mut plain = self.clone();
-        plain.checksum.clear();
-        let digest = Sha256::digest(serde_json::to_vec(&plain)?);
+        let digest = Sha256::digest(serde_json::to_vec(&self.stored(""))?);
         Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    fn stored<'a>(&'a self, checksum: &'a str) -> StoredRef<'a> {
+        StoredRef {
+            format: &self.format,
+            version: self.version,
+            params: &self.params,
+            embedder: &self.embedder,
+            reference: &self.reference,
+            combination: &self.combination,
+            checksum,
+        }
+    }
+
     fn to_json_with_checksum(&self) -> serde_json::Result<Vec<u8>> {
-        let mut signed = self.clone();
-        signed.checksum = self.checksum()?;
-        serde_json::to_vec(&signed)
+        serde_json::to_vec(&self.stored(&self.checksum()?))
     }
 
     fn check(&self) -> Result<()> {
@@ -423,7 +551,7 @@ impl Calibration {
         for &s in &self.params.method.statistics {
             self.reference.supports(s)?;
         }
-        self.combination.check(self.params.method.statistics.len())
+        self.combination.check(&self.params.method)
     }
 }
 
@@ -463,5 +591,41 @@ impl Cadet {
         let stats = image_statistics(x2, layout, &reference, &self.params.method.statistics)?;
         progress.finish();
         Calibration::fit(self.params.clone(), identity, reference, &stats)
+    }
+}
+
+/// A calibration bound to an embedder checked once ([`Calibration::bind`]): scores batch after batch with no
+/// further probe.
+#[derive(Debug)]
+pub struct Scorer<'a, E: ?Sized> {
+    calibration: &'a Calibration,
+    identity: &'a EmbedderIdentity,
+    embedder: &'a E,
+}
+
+impl<E: Embedder + ?Sized> Scorer<'_, E> {
+    /// Scores images `(N, C, H, W)` in `[0, 1]` as [`Calibration::score`] does.
+    pub fn score(
+        &self,
+        images: ArrayView4<'_, f32>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<ImageScore>> {
+        if images.shape()[1..] != self.identity.image_shape {
+            let mut expected = vec![0];
+            expected.extend(self.identity.image_shape);
+            return Err(Error::ShapeMismatch {
+                what: "images",
+                expected,
+                got: images.shape().to_vec(),
+            });
+        }
+        let cadet = Cadet {
+            params: self.calibration.params.clone(),
+        };
+        progress.start("CADet scoring", images.dim().0 as u64);
+        let feats =
+            features::transform_features(&cadet, self.embedder, images, STREAM_SCORE, progress)?;
+        progress.finish();
+        self.calibration.score_features(feats.view())
     }
 }

@@ -3,7 +3,7 @@
 mod calibration;
 mod features;
 
-pub use calibration::{Calibration, EmbedderIdentity, ImageScore};
+pub use calibration::{Calibration, EmbedderIdentity, ImageScore, Scorer};
 
 use cadet_augment::{CadetEval, cadet_eval};
 use cadet_core::{Embedder, Progress};

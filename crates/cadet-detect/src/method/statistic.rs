@@ -284,7 +284,8 @@ impl Reference {
             return Err(Error::InvalidParameter {
                 name: "k",
                 reason: format!(
-                    "{} needs 1 ≤ k ≤ |X(1)| = {}, got {k}",
+                    "{} needs 1 ≤ k ≤ |X(1)| = {}, got {k}: give at least {k} reference images (X(1)), or a \
+                     method with a smaller k",
                     statistic.label(),
                     self.size
                 ),
@@ -374,6 +375,16 @@ impl Reference {
                 values.len(),
                 self.size,
                 self.mu.len()
+            )));
+        }
+        // Each image's row is a mean of unit vectors or a unit vector: a zero row (never produced from features,
+        // which refuse zero norms) would make every cosine with it undefined.
+        if let Some(row) = values
+            .chunks(self.mu.len().max(1))
+            .position(|r| r.iter().all(|&v| v == 0.0))
+        {
+            return Err(Error::Degenerate(format!(
+                "reference: {what} of image {row} are all zero"
             )));
         }
         Ok(())

@@ -59,3 +59,17 @@ impl Embedder for PoolProject {
         self.name.clone()
     }
 }
+
+/// Re-signs a calibration file's text after an edit, as someone editing it on purpose would: the checksum is
+/// the SHA-256 of the compact JSON with an empty checksum field, which is the file with that field emptied.
+pub fn resign(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let start = text.find("\"checksum\":\"").unwrap() + "\"checksum\":\"".len();
+    let end = start + text[start..].find('"').unwrap_or(text.len() - start);
+    let plain = format!("{}{}", &text[..start], &text[end..]);
+    let digest: String = Sha256::digest(plain.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}{digest}{}", &text[..start], &text[end..])
+}

@@ -102,7 +102,10 @@ impl PooledSample {
         validate::samples("Y", y, Some(x.ncols()))?;
         let (m, n) = (x.nrows(), y.nrows());
         let z = concatenate![Axis(0), x, y];
-        let features = kernel.feature_map(z.view())?.map(center_features);
+        let features = kernel
+            .feature_map(z.view())
+            .map_err(|e| name_pooled_row(e, m))?
+            .map(center_features);
         if let Some(phi) = &features {
             finite_intermediate("centred kernel features", phi)?;
         }
@@ -123,7 +126,16 @@ impl PooledSample {
             (_, false) => None,
             (Some(phi), true) => Some(matmul(phi.view(), phi.t(), Threads::Rayon)?),
             (None, true) => {
-                let k = kernel.pooled_gram(z.view())?;
+                // The Gram matrix, its centred copy and the permutation products' share: bounded before any
+                // of them is allocated (60,000 pooled samples would ask for 14.4 GB each).
+                cadet_core::limits::Limits::default().check_alloc(
+                    "the pooled Gram matrix (and its centred copy and products)",
+                    &[3, m + n, m + n],
+                    4,
+                )?;
+                let k = kernel
+                    .pooled_gram(z.view())
+                    .map_err(|e| name_pooled_row(e, m))?;
                 finite_intermediate("Gram matrix", &k)?;
                 Some(center_gram(k)?)
             }
@@ -375,6 +387,37 @@ fn slice<'a>(r: &'a ndarray::ArrayView1<'_, f32>) -> &'a [f32] {
 fn row(phi: &Array2<f32>, i: u32) -> &[f32] {
     let d = phi.ncols();
     &phi.as_slice().expect("features are standard layout")[i as usize * d..(i as usize + 1) * d]
+}
+
+/// A kernel's error about a row of the pooled `X ∪ Y` (its first `m` rows are X's), told about the set and the
+/// row the caller passed: "Y: row 0" rather than "row 10".
+fn name_pooled_row(e: cadet_core::Error, m: usize) -> cadet_core::Error {
+    match e {
+        cadet_core::Error::ZeroNorm { row, .. } if row < m => {
+            cadet_core::Error::ZeroNorm { what: "X", row }
+        }
+        cadet_core::Error::ZeroNorm { row, .. } => cadet_core::Error::ZeroNorm {
+            what: "Y",
+            row: row - m,
+        },
+        cadet_core::Error::NonFinite { index, value, .. }
+            if index.first().is_some_and(|&r| r >= m) =>
+        {
+            let mut index = index;
+            index[0] -= m;
+            cadet_core::Error::NonFinite {
+                what: "Y",
+                index,
+                value,
+            }
+        }
+        cadet_core::Error::NonFinite { index, value, .. } => cadet_core::Error::NonFinite {
+            what: "X",
+            index,
+            value,
+        },
+        other => other,
+    }
 }
 
 /// An intermediate matrix must be finite: a non-finite entry from finite inputs is an `f32` overflow.

@@ -6,7 +6,9 @@
 //! variables are left aside.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use cadet_core::limits::Limits;
 
 use super::SimClrV2Config;
 use super::layout;
@@ -33,6 +35,11 @@ impl SimClrV2Config {
     /// [`Self::load`] and [`load_simclrv2`](crate::load_simclrv2) read. `ema` takes the moving-average weights
     /// (`ema_model/…`) instead. Returns the number of tensors written.
     ///
+    /// The checkpoint is untrusted input: every checksum TensorFlow recorded is verified
+    /// ([`Error::Crc32cMismatch`]), sizes are bounded by [`Limits::default`] before anything is allocated, and
+    /// every value must be finite ([`Error::NonFiniteWeight`]). `out` may not be one of the checkpoint's files
+    /// ([`Error::OutputIsInput`]): that would destroy the input.
+    ///
     /// Errors: [`Error::WrongArchitecture`] when the checkpoint's numbers of convolutions and batch norms are not
     /// this architecture's, [`Error::ShapeMismatch`] / [`Error::MissingTensor`] / [`Error::UnexpectedTensor`]
     /// naming the TensorFlow variable, [`Error::Weights`] for an unreadable bundle.
@@ -43,7 +50,8 @@ impl SimClrV2Config {
         out: impl AsRef<Path>,
     ) -> Result<usize> {
         let prefix = prefix.as_ref();
-        let bundle = Bundle::open(prefix)?;
+        let bundle = Bundle::open(prefix, &Limits::default())?;
+        refuse_overwriting_inputs(out.as_ref(), &bundle.files())?;
         let path = prefix.to_path_buf();
         let scope = if ema { "ema_model/" } else { "" };
         let base = format!("{scope}base_model/");
@@ -217,6 +225,42 @@ impl SimClrV2Config {
         }
         write_safetensors(out.as_ref(), &tensors, &metadata)?;
         Ok(tensors.len())
+    }
+}
+
+/// Refuses an output path that is one of `inputs`, through whatever path or link it is named.
+fn refuse_overwriting_inputs(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+    // A path that does not exist yet is no input.
+    let Ok(out_meta) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    for input in inputs {
+        let Ok(meta) = std::fs::metadata(input) else {
+            continue;
+        };
+        if same_file(out, &out_meta, input, &meta) {
+            return Err(Error::OutputIsInput {
+                output: out.to_path_buf(),
+                input: input.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether two existing paths are one file: the same device and inode (hard links included) where there are
+/// such, else the same canonical path.
+fn same_file(a: &Path, a_meta: &std::fs::Metadata, b: &Path, b_meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = (a, b);
+        a_meta.dev() == b_meta.dev() && a_meta.ino() == b_meta.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a_meta, b_meta);
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
     }
 }
 

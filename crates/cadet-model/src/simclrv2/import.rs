@@ -13,7 +13,7 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 
 use super::layout::{self, TensorSpec};
 use super::{SimClrV2Config, SimClrV2ResNet};
-use crate::resnet::{escape_regex, shorten};
+use crate::resnet::{apply_failures, escape_regex, shorten};
 use crate::safetensors_header::{self, Header};
 use crate::{Encoder, Error, FeatureModel, ProjectionHead, ProjectionHeadConfig, Result, SimClr};
 
@@ -46,8 +46,8 @@ impl SimClrV2Config {
     /// as described; e.g. `"resnet."` or `"module.encoder."` for other flattenings). The contrastive head's
     /// tensors (`head.…`) may be present and are left aside.
     ///
-    /// Errors: [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::UnexpectedTensor`] name the first
-    /// offending key; [`Error::Weights`] for an unreadable file.
+    /// Errors: [`Error::MissingTensor`], [`Error::ShapeMismatch`], [`Error::UnexpectedTensor`] and
+    /// [`Error::NonFiniteWeight`] name the first offending key; [`Error::Weights`] for an unreadable file.
     pub fn load(
         &self,
         path: impl AsRef<Path>,
@@ -61,13 +61,24 @@ impl SimClrV2Config {
         let ignored = check(path, &header, prefix, &expected, |key| {
             key.starts_with("head.") || (!with_fc && key.starts_with("fc."))
         })?;
+        let (net, loaded) = self.load_checked(path, prefix, device)?;
+        Ok((net, SimClrV2Import { loaded, ignored }))
+    }
+
+    /// Builds the encoder and applies the weights of `path`, already [`check`]ed.
+    fn load_checked(
+        &self,
+        path: &Path,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<(SimClrV2ResNet, usize)> {
         let mut store = store(path, prefix);
         for (from, to) in encoder_keys(self.selective()) {
             store = store.with_key_remapping(from, to);
         }
         let mut net = self.init(device)?;
         let loaded = apply(path, &mut net, &mut store)?;
-        Ok((net, SimClrV2Import { loaded, ignored }))
+        Ok((net, loaded))
     }
 
     /// Builds a [`SimClr`] model with this encoder and SimCLRv2's contrastive head (hidden width = feature
@@ -90,7 +101,7 @@ impl SimClrV2Config {
         let ignored = check(path, &header, prefix, &expected, |key| {
             !with_fc && key.starts_with("fc.")
         })?;
-        let (encoder, report) = self.load(path, prefix, device)?;
+        let (encoder, loaded) = self.load_checked(path, prefix, device)?;
         let mut head: ProjectionHead = ProjectionHeadConfig::new(encoder.feature_dim())
             .with_hidden(encoder.feature_dim())
             .with_output(HEAD_OUTPUT)
@@ -107,7 +118,7 @@ impl SimClrV2Config {
         ] {
             store = store.with_key_remapping(format!(r"^layers\.{i}\."), format!("{name}."));
         }
-        let loaded = report.loaded + apply(path, &mut head, &mut store)?;
+        let loaded = loaded + apply(path, &mut head, &mut store)?;
         let model = SimClr {
             encoder: Encoder::SimClrV2(encoder),
             head,
@@ -127,8 +138,8 @@ fn read_header(path: &Path) -> Result<Header> {
 }
 
 /// Checks the file's tensors against `expected` (keys without `prefix`): every expected tensor present with its
-/// shape, every other tensor under the prefix a batch-norm counter or `ignorable`; tensors outside a non-empty
-/// prefix are left aside. Returns the file keys left aside.
+/// shape and finite values, every other tensor under the prefix a batch-norm counter or `ignorable`; tensors
+/// outside a non-empty prefix are left aside. Returns the file keys left aside.
 fn check(
     path: &Path,
     header: &Header,
@@ -145,12 +156,12 @@ fn check(
                     key,
                 });
             }
-            Some(got) if *got != spec.shape => {
+            Some(got) if got.shape != spec.shape => {
                 return Err(Error::ShapeMismatch {
                     path: path.to_path_buf(),
                     key,
                     expected: spec.shape.clone(),
-                    got: got.clone(),
+                    got: got.shape.clone(),
                 });
             }
             Some(_) => {}
@@ -175,6 +186,10 @@ fn check(
             }
         }
     }
+    // What will be applied must be finite.
+    safetensors_header::check_finite(path, header, |key| {
+        key.strip_prefix(prefix).is_some_and(|k| known.contains(k))
+    })?;
     Ok(ignored)
 }
 
@@ -205,17 +220,8 @@ fn apply<M: ModuleSnapshot>(
     let applied = module
         .load_from(store)
         .map_err(|e| err(shorten(e.to_string())))?;
-    if !applied.errors.is_empty() || !applied.missing.is_empty() {
-        return Err(err(format!(
-            "{} tensors missing (first: {:?}), {} errors (first: {})",
-            applied.missing.len(),
-            applied.missing.first(),
-            applied.errors.len(),
-            applied
-                .errors
-                .first()
-                .map_or(String::new(), ToString::to_string)
-        )));
+    if let Some(failures) = apply_failures(&applied) {
+        return Err(err(failures));
     }
     Ok(applied.applied.len())
 }

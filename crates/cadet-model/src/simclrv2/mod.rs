@@ -23,6 +23,7 @@ use burn::prelude::*;
 pub use blocks::SimClrV2ResNet;
 pub use import::{SimClrV2Import, load_simclrv2};
 
+use crate::layers::{MAX_BASE_WIDTH, MAX_HEAD_WIDTH, MAX_WIDTH_MULTIPLIER, check_model_size};
 use crate::{Error, Result};
 
 /// The 13 released SimCLRv2 checkpoints, by the names the converter gives them.
@@ -175,12 +176,22 @@ impl SimClrV2Config {
         }
         // Settings may come from file names and metadata: bound them before any product of widths (the released
         // checkpoints use base width 64 and multipliers 1 to 3).
-        if self.width_multiplier > 16 || self.base_width > 1024 {
+        if self.width_multiplier > MAX_WIDTH_MULTIPLIER || self.base_width > MAX_BASE_WIDTH {
             return invalid(
                 "width_multiplier",
                 format!(
-                    "width multiplier at most 16 and base width at most 1024, got {} and {}",
+                    "width multiplier at most {MAX_WIDTH_MULTIPLIER} and base width at most {MAX_BASE_WIDTH}, \
+                     got {} and {}",
                     self.width_multiplier, self.base_width
+                ),
+            );
+        }
+        if self.num_classes.is_some_and(|c| c > MAX_HEAD_WIDTH) {
+            return invalid(
+                "num_classes",
+                format!(
+                    "at most {MAX_HEAD_WIDTH} classes, got {:?}",
+                    self.num_classes
                 ),
             );
         }
@@ -218,8 +229,11 @@ impl SimClrV2Config {
         ((width as f64 * self.sk_ratio) as usize).max(self.sk_min_width)
     }
 
-    /// Builds the network on `device`.
+    /// Builds the network on `device`, after checking every setting and that its parameters fit
+    /// [`Limits::max_alloc_bytes`](cadet_core::limits::Limits) ([`Error::InvalidConfig`]).
     pub fn init(&self, device: &Device) -> Result<SimClrV2ResNet> {
+        let params = self.num_params()? + self.num_running_stats()?;
+        check_model_size("base_width", &self.name(), params as u128)?;
         blocks::build(self, device)
     }
 }

@@ -1,0 +1,253 @@
+//! Hostile checkpoints and settings (issue 25): a checkpoint whose settings claim an absurd model (checksums
+//! recomputed, so integrity passes) is refused before anything is allocated, as are such flags; a model file
+//! that does not fit its settings gives a short message; non-finite weights are refused; temporaries of killed
+//! writes are removed at the next start.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use cadet_model::{
+    LarsConfig, Normalization, ResNetConfig, SimClrConfig, SimClrTrainer, SimClrV2Config,
+    StopAfter, TrainConfig, ViewPairs,
+};
+use ndarray::Array4;
+use sha2::{Digest, Sha256};
+
+/// Eight constant 8 × 8 images.
+struct Flat;
+
+impl ViewPairs for Flat {
+    fn len(&self) -> usize {
+        8
+    }
+    fn pairs(
+        &self,
+        indices: &[usize],
+        _seed: u64,
+    ) -> cadet_model::Result<(Array4<f32>, Array4<f32>)> {
+        let view = |salt: usize| {
+            Array4::from_shape_fn((indices.len(), 3, 8, 8), |(i, c, y, x)| {
+                ((indices[i] * 7 + c * 5 + y * 3 + x + salt) % 11) as f32 / 11.0
+            })
+        };
+        Ok((view(0), view(1)))
+    }
+}
+
+fn tiny_model(base_width: usize) -> SimClrConfig {
+    SimClrConfig::new(
+        ResNetConfig::new(18)
+            .with_cifar_stem(true)
+            .with_base_width(base_width)
+            .into(),
+    )
+    .with_hidden(8)
+    .with_output(4)
+}
+
+/// A one-step run of a tiny model, checkpointed in `dir`; returns the checkpoint folder.
+fn checkpoint(dir: &Path) -> std::path::PathBuf {
+    let config = TrainConfig::new(4, 2, LarsConfig::new()).with_seed(1);
+    let mut t = SimClrTrainer::new(
+        tiny_model(4),
+        config,
+        Normalization::identity(),
+        &Device::flex(),
+        8,
+    )
+    .unwrap();
+    let steps = StopAfter {
+        steps: Some(1),
+        time: None,
+    };
+    t.train(&Flat, &cadet_core::NoProgress, steps, Some((dir, 1)))
+        .unwrap();
+    dir.join("ckpt-00000001")
+}
+
+/// Rewrites `file` of the checkpoint `ckpt` with `edit` and records its new checksum, as an attacker would.
+fn tamper(ckpt: &Path, file: &str, edit: impl FnOnce(&mut Vec<u8>)) {
+    let path = ckpt.join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let sums_path = ckpt.join("checksums.json");
+    let mut sums: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sums_path).unwrap()).unwrap();
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    sums[file] = digest.into();
+    std::fs::write(&sums_path, sums.to_string()).unwrap();
+}
+
+/// Sets the encoder's base width in `settings.json`.
+fn claim_base_width(ckpt: &Path, width: u64) {
+    tamper(ckpt, "settings.json", |bytes| {
+        let mut s: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        s["model"]["encoder"]["base_width"] = width.into();
+        *bytes = serde_json::to_vec(&s).unwrap();
+    });
+}
+
+/// Base width 4,000,000 in the settings (checksums recomputed) is refused before the model is built (it used
+/// to attempt the allocation and abort).
+#[test]
+fn a_checkpoint_claiming_a_huge_model_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    claim_base_width(&ckpt, 4_000_000);
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("settings.json") && err.contains("4000000"),
+        "{err}"
+    );
+}
+
+/// A negative temperature in the settings (checksums recomputed) is refused at resume, naming the setting,
+/// rather than training into NaN losses that read as divergence.
+#[test]
+fn out_of_range_training_settings_are_refused_at_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    tamper(&ckpt, "settings.json", |bytes| {
+        let mut s: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        s["train"]["temperature"] = (-1.0).into();
+        *bytes = serde_json::to_vec(&s).unwrap();
+    });
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("settings.json") && err.contains("temperature"),
+        "{err}"
+    );
+}
+
+/// Settings of another (valid) architecture than the model file's: a short message naming the file, not a
+/// debug dump of every tensor.
+#[test]
+fn an_architecture_mismatch_at_resume_is_a_short_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    claim_base_width(&ckpt, 8);
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.bpk"), "{err}");
+    assert!(err.len() < 800, "{} bytes: {err}", err.len());
+}
+
+/// A NaN written into the model file (checksums recomputed) is refused at resume, naming the tensor.
+#[test]
+fn non_finite_weights_in_a_checkpoint_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    // The last float of the file's data: the last tensor's last element.
+    tamper(&ckpt, "model.bpk", |bytes| {
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.bpk") && err.contains("NaN"), "{err}");
+}
+
+/// A damaged file's message shows both SHA-256 digests in full (64 hex digits each).
+#[test]
+fn checksum_mismatches_show_both_full_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    let path = ckpt.join("state.json");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    let digests: Vec<&str> = err
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|w| w.len() == 64)
+        .collect();
+    assert_eq!(digests.len(), 2, "{err}");
+    assert_ne!(digests[0], digests[1]);
+}
+
+/// What killed checkpoint writes leave (`.ckpt-<step>.XXXXXX.tmp` folders, `.latest.XXXXXX.tmp` files) is
+/// removed at the next start; other files are not.
+#[test]
+fn temporaries_of_killed_writes_are_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path());
+    let staged = dir.path().join(".ckpt-00000002.a1B2c3.tmp");
+    std::fs::create_dir(&staged).unwrap();
+    std::fs::write(staged.join("model.bpk"), vec![0u8; 1000]).unwrap();
+    let latest = dir.path().join(".latest.Zz9Yy8.tmp");
+    std::fs::write(&latest, "ckpt-00000002").unwrap();
+    let others = [
+        "notes.txt",
+        ".ckpt-notes.tmp",
+        ".latest.tmp",
+        ".other.a1B2c3.tmp",
+    ];
+    for other in others {
+        std::fs::write(dir.path().join(other), "kept").unwrap();
+    }
+    SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert!(!staged.exists() && !latest.exists());
+    for other in others {
+        assert!(dir.path().join(other).exists(), "{other} removed");
+    }
+}
+
+/// `latest` naming a checkpoint outside the folder (`../other/ckpt-…`) is refused rather than followed.
+#[test]
+fn latest_must_name_a_checkpoint_of_the_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let (run, other) = (root.path().join("run"), root.path().join("other"));
+    checkpoint(&other);
+    checkpoint(&run);
+    std::fs::write(run.join("latest"), "../other/ckpt-00000001").unwrap();
+    let err = SimClrTrainer::resume(&run, &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("../other/ckpt-00000001"), "{err}");
+}
+
+/// Absurd widths from flags are refused before any allocation or overflowing product (`--base-width 100000`
+/// used to allocate 360 GB, `u64::MAX` to panic on capacity overflow).
+#[test]
+fn absurd_model_settings_are_refused() {
+    let device = Device::flex();
+    for width in [100_000, usize::MAX] {
+        let err = tiny_model(width).init(&device).err().unwrap().to_string();
+        assert!(err.contains("base width"), "{width}: {err}");
+    }
+    for (hidden, output) in [(0, 4), (usize::MAX, 4), (8, usize::MAX), (1 << 20, 1 << 20)] {
+        let config = tiny_model(4).with_hidden(hidden).with_output(output);
+        assert!(config.init(&device).is_err(), "{hidden} {output}");
+    }
+    let classes = ResNetConfig::new(18).with_num_classes(Some(usize::MAX));
+    assert!(classes.init(&device).is_err());
+    // Within every width bound, but 4.6 × 10¹¹ parameters.
+    let huge = SimClrV2Config::new(200)
+        .with_width_multiplier(16)
+        .with_base_width(1024);
+    let err = huge.init(&device).err().unwrap().to_string();
+    assert!(err.contains("Limits::max_alloc_bytes"), "{err}");
+    let huge = ResNetConfig::new(50)
+        .with_width_multiplier(16)
+        .with_base_width(1024);
+    let err = huge.init(&device).err().unwrap().to_string();
+    assert!(err.contains("Limits::max_alloc_bytes"), "{err}");
+}

@@ -1,0 +1,98 @@
+//! Checks the example programs share for their flags and output paths, so that a bad value is refused at
+//! parse time, before any data is loaded or any model trained.
+
+use std::path::{Path, PathBuf};
+
+/// A clap value parser for a duration in minutes: a finite, non-negative number, at most a year (525,600).
+/// `NaN`, `-1` and `1e300` are refused here rather than panicking in `Duration::from_secs_f64` hours later.
+///
+/// ```
+/// assert_eq!(cadet_report::cli::minutes("2.5"), Ok(2.5));
+/// for bad in ["NaN", "-1", "1e300", "inf", "ten"] {
+///     assert!(cadet_report::cli::minutes(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn minutes(text: &str) -> Result<f64, String> {
+    let m: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number of minutes: {e}"))?;
+    if !(0.0..=525_600.0).contains(&m) {
+        return Err(format!("must be between 0 and 525600 (a year), got {text}"));
+    }
+    Ok(m)
+}
+
+/// A clap value parser for a count between 1 and `max` (the bound keeps a flag from asking for an allocation
+/// the machine cannot make).
+pub fn count_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let n: usize = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("not a whole number: {e}"))?;
+        if !(1..=max).contains(&n) {
+            return Err(format!("must be between 1 and {max}, got {text}"));
+        }
+        Ok(n)
+    }
+}
+
+/// The path as the file system resolves it, or — for a file not yet written — its folder's resolved path
+/// joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(path.file_name()?))
+}
+
+/// Checks an output file given by `flag` before any work: its folder exists and is a folder, the path is not a
+/// folder, and it is none of `inputs` (writing it would destroy what the program reads).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let input = dir.path().join("model.ckpt-1.index");
+/// std::fs::write(&input, b"x")?;
+/// let out = dir.path().join("out.safetensors");
+/// assert!(cadet_report::cli::check_output_file("--out", &out, &[&input]).is_ok());
+/// // The same file by another spelling is refused.
+/// let again = dir.path().join(".").join("model.ckpt-1.index");
+/// assert!(cadet_report::cli::check_output_file("--out", &again, &[&input]).is_err());
+/// assert!(cadet_report::cli::check_output_file("--out", &input.join("r.md"), &[]).is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "{flag} {}: {} is not an existing folder",
+            path.display(),
+            folder.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "{flag} {}: is a folder, not a file",
+            path.display()
+        ));
+    }
+    let out = resolved(path);
+    for input in inputs {
+        if out.is_some() && resolved(input) == out {
+            return Err(format!(
+                "{flag} {}: is the input {}; writing it would destroy it",
+                path.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
