@@ -395,7 +395,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
         .collect::<Result<_, BoxError>>()?;
     let table = match (&features, args.compare) {
         (Some((x1, x2)), true) => {
-            let cadet = Cadet::params(32)
+            let cadet = Cadet::paper(32)
                 .n_trs(transforms(args, x2))
                 .identity_view(args.identity_view)
                 .check()?;

@@ -157,7 +157,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    Cadet::params(args.size).n_trs(args.n_trs).check()?;
+    Cadet::paper(args.size).n_trs(args.n_trs).check()?;
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
     }

@@ -353,8 +353,8 @@ fn run(args: Args) -> Result<(), BoxError> {
             .into());
         }
     }
-    Cadet::params(32).n_trs(args.n_trs).check()?;
-    Cadet::params(32)
+    Cadet::paper(32).n_trs(args.n_trs).check()?;
+    Cadet::paper(32)
         .n_trs(args.x1_trs.unwrap_or(args.n_trs))
         .check()?;
     let data = load(&args.data, &args)?;
@@ -706,7 +706,7 @@ fn cadet_at(
     // View 0 is the un-augmented view; X1 may have fewer transforms (--x1-trs): it keeps them all.
     let cut = |f: &Array3<f32>| f.slice(s![.., 1..(1 + k).min(f.dim().1), ..]).to_owned();
     // The features are computed already: only n_trs matters here.
-    let params = Cadet::params(32).n_trs(k).check()?;
+    let params = Cadet::paper(32).n_trs(k).check()?;
     let cal = params.calibrate_features(
         Some(identity.clone()),
         cut(f1).view(),

@@ -70,6 +70,10 @@ pub mod prelude {
 }
 #[cfg(feature = "model")]
 pub use cadet_model as model;
+/// The `burn` these crates were built with (its `Device`, `Tensor`, modules and configs): use `cadet::burn`
+/// rather than a separate `burn` dependency, whose version could differ.
+#[cfg(feature = "model")]
+pub use cadet_model::burn;
 #[cfg(feature = "model")]
 pub mod training;
 
@@ -77,3 +81,55 @@ pub mod training;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/guide.md's Rust snippets, compiled (and, unless they need files or devices a test machine lacks, run) as
+/// doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
+
+/// What the guide's snippets take as given (an embedder and three small image sets), so that each snippet shows
+/// only its own point: one hidden line, `# let (embedder, x1, x2, images) = cadet::__guide::setup()?;`. Not part
+/// of the API: doctests are compiled against the library as users get it, so this cannot be `cfg(doctest)`.
+#[doc(hidden)]
+pub mod __guide {
+    use crate::prelude::*;
+
+    /// The guide's stand-in model: 8 × 8 average pooling of 32 × 32 RGB images, 48 features.
+    pub struct Pooled;
+
+    impl Embedder for Pooled {
+        fn dim(&self) -> usize {
+            48
+        }
+        fn embed(&self, x: ArrayView4<'_, f32>) -> cadet_core::Result<Array2<f32>> {
+            Ok(Array2::from_shape_fn((x.dim().0, 48), |(i, k)| {
+                let (c, y, z) = (k / 16, 8 * (k / 4 % 4), 8 * (k % 4));
+                x.slice(s![i, c, y..y + 8, z..z + 8]).mean().unwrap_or(0.0)
+            }))
+        }
+        fn name(&self) -> String {
+            "pooled-8x8-v1".into()
+        }
+    }
+
+    /// The embedder and three disjoint sets of 32 × 32 synthetic images: X⁽¹⁾ (60), X⁽²⁾ (120), test (40).
+    #[allow(clippy::type_complexity)]
+    pub fn setup() -> Result<(Pooled, Array4<f32>, Array4<f32>, Array4<f32>), cadet_data::Error> {
+        let data = cadet_data::Synthetic {
+            classes: 4,
+            per_class: 60,
+            size: 32,
+            seed: 1,
+            plain: false,
+        }
+        .generate()?;
+        let parts = data.split(&[60, 120, 40], 0)?;
+        Ok((
+            Pooled,
+            parts[0].images_f32(),
+            parts[1].images_f32(),
+            parts[2].images_f32(),
+        ))
+    }
+}

@@ -7,7 +7,9 @@
 //!   method fitted on X⁽²⁾, the settings and the embedder's identity; saved as versioned, checksummed JSON,
 //!   atomically. [`Calibration::score`] gives each image's statistics, score and p-value; `m_in` and `m_out` cost
 //!   `O(n_trs · d)` ([`stats`]).
-//! - [`method`]: the paper's `m_in + γ·m_out` ([`DetectionMethod::paper`], the default) is one point of a design
+//! - [`Cadet::params`] calibrates the recommended method ([`DetectionMethod::recommended`]: needs ≥ 50 reference
+//!   images and embeds each image's un-augmented view), [`Cadet::paper`] the paper's.
+//! - [`method`]: the paper's `m_in + γ·m_out` ([`DetectionMethod::paper`]) is one point of a design
 //!   space of [`Statistic`]s (local `m_out`, local cosine, local `m_in`, feature norm; with each image's
 //!   un-augmented view beside its transforms ([`ViewLayout`]), view agreement and identity cosine) and
 //!   [`Combination`]s (weighted sum, Fisher, minimum p-value over two-sided or one-sided conformal p-values), all

@@ -5,7 +5,7 @@ mod common;
 use cadet_core::Embedder;
 use cadet_core::NoProgress;
 use cadet_detect::{
-    Cadet, CadetDetector, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
+    Cadet, CadetDetector, CadetParams, Calibrated, Calibration, Calibrator, DetectionMethod, Detector, Error,
     Statistic, ViewLayout,
 };
 use common::PoolProject;
@@ -24,7 +24,7 @@ fn images(n: usize, seed: usize) -> Array4<f32> {
 
 fn calibrated() -> (PoolProject, Calibration) {
     let e = PoolProject::new(16, 12, 1);
-    let cadet = Cadet::params(16)
+    let cadet = Cadet::paper(16)
         .n_trs(10)
         .batch_images(7)
         .seed(3)
@@ -248,7 +248,7 @@ fn bad_settings_and_inputs_are_typed_errors() {
         Err(Error::InvalidParameter { .. })
     ));
     let e = PoolProject::new(16, 12, 1);
-    let cadet = Cadet::params(16).n_trs(4).check().unwrap();
+    let cadet = Cadet::paper(16).n_trs(4).check().unwrap();
     assert!(matches!(
         cadet.calibrate(&e, images(3, 0).view(), images(1, 0).view(), &NoProgress),
         Err(Error::Degenerate(_))
@@ -459,7 +459,7 @@ fn a_version_1_file_from_the_previous_release_loads_and_agrees() {
     assert_eq!(old.method(), &DetectionMethod::paper());
     let x1: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture("v1_x1.npy")).unwrap();
     let x2: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture("v1_x2.npy")).unwrap();
-    let fresh = Cadet::params(32)
+    let fresh = Cadet::paper(32)
         .n_trs(4)
         .check()
         .unwrap()
@@ -601,7 +601,7 @@ fn a_resigned_file_whose_parts_disagree_is_refused() {
 fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
     let e = PoolProject::new(16, 12, 1);
     let method = DetectionMethod::fisher_views(5, 1, 3);
-    let plain = Cadet::params(16).n_trs(6).check().unwrap();
+    let plain = Cadet::paper(16).n_trs(6).check().unwrap();
     let cadet = Cadet::params(16)
         .n_trs(6)
         .identity_view(true)
@@ -653,7 +653,11 @@ fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
     assert_eq!(Calibration::load(dir.path().join("c.json")).unwrap(), cal);
 
     assert!(matches!(
-        Cadet::params(16).n_trs(6).method(method).check(),
+        Cadet::params(16)
+            .n_trs(6)
+            .identity_view(false)
+            .method(method)
+            .check(),
         Err(Error::InvalidParameter {
             name: "identity_view",
             ..
@@ -663,4 +667,59 @@ fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
         cal.score_features(without.view()),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// `Cadet::params` is the recommended method with the un-augmented view; `Cadet::paper` the paper's, transforms
+/// only; a method given later brings the layout it needs unless `identity_view` chose one, in either order; and
+/// the recommended method's size (|X1| ≥ 50) is an error that says what to change.
+#[test]
+fn the_default_is_the_recommended_method_and_its_sizes_are_checked() {
+    let recommended = Cadet::params(16).n_trs(4).check().unwrap();
+    assert_eq!(recommended.method(), &DetectionMethod::recommended());
+    assert_eq!(recommended.settings().layout(), ViewLayout::IdentityFirst);
+    let paper = Cadet::paper(16).n_trs(4).check().unwrap();
+    assert_eq!(paper.method(), &DetectionMethod::paper());
+    assert_eq!(paper.settings().layout(), ViewLayout::Transforms);
+    // The layout follows a method given later, unless chosen explicitly (in either order).
+    let layout = |p: CadetParams| p.check().unwrap().settings().layout();
+    assert_eq!(
+        layout(Cadet::params(16).method(DetectionMethod::paper())),
+        ViewLayout::Transforms
+    );
+    assert_eq!(
+        layout(Cadet::paper(16).method(DetectionMethod::fisher_views(5, 1, 3))),
+        ViewLayout::IdentityFirst
+    );
+    assert_eq!(
+        layout(
+            Cadet::params(16)
+                .identity_view(true)
+                .method(DetectionMethod::paper())
+        ),
+        ViewLayout::IdentityFirst
+    );
+    assert_eq!(
+        layout(
+            Cadet::paper(16)
+                .method(DetectionMethod::paper())
+                .identity_view(true)
+        ),
+        ViewLayout::IdentityFirst
+    );
+    // Too few reference images for the recommended method: the error names |X1|, the size and the way out.
+    let e = PoolProject::new(16, 12, 1);
+    let err = recommended
+        .calibrate(&e, images(30, 1).view(), images(20, 2).view(), &NoProgress)
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("|X(1)| = 30") && message.contains("50"),
+        "{message}"
+    );
+    let cal = recommended
+        .calibrate(&e, images(50, 1).view(), images(20, 2).view(), &NoProgress)
+        .unwrap();
+    assert_eq!(cal.method(), &DetectionMethod::recommended());
+    let scores = cal.score(&e, images(4, 3).view(), &NoProgress).unwrap();
+    assert!(scores.iter().all(|s| s.p_value > 0.0 && s.p_value <= 1.0));
 }

@@ -63,6 +63,9 @@ mod supervised;
 mod trainer;
 
 pub use backend::device;
+/// The `burn` this crate is built with (`Device`, `Tensor`, `Module`, `Config`): use it rather than a separate
+/// `burn` dependency, whose version could differ from this crate's pinned one.
+pub use burn;
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};

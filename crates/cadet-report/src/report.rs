@@ -735,7 +735,7 @@ mod tests {
     #[test]
     fn methods_too_large_for_the_reference_are_left_out_and_named() {
         // Features of 4 views: the un-augmented view and 3 transforms, or 4 transforms.
-        let base = Cadet::params(4)
+        let base = Cadet::paper(4)
             .n_trs(3)
             .identity_view(true)
             .check()
@@ -781,7 +781,7 @@ mod tests {
         assert!(!table.header.contains("Left out"), "{}", table.header);
         // The same features read as 4 transforms, no un-augmented view: the methods that need it are left out
         // and named; the others are scored.
-        let transforms_only = Cadet::params(4).n_trs(4).check().unwrap();
+        let transforms_only = Cadet::paper(4).n_trs(4).check().unwrap();
         let (table, results) = compare(&transforms_only, 60);
         let needing: Vec<_> = compared_methods(1)
             .into_iter()

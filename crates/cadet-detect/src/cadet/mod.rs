@@ -19,8 +19,9 @@ pub(crate) const STREAM_X1: u64 = 0;
 pub(crate) const STREAM_X2: u64 = 1 << 40;
 pub(crate) const STREAM_SCORE: u64 = 2 << 40;
 
-/// Unchecked settings of [`Cadet`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Unchecked settings of [`Cadet`]: [`Cadet::params`] (the recommended method) or [`Cadet::paper`] (the paper's),
+/// then `.n_trs(…)`, `.method(…)`, … and [`check`](CadetParams::check).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CadetParams {
     pub(crate) n_trs: usize,
     pub(crate) pipeline: CadetEval,
@@ -33,6 +34,32 @@ pub struct CadetParams {
     /// when no, so such a file reads as before).
     #[serde(default, skip_serializing_if = "ViewLayout::is_transforms_only")]
     pub(crate) layout: ViewLayout,
+    /// Whether [`CadetParams::identity_view`] was called: until it is, the layout follows the method (the
+    /// un-augmented view exactly when the method needs it), whatever the order of the calls.
+    #[serde(skip)]
+    pub(crate) layout_chosen: bool,
+}
+
+/// Equal settings: the same transforms, seed, batch, method and view layout (however the layout was chosen).
+impl PartialEq for CadetParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.n_trs == other.n_trs
+            && self.pipeline == other.pipeline
+            && self.seed == other.seed
+            && self.batch_images == other.batch_images
+            && self.method == other.method
+            && self.layout == other.layout
+    }
+}
+
+/// The layout a method gets unless [`CadetParams::identity_view`] chooses one: the un-augmented view exactly when
+/// the method needs it.
+fn layout_for(method: &DetectionMethod) -> ViewLayout {
+    if method.needs_identity_view() {
+        ViewLayout::IdentityFirst
+    } else {
+        ViewLayout::Transforms
+    }
 }
 
 impl CadetParams {
@@ -57,8 +84,14 @@ impl CadetParams {
         self.batch_images = batch_images;
         self
     }
-    /// The detection method (default: [`DetectionMethod::paper`], `m_in + γ·m_out`).
+    /// The detection method (default with [`Cadet::params`]: [`DetectionMethod::recommended`]; with
+    /// [`Cadet::paper`]: [`DetectionMethod::paper`], `m_in + γ·m_out`). Unless
+    /// [`identity_view`](Self::identity_view) is given, the un-augmented view is embedded exactly when the method
+    /// needs it.
     pub fn method(mut self, method: DetectionMethod) -> Self {
+        if !self.layout_chosen {
+            self.layout = layout_for(&method);
+        }
         self.method = method;
         self
     }
@@ -67,6 +100,7 @@ impl CadetParams {
     /// image. Methods with [`Statistic::ViewAgreement`](crate::Statistic::ViewAgreement) or
     /// [`Statistic::IdentityCosine`](crate::Statistic::IdentityCosine) need it.
     pub fn identity_view(mut self, on: bool) -> Self {
+        self.layout_chosen = true;
         self.layout = if on {
             ViewLayout::IdentityFirst
         } else {
@@ -81,7 +115,8 @@ impl CadetParams {
             return Err(Error::InvalidParameter {
                 name: "identity_view",
                 reason: format!(
-                    "{} needs the un-augmented view: CadetParams::identity_view(true)",
+                    "{} needs the un-augmented view: leave CadetParams::identity_view at its default or set it to \
+                     true, or choose a method without view statistics (Cadet::paper)",
                     self.method.label()
                 ),
             });
@@ -133,7 +168,8 @@ impl CadetParams {
 ///     Array4::from_shape_fn((n, 3, 16, 16), |(i, c, y, x)| ((i * 7 + c * 5 + y * x + shift) % 17) as f32 / 16.0)
 /// };
 /// let cadet = Cadet::params(16).n_trs(8).check()?;
-/// let calibration = cadet.calibrate(&Toy, images(20, 0).view(), images(40, 3).view(), &NoProgress)?;
+/// // The recommended method compares each image with its 50 nearest reference images: |X1| ≥ 50.
+/// let calibration = cadet.calibrate(&Toy, images(60, 0).view(), images(40, 3).view(), &NoProgress)?;
 /// let scores = calibration.score(&Toy, images(5, 1).view(), &NoProgress)?;
 /// assert!(scores.iter().all(|s| s.p_value > 0.0 && s.p_value <= 1.0));
 /// # Ok::<(), cadet_detect::Error>(())
@@ -144,9 +180,21 @@ pub struct Cadet {
 }
 
 impl Cadet {
-    /// The paper's settings for `size × size` views: 50 transforms, `cadet_eval(size)`, seed 0, 16 images per
-    /// embedder call.
+    /// The recommended settings for `size × size` views: [`DetectionMethod::recommended`] (Fisher's combination
+    /// of local and view statistics, which needs **at least 50 reference images** in X⁽¹⁾ and embeds each image's
+    /// un-augmented view besides its transforms), 50 transforms, `cadet_eval(size)`, seed 0, 16 images per
+    /// embedder call. [`Cadet::paper`] gives the paper's method instead; `.method(…)` any other.
+    ///
+    /// Why not the paper's by default: on the encoders measured in this project (CIFAR ResNets, the quickstart's
+    /// small SimCLR encoder) `m_in + γ·m_out` is at or below chance on unseen classes, where the recommended
+    /// method detects them and adversarial images (docs/results.md).
     pub fn params(size: usize) -> CadetParams {
+        Self::paper(size).method(DetectionMethod::recommended())
+    }
+
+    /// The paper's settings for `size × size` views: `m_in + γ·m_out` ([`DetectionMethod::paper`]), 50 transforms,
+    /// `cadet_eval(size)`, seed 0, 16 images per embedder call; no minimum on |X⁽¹⁾| (the paper: 300 images).
+    pub fn paper(size: usize) -> CadetParams {
         CadetParams {
             n_trs: 50,
             pipeline: cadet_eval(size),
@@ -154,12 +202,18 @@ impl Cadet {
             batch_images: 16,
             method: DetectionMethod::paper(),
             layout: ViewLayout::Transforms,
+            layout_chosen: false,
         }
     }
 
     /// The settings.
     pub fn settings(&self) -> &CadetParams {
         &self.params
+    }
+
+    /// The detection method these settings calibrate.
+    pub fn method(&self) -> &DetectionMethod {
+        &self.params.method
     }
 
     /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image (`(N, 1 + n_trs, d)`, the
