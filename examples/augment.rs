@@ -60,6 +60,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    if !(0.0..=2.5).contains(&args.strength) {
+        return Err(format!(
+            "--strength: the colour-jitter strength, from 0 to 2.5 (the paper: 1.0), got {}",
+            args.strength
+        )
+        .into());
+    }
     // Images (u8 and f32), two sets of views, and the grids, before anything is allocated.
     let pixels = 3 * (args.size as u128).pow(2);
     let images = args.images as u128 + 10 * args.samples_per_class.unwrap_or(0) as u128;

@@ -294,6 +294,14 @@ fn run(args: &Args) -> Result<(), BoxError> {
             "--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into(),
         );
     }
+    if args.n_trs > cadet::detect::MAX_TRANSFORMS {
+        return Err(format!(
+            "--n-trs: at most {} transforms per image (the paper: 50), got {}",
+            cadet::detect::MAX_TRANSFORMS,
+            args.n_trs
+        )
+        .into());
+    }
     if args.identity_view && args.n_trs == 0 {
         return Err(
             "--identity-view: give --n-trs too (plain features are the un-augmented view)".into(),

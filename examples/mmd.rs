@@ -128,7 +128,10 @@ fn run(
 ) -> Result<serde_json::Value, BoxError> {
     let start = Instant::now();
     let r: TestResult = match p2 {
-        Some(p2) => test.clean_calibration(x.view(), p2.view(), y.view(), kernel)?,
+        // The library names MMD-CC's sets p1, p2 and q.
+        Some(p2) => test
+            .clean_calibration(x.view(), p2.view(), y.view(), kernel)
+            .map_err(|e| format!("MMD-CC (p1 = X, p2 = --clean-calibration, q = Y): {e}"))?,
         None => test.two_sample(x.view(), y.view(), kernel)?,
     };
     Ok(json!({
@@ -175,7 +178,18 @@ fn main() -> std::process::ExitCode {
         let (Some(x), Some(y)) = (args.x.as_deref(), args.y.as_deref()) else {
             return Err("give X.npy and Y.npy (or --demo)".into());
         };
-        let (x, y) = (load("X", x)?, load("Y", y)?);
+        let (x_path, y_path) = (x, y);
+        let (x, y) = (load("X", x_path)?, load("Y", y_path)?);
+        if y.ncols() != x.ncols() {
+            return Err(format!(
+                "Y ({}) has {} features per row, X ({}) has {}: embed both with the same model",
+                y_path.display(),
+                y.ncols(),
+                x_path.display(),
+                x.ncols()
+            )
+            .into());
+        }
         let p2 = args
             .clean_calibration
             .as_deref()

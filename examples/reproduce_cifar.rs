@@ -339,6 +339,9 @@ fn run(args: Args) -> Result<(), BoxError> {
         return Err(format!("--reference: test or train, got {}", args.reference).into());
     }
     // Settings that would fail after the attacks and the MMD tables are checked first.
+    if args.x1 == 0 {
+        return Err("--x1: at least 1 reference image (the paper: 300)".into());
+    }
     if args.k == 0 || args.k > args.x1 {
         return Err(format!("--k: 1 to --x1 ({}), got {}", args.x1, args.k).into());
     }

@@ -39,7 +39,9 @@ mod pvalue;
 pub mod stats;
 pub mod validity;
 
-pub use cadet::{Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, Scorer};
+pub use cadet::{
+    Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, MAX_TRANSFORMS, Scorer,
+};
 /// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use decision::{Correction, Decisions, Verdict, decide, decide_scores};

@@ -186,3 +186,39 @@ fn absurd_permutation_counts_are_refused() {
             .is_ok()
     );
 }
+
+/// MMD-CC's errors name the argument at fault (`p1`, `p2`, `q`), not the "X"/"Y" of the pooled samples it
+/// builds inside (a zero row of `p2` used to be reported as "Y", the tested set).
+#[test]
+fn mmd_cc_errors_name_the_argument_at_fault() {
+    let test = PermutationTest::params()
+        .n_perm(20)
+        .seed(0)
+        .check()
+        .unwrap();
+    let good = Array2::from_shape_fn((6, 3), |(i, j)| (i + j) as f32 + 1.0);
+    let mut zero_row = good.clone();
+    zero_row.row_mut(2).fill(0.0);
+    let mut nan = good.clone();
+    nan[[1, 1]] = f32::NAN;
+    let cases = [
+        (zero_row.view(), good.view(), good.view(), "p1: row 2"),
+        (good.view(), zero_row.view(), good.view(), "p2: row 2"),
+        (good.view(), good.view(), zero_row.view(), "q: row 2"),
+        (good.view(), nan.view(), good.view(), "p2: non-finite"),
+        (good.view(), good.view(), nan.view(), "q: non-finite"),
+    ];
+    for (p1, p2, q, expected) in cases {
+        let message = test
+            .clean_calibration(p1, p2, q, &CosineKernel)
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with(expected), "{message}");
+    }
+    let narrow = Array2::from_shape_fn((6, 2), |(i, j)| (i + j) as f32 + 1.0);
+    let message = test
+        .clean_calibration(good.view(), narrow.view(), good.view(), &CosineKernel)
+        .unwrap_err()
+        .to_string();
+    assert!(message.starts_with("p2:"), "{message}");
+}

@@ -141,16 +141,14 @@ impl CifarResNet {
         crate::safetensors_header::check_finite(path, &header, |_| true)?;
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
-            .allow_partial(false);
+            .allow_partial(true)
+            .validate(false);
         let applied = self.load_from(&mut store).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
             reason: crate::resnet::shorten(e.to_string()),
         })?;
-        if let Some(reason) = crate::resnet::apply_failures(&applied) {
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                reason,
-            });
+        if let Some(e) = crate::resnet::apply_error(path, &applied) {
+            return Err(e);
         }
         let unexpected: Vec<&String> = applied
             .unused

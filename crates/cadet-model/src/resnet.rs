@@ -183,7 +183,11 @@ impl ResNetConfig {
         let (k, base) = (self.width_multiplier, self.base_width);
         if k > MAX_WIDTH_MULTIPLIER || base > MAX_BASE_WIDTH {
             return Err(Error::InvalidConfig {
-                name: "base_width",
+                name: if base > MAX_BASE_WIDTH {
+                    "base_width"
+                } else {
+                    "width_multiplier"
+                },
                 reason: format!(
                     "width multiplier at most {MAX_WIDTH_MULTIPLIER} and base width at most {MAX_BASE_WIDTH}, \
                      got {k} and {base}"
@@ -233,11 +237,16 @@ impl ResNetConfig {
                 });
             }
         };
-        if self.width_multiplier == 0 || self.base_width == 0 {
-            return Err(Error::InvalidConfig {
-                name: "width_multiplier",
-                reason: "width multiplier and base width must be at least 1".into(),
-            });
+        for (name, value) in [
+            ("base_width", self.base_width),
+            ("width_multiplier", self.width_multiplier),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidConfig {
+                    name,
+                    reason: "must be at least 1, got 0".into(),
+                });
+            }
         }
         self.check_size(&blocks, bottleneck)?;
         let k = self.width_multiplier;
@@ -348,7 +357,8 @@ impl ResNet {
             .with_from_adapter(PyTorchToBurnAdapter)
             // Burn names the variant of the `Block` enum in its paths (`layer1.0.Basic.conv1`); PyTorch does not.
             .skip_enum_variants(true)
-            .allow_partial(true);
+            .allow_partial(true)
+            .validate(false);
         if !prefix.is_empty() {
             store = store.with_key_remapping(format!("^{}", escape_regex(prefix)), "");
         }
@@ -359,8 +369,8 @@ impl ResNet {
         let applied = self
             .load_from(&mut store)
             .map_err(|e| err(shorten(e.to_string())))?;
-        if let Some(failures) = apply_failures(&applied) {
-            return Err(err(failures));
+        if let Some(e) = apply_error(path, &applied) {
+            return Err(e);
         }
         let report = TorchvisionImport {
             loaded: applied.applied.len(),
@@ -387,9 +397,28 @@ pub(crate) fn shorten(text: String) -> String {
     }
 }
 
-/// What went wrong applying a file's tensors, in a line: how many tensors are missing and how many failed,
-/// naming the first of each; `None` when nothing did.
-pub(crate) fn apply_failures(applied: &burn::store::ApplyResult) -> Option<String> {
+/// What went wrong when `applied` came back from Burn's store (built with `validate(false)` and
+/// `allow_partial(true)`, so that mismatches come back as data rather than as Burn's debug dump): the first shape
+/// mismatch as [`Error::ShapeMismatch`] naming the key and both shapes (the first is enough to tell another
+/// width or depth; shapes in the model's layout, where a linear layer's weight is PyTorch's transposed), else
+/// missing or unapplied tensors, with their count. `None` when everything applied.
+pub(crate) fn apply_error(path: &Path, applied: &burn::store::ApplyResult) -> Option<Error> {
+    use burn::store::ApplyError;
+    if let Some((key, expected, got)) = applied.errors.iter().find_map(|e| match e {
+        ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => Some((path, expected.to_vec(), found.to_vec())),
+        _ => None,
+    }) {
+        return Some(Error::ShapeMismatch {
+            path: path.to_path_buf(),
+            key: key.clone(),
+            expected,
+            got,
+        });
+    }
     let mut parts = Vec::new();
     if let Some((key, _)) = applied.missing.first() {
         parts.push(format!(
@@ -403,7 +432,10 @@ pub(crate) fn apply_failures(applied: &burn::store::ApplyResult) -> Option<Strin
             applied.errors.len()
         ));
     }
-    (!parts.is_empty()).then(|| parts.join(", "))
+    (!parts.is_empty()).then(|| Error::Weights {
+        path: path.to_path_buf(),
+        reason: parts.join(", "),
+    })
 }
 
 /// `text` with the regex metacharacters escaped.

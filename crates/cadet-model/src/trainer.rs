@@ -208,13 +208,20 @@ impl SimClrTrainer {
                 reason: format!("{value}: a finite number in range is needed"),
             });
         }
-        if dataset_len < config.batch_size || config.epochs == 0 {
+        if dataset_len < config.batch_size {
+            return Err(Error::InvalidConfig {
+                name: "batch_size",
+                reason: format!(
+                    "{} images per batch, but the data set has only {dataset_len}: use a batch of at most \
+                     {dataset_len}",
+                    config.batch_size
+                ),
+            });
+        }
+        if config.epochs == 0 {
             return Err(Error::InvalidConfig {
                 name: "epochs",
-                reason: format!(
-                    "{dataset_len} images for batches of {}, {} epochs",
-                    config.batch_size, config.epochs
-                ),
+                reason: "at least 1, got 0".into(),
             });
         }
         let device = device.clone().autodiff();

@@ -107,3 +107,51 @@ fn torchvision_files_naming_another_resnet_are_refused() {
         .unwrap();
     assert_eq!(r50.arch(), "resnet50");
 }
+
+/// Weights of another width (or classifier) are refused with the first tensor that does not fit and both shapes as numbers,
+/// not Burn's debug dump of every mismatch (`Import errors: [ShapeMismatch { path: …, expected: Shape { dims: …`,
+/// 14 KB for a ResNet-50), for torchvision files and CIFAR ResNets alike.
+#[test]
+fn weights_of_another_width_name_the_first_tensor_and_both_shapes() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torchvision_resnet18.safetensors"
+    );
+    let wide = cadet_model::ResNetConfig::new(18)
+        .init(&Device::flex())
+        .unwrap();
+    match wide.load_torchvision(fixture, "") {
+        Err(e @ Error::ShapeMismatch { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.ends_with(
+                    "tensor `conv1.weight` has shape [4, 3, 7, 7], the model expects [64, 3, 7, 7]"
+                ),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected a shape mismatch, got {e}"),
+        Ok(_) => panic!("a base-width-4 file loaded into a base-width-64 ResNet"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("narrow.safetensors");
+    let net = CifarResNetConfig::new(20)
+        .with_num_classes(5)
+        .init(&Device::flex())
+        .unwrap();
+    let mut store = SafetensorsStore::from_file(&path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .overwrite(true);
+    net.save_into(&mut store).unwrap();
+    let default = CifarResNetConfig::new(20).init(&Device::flex()).unwrap();
+    match default.load_safetensors(&path) {
+        Err(e @ Error::ShapeMismatch { .. }) => assert!(
+            e.to_string().contains("`linear.weight` has shape [64, 5]")
+                && !e.to_string().contains("Shape {"),
+            "{e}"
+        ),
+        Err(e) => panic!("expected a shape mismatch, got {e}"),
+        Ok(_) => panic!("a 5-class ResNet-20 loaded into a 10-class one"),
+    }
+}

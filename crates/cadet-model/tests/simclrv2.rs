@@ -455,10 +455,14 @@ fn tensorflow_checkpoints_convert_to_the_converter_layout() {
         Err(Error::ShapeMismatch { key, .. }) if key == "base_model/conv2d/kernel"
     ));
     // No moving-average weights in this checkpoint; no checkpoint at all.
-    assert!(matches!(
-        config.convert_tf_checkpoint(&prefix, true, &out),
-        Err(Error::WrongArchitecture { .. })
-    ));
+    match config.convert_tf_checkpoint(&prefix, true, &out) {
+        Err(e @ Error::Weights { .. }) => assert!(
+            e.to_string()
+                .contains("no moving-average weights (no `ema_model/base_model/…` variable)"),
+            "{e}"
+        ),
+        other => panic!("expected a missing-EMA error, got {other:?}"),
+    }
     assert!(matches!(
         config.convert_tf_checkpoint(dir.path().join("none/model.ckpt-1"), false, &out),
         Err(Error::Io { .. })

@@ -61,7 +61,11 @@ impl ColorJitter {
         } else {
             Err(Error::InvalidParameter {
                 name: "ColorJitter",
-                reason: format!("strengths must be ≥ 0 and hue ≤ 0.5: {self:?}"),
+                reason: format!(
+                    "brightness, contrast and saturation must be finite and ≥ 0, hue in [0, 0.5]; got {}, {}, {} \
+                     and {} (ColorJitter::simclr(s) is 0.8 s, 0.8 s, 0.8 s, 0.2 s: s in [0, 2.5])",
+                    self.brightness, self.contrast, self.saturation, self.hue
+                ),
             })
         }
     }

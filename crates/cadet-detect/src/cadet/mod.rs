@@ -19,6 +19,10 @@ pub(crate) const STREAM_X1: u64 = 0;
 pub(crate) const STREAM_X2: u64 = 1 << 40;
 pub(crate) const STREAM_SCORE: u64 = 2 << 40;
 
+/// The most transforms per image [`CadetParams::check`] accepts: far above any useful count (the paper uses 50;
+/// the statistics settle by a few hundred), low enough that view counts and feature sizes cannot overflow.
+pub const MAX_TRANSFORMS: usize = 4096;
+
 /// Unchecked settings of [`Cadet`]: [`Cadet::params`] (the recommended method) or [`Cadet::paper`] (the paper's),
 /// then `.n_trs(…)`, `.method(…)`, … and [`check`](CadetParams::check).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,10 +125,13 @@ impl CadetParams {
                 ),
             });
         }
-        if self.n_trs < 2 {
+        if !(2..=MAX_TRANSFORMS).contains(&self.n_trs) {
             return Err(Error::InvalidParameter {
                 name: "n_trs",
-                reason: format!("at least 2 transforms, got {}", self.n_trs),
+                reason: format!(
+                    "2 to {MAX_TRANSFORMS} transforms per image (the paper: 50), got {}",
+                    self.n_trs
+                ),
             });
         }
         if self.batch_images == 0 {

@@ -107,8 +107,11 @@ impl PermutationTest {
                 got: p2.nrows(),
             });
         }
-        let est = PooledSample::new(p1, q, kernel, 0)?.statistic();
-        let clean = PooledSample::new(p1, p2, kernel, self.params.n_perm)?;
+        let est = PooledSample::new(p1, q, kernel, 0)
+            .map_err(|e| name_sets(e, "p1", "q"))?
+            .statistic();
+        let clean = PooledSample::new(p1, p2, kernel, self.params.n_perm)
+            .map_err(|e| name_sets(e, "p1", "p2"))?;
         self.finish(Method::MmdCc, est, &clean)
     }
 
@@ -176,4 +179,46 @@ fn default_chunk(n_perm: usize, total: usize, pooled: &PooledSample) -> usize {
     let by_memory = (8 << 20) / (4 * width.max(1));
     let by_threads = n_perm.div_ceil(4 * rayon::current_num_threads());
     by_memory.min(by_threads).clamp(1, 256)
+}
+
+/// An error a [`PooledSample`] reports about its "X" or "Y", told with the names the caller's arguments have
+/// (MMD-CC pools `p1` with `q`, then `p1` with `p2`: neither is "Y" to the caller).
+fn name_sets(e: Error, x: &'static str, y: &'static str) -> Error {
+    let name = |what: &'static str| match what {
+        "X" => x,
+        "Y" => y,
+        other => other,
+    };
+    match e {
+        Error::Core(core) => Error::Core(match core {
+            cadet_core::Error::EmptyInput { what } => {
+                cadet_core::Error::EmptyInput { what: name(what) }
+            }
+            cadet_core::Error::DimensionMismatch {
+                what,
+                expected,
+                got,
+            } => cadet_core::Error::DimensionMismatch {
+                what: name(what),
+                expected,
+                got,
+            },
+            cadet_core::Error::NonFinite { what, index, value } => cadet_core::Error::NonFinite {
+                what: name(what),
+                index,
+                value,
+            },
+            cadet_core::Error::ZeroNorm { what, row } => cadet_core::Error::ZeroNorm {
+                what: name(what),
+                row,
+            },
+            other => other,
+        }),
+        Error::TooFewSamples { set, got, min } => Error::TooFewSamples {
+            set: name(set),
+            got,
+            min,
+        },
+        other => other,
+    }
 }

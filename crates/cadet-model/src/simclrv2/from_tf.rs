@@ -87,10 +87,11 @@ impl SimClrV2Config {
             .filter_map(|t| t.key.strip_suffix(".running_mean").map(|k| (k, &t.shape)))
             .collect();
         if ema && convs.is_empty() && norms.is_empty() {
-            return Err(Error::WrongArchitecture {
+            return Err(Error::Weights {
                 path,
-                expected: "moving-average weights (`ema_model/base_model/…`)".into(),
-                found: "no `ema_model/` variables: convert without --ema".into(),
+                reason: "no moving-average weights (no `ema_model/base_model/…` variable): this checkpoint has \
+                         only the trained weights; convert it without `ema` (--ema)"
+                    .into(),
             });
         }
         if convs.len() != conv_specs.len() || norms.len() != norm_specs.len() {
