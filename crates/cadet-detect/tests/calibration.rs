@@ -733,3 +733,25 @@ fn the_default_is_the_recommended_method_and_its_sizes_are_checked() {
     let scores = cal.score(&e, varied(4, 3).view(), &NoProgress).unwrap();
     assert!(scores.iter().all(|s| s.p_value > 0.0 && s.p_value <= 1.0));
 }
+
+/// A re-signed file whose X⁽²⁾ statistic is outside the values the statistic can take (a cosine of 1e308) is
+/// refused naming the statistic; the weighted sum's variance would otherwise overflow into a degenerate weight.
+#[test]
+fn a_stored_statistic_outside_its_range_is_refused() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v2 = std::fs::read_to_string(fixture("calibration_v2.json")).unwrap();
+    let start = v2.find("\"x2\":[[").unwrap() + "\"x2\":[[".len();
+    let end = start + v2[start..].find([',', ']']).unwrap();
+    for value in ["1e308", "-1.5", "2.0"] {
+        let edited = format!("{}{value}{}", &v2[..start], &v2[end..]);
+        let e = Calibration::from_bytes(common::resign(&edited).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("outside") && e.contains("X(2) holds"),
+            "{value}: {e}"
+        );
+    }
+    let inside = format!("{}0.5{}", &v2[..start], &v2[end..]);
+    assert!(Calibration::from_bytes(common::resign(&inside).as_bytes()).is_ok());
+}

@@ -36,6 +36,29 @@ impl Normalization {
     pub fn simclrv2() -> Self {
         Self::identity()
     }
+    /// Checks that every mean is finite and every standard deviation finite and positive (settings read from a
+    /// checkpoint may say anything; a zero or negative deviation would divide by zero or flip the images).
+    pub fn check(&self) -> crate::Result<()> {
+        let bad = self
+            .mean
+            .iter()
+            .any(|m| !m.is_finite())
+            .then(|| format!("means {:?} must be finite", self.mean))
+            .or_else(|| {
+                self.std
+                    .iter()
+                    .any(|s| !(s.is_finite() && *s > 0.0))
+                    .then(|| format!("standard deviations {:?} must be finite and > 0", self.std))
+            });
+        match bad {
+            Some(reason) => Err(Error::InvalidConfig {
+                name: "normalization",
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// `(x − mean) / std` on a batch `(N, 3, H, W)`.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let device = x.device();

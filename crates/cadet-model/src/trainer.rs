@@ -208,6 +208,7 @@ impl SimClrTrainer {
                 reason: format!("{value}: a finite number in range is needed"),
             });
         }
+        normalization.check()?;
         if dataset_len < config.batch_size {
             return Err(Error::InvalidConfig {
                 name: "batch_size",

@@ -129,6 +129,29 @@ fn out_of_range_training_settings_are_refused_at_resume() {
     );
 }
 
+/// A zero or negative normalisation deviation in the settings (checksums recomputed) is refused at resume,
+/// naming the setting, rather than dividing the images by it.
+#[test]
+fn a_non_positive_normalisation_deviation_is_refused_at_resume() {
+    for std in [0.0, -0.5] {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = checkpoint(dir.path());
+        tamper(&ckpt, "settings.json", |bytes| {
+            let mut s: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            s["normalization"]["std"][1] = std.into();
+            *bytes = serde_json::to_vec(&s).unwrap();
+        });
+        let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("settings.json") && err.contains("normalization"),
+            "{err}"
+        );
+    }
+}
+
 /// Settings of another (valid) architecture than the model file's: a short message naming the file, not a
 /// debug dump of every tensor.
 #[test]

@@ -488,6 +488,19 @@ impl FittedCombination {
                 combination_name(&self.combination)
             )));
         }
+        // Each stored statistic within the values it can take (an edited 1e308 would overflow the weighted sum's
+        // variance into a silently degenerate weight).
+        for row in &self.x2 {
+            for (statistic, &v) in method.statistics.iter().zip(row) {
+                let (lo, hi) = statistic.range();
+                if !(lo..=hi).contains(&v) {
+                    return Err(Error::Degenerate(format!(
+                        "X(2) holds {} = {v:e}, outside [{lo}, {hi:e}], the values it can take",
+                        statistic.label()
+                    )));
+                }
+            }
+        }
         // X⁽²⁾'s statistics must be what a calibration can be fitted on (finite, no constant statistic), for every
         // combination; a weighted sum's weights and scores must be what they give.
         let refit = if self.x2.is_empty() {

@@ -124,6 +124,19 @@ impl ViewLayout {
 }
 
 impl Statistic {
+    /// The values the statistic can take, with room for `f32` rounding: cosines and means of cosines lie in
+    /// `[−1, 1]`, `local m_in` (a difference of two) in `[−2, 2]`, `feature norm` is non-negative and below
+    /// `√f64::MAX` (so that its square, in the weighted sum's variance, stays finite). A stored value outside is
+    /// not something an embedder produced: calibrations read from files are refused with it.
+    pub fn range(&self) -> (f64, f64) {
+        const SLACK: f64 = 1e-4;
+        match self {
+            Self::LocalMIn { .. } => (-2.0 - SLACK, 2.0 + SLACK),
+            Self::FeatureNorm => (0.0, f64::MAX.sqrt()),
+            _ => (-1.0 - SLACK, 1.0 + SLACK),
+        }
+    }
+
     /// Short name for tables: `m_in`, `m_out`, `local m_out (k=5)`, `norm`.
     pub fn label(&self) -> String {
         match self {
