@@ -21,7 +21,7 @@ use cadet::attacks::{
     Attack, AttackOutput, CadetSurrogate, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms,
 };
 use cadet::data::formats::ImageFolder;
-use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore};
+use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore, Stream};
 use cadet::model::{
     BurnEmbedder, CifarResNetConfig, Normalization, Normalized, pretrained_weights,
 };
@@ -161,12 +161,12 @@ fn run(args: Args) -> Result<(), BoxError> {
         .identity_view(true)
         .batch_images(32)
         .check()?;
-    let features = |images: ndarray::ArrayView4<'_, f32>, stream: u64| {
+    let features = |images: ndarray::ArrayView4<'_, f32>, stream: Stream| {
         cadet.transform_features(&embedder, images, stream, &progress)
     };
-    let f1 = features(x1.images_f32().view(), 0)?;
-    let f2 = features(x2.images_f32().view(), 1 << 40)?;
-    let f_clean = features(clean.images_f32().view(), 2 << 40)?;
+    let f1 = features(x1.images_f32().view(), Stream::X1)?;
+    let f2 = features(x2.images_f32().view(), Stream::X2)?;
+    let f_clean = features(clean.images_f32().view(), Stream::Scored)?;
     let identity = EmbedderIdentity::of(&embedder, [3, 32, 32])?;
     let cut = |f: &Array3<f32>| f.slice(s![.., 1.., ..]).to_owned();
     let detectors = [
@@ -232,7 +232,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         let t = Instant::now();
         let out = attack.attack(&target, images.view(), labels, &Goal::Untargeted, &progress)?;
         let seconds = t.elapsed().as_secs_f64();
-        let f = features(out.adversarial.view(), (4 + i as u64) << 40)?;
+        let f = features(out.adversarial.view(), Stream::Extra(1 + i as u32))?;
         let scores = detectors
             .iter()
             .map(|d| d.score(&f))

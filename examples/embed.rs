@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, read_npy, save_npy};
-use cadet::detect::Cadet;
+use cadet::detect::{Cadet, Stream};
 use cadet::model::{
     BurnEmbedder, Encoder, Normalization, ResNetConfig, SimClrTrainer, SimClrV2Config,
 };
@@ -348,7 +348,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
             .identity_view(args.identity_view)
             .seed(args.seed)
             .check()?;
-        let features = cadet.transform_features(&embedder, images.view(), 0, &Lines)?;
+        let features = cadet.transform_features(&embedder, images.view(), Stream::X1, &Lines)?;
         save_npy(&features, &args.out)?;
         println!(
             "{:?} transform features → {}",

@@ -29,7 +29,7 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
-use cadet::detect::{Cadet, EmbedderIdentity, ImageScore};
+use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
@@ -283,26 +283,32 @@ fn run(args: Args) -> Result<(), BoxError> {
         .identity_view(true)
         .batch_images(64)
         .check()?;
-    let tf = |images: &Array4<f32>, domain: u64| {
-        cadet.transform_features(&embedder, images.view(), domain, &progress)
+    let tf = |images: &Array4<f32>, stream: Stream| {
+        cadet.transform_features(&embedder, images.view(), stream, &progress)
     };
     // X1, the reference: the training images themselves (`--reference train`, the default: local m_out then
     // compares an image with its nearest training images) or 100 held-out images (the paper's X1).
     let f1 = match args.reference.as_str() {
-        "train" => tf(&train.images_f32(), 0)?,
-        "x1" => tf(&x1.images_f32(), 0)?,
+        "train" => tf(&train.images_f32(), Stream::X1)?,
+        "x1" => tf(&x1.images_f32(), Stream::X1)?,
         _ => unreachable!("checked at the start"),
     };
-    let f2 = tf(&x2.images_f32(), 1 << 40)?;
+    let f2 = tf(&x2.images_f32(), Stream::X2)?;
     let mut named: Vec<(String, Array3<f32>)> = vec![
-        ("in-distribution test".into(), tf(&test_images, 2 << 40)?),
+        (
+            "in-distribution test".into(),
+            tf(&test_images, Stream::Scored)?,
+        ),
         (
             format!("held-out shapes ({})", held.join(", ")),
-            tf(&unseen.images_f32(), 2 << 40)?,
+            tf(&unseen.images_f32(), Stream::Scored)?,
         ),
     ];
     for (name, adversarial) in &attacked {
-        named.push((format!("{name} adversarial"), tf(adversarial, 2 << 40)?));
+        named.push((
+            format!("{name} adversarial"),
+            tf(adversarial, Stream::Scored)?,
+        ));
     }
     if let Some(dir) = &args.save_features {
         std::fs::create_dir_all(dir)?;
@@ -330,7 +336,10 @@ fn run(args: Args) -> Result<(), BoxError> {
         .generate()?
         .to_grayscale()
         .without_classes(held_out);
-        cadet::data::formats::save_npy(&tf(&extra.images_f32(), 3 << 40)?, dir.join("pool.npy"))?;
+        cadet::data::formats::save_npy(
+            &tf(&extra.images_f32(), Stream::Extra(0))?,
+            dir.join("pool.npy"),
+        )?;
         FeaturesLayout {
             layout: cadet.settings().layout(),
             n_trs: args.n_trs,

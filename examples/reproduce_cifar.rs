@@ -26,7 +26,7 @@ use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
-use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore};
+use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::{RejectionRate, SmallSetAuroc};
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
 use cadet::model::{
@@ -481,7 +481,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         .identity_view(true)
         .batch_images(32)
         .check()?;
-    let tf = |images: &Array4<f32>, stream: u64| {
+    let tf = |images: &Array4<f32>, stream: Stream| {
         cadet.transform_features(embedder.as_ref(), images.view(), stream, &progress)
     };
     let x1_cadet = Cadet::params(32)
@@ -489,19 +489,23 @@ fn run(args: Args) -> Result<(), BoxError> {
         .identity_view(true)
         .batch_images(32)
         .check()?;
-    let f1 =
-        x1_cadet.transform_features(embedder.as_ref(), x1.images_f32().view(), 0, &progress)?;
-    let f2 = tf(&x2.images_f32(), 1 << 40)?;
+    let f1 = x1_cadet.transform_features(
+        embedder.as_ref(),
+        x1.images_f32().view(),
+        Stream::X1,
+        &progress,
+    )?;
+    let f2 = tf(&x2.images_f32(), Stream::X2)?;
     let mut sets: Vec<(String, Array3<f32>)> = vec![
         (
             "CIFAR-10 test (in-distribution)".into(),
-            tf(&test.images_f32(), 2 << 40)?,
+            tf(&test.images_f32(), Stream::Scored)?,
         ),
         (
             "Tiny-ImageNet (unseen classes)".into(),
             tf(
                 &data.tiny.images_f32().slice(s![..n, .., .., ..]).to_owned(),
-                3 << 40,
+                Stream::Extra(0),
             )?,
         ),
     ];
@@ -514,14 +518,14 @@ fn run(args: Args) -> Result<(), BoxError> {
         let pick = ood.split(&[n.min(ood.len())], 13)?.remove(0).images_f32();
         sets.push((
             format!("{name} (unseen, --ood)"),
-            tf(&pick, (16 + i as u64) << 40)?,
+            tf(&pick, Stream::Extra(13 + i as u32))?,
         ));
         single.push(emb(&pick)?);
     }
     for (i, (name, adv)) in adversarial.iter().enumerate() {
         sets.push((
             format!("{name} adversarial"),
-            tf(adv, (4 + i as u64) << 40)?,
+            tf(adv, Stream::Extra(1 + i as u32))?,
         ));
         single.push(emb(adv)?);
     }

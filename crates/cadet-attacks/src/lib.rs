@@ -30,7 +30,6 @@
 //! assert!(out.samples.iter().all(|s| s.linf <= 0.02 + 1e-6));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
 
 mod baseline_scores;
 mod common;

@@ -23,7 +23,6 @@
 //! assert!(pair.iter().all(|&v| (0.0..=1.0).contains(&v)));
 //! # Ok::<(), cadet_augment::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 mod error;
 pub mod functional;

@@ -24,6 +24,8 @@
 //! let mut m = Mutator::new(1);
 //! assert_ne!(m.mutate(&[b"{\"n\": 12}".to_vec()], 0), b"{\"n\": 12}");
 //! ```
+// unsafe: `CappedAllocator` implements `GlobalAlloc`, an unsafe trait (SAFETY-commented).
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::AssertUnwindSafe;

@@ -23,7 +23,6 @@
 //! assert_eq!(metrics::fpr_at_tpr(&normal, &anomalous, 0.95)?, 0.25);
 //! # Ok::<(), cadet_core::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 mod error;
 pub mod fuzz;

@@ -1,5 +1,7 @@
 //! Dense matrix products for the statistics: one safe entry point over the `gemm` crate, whose AVX-512/AVX2
 //! kernels and Rayon threading make it the fastest pure-Rust GEMM on the CPUs this runs on.
+// unsafe: gemm's raw-pointer API and the feature-detected SIMD dot products (SAFETY-commented blocks).
+#![allow(unsafe_code)]
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 

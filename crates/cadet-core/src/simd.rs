@@ -1,6 +1,8 @@
 //! Runs a hot loop compiled for AVX2 + FMA when the CPU has them (detected once at run time): the same Rust
 //! code built twice, so a portable binary still gets wide vectors. Results are identical up to the fused
 //! multiply-adds.
+// unsafe: calling the AVX2 build of a closure after run-time feature detection (one SAFETY-commented block).
+#![allow(unsafe_code)]
 
 /// Calls `f` inside a function compiled with AVX2 and FMA enabled when available, so that `#[inline(always)]`
 /// code inside `f` is vectorised with them.

@@ -21,7 +21,6 @@
 //! assert_eq!(parts[1].images_f32().dim(), (20, 3, 32, 32));
 //! # Ok::<(), cadet_data::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 mod dataset;
 mod error;

@@ -26,7 +26,6 @@
 //! anomalous) and its anomaly score is `−score`.
 //!
 //! See [`Cadet`] for a runnable example.
-#![warn(missing_docs)]
 
 pub mod baselines;
 mod cadet;
@@ -40,7 +39,7 @@ pub mod stats;
 pub mod validity;
 
 pub use cadet::{
-    Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, MAX_TRANSFORMS, Scorer,
+    Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, MAX_TRANSFORMS, Scorer, Stream,
 };
 /// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};

@@ -6,7 +6,7 @@ use cadet_core::Embedder;
 use cadet_core::NoProgress;
 use cadet_detect::{
     Cadet, CadetDetector, CadetParams, Calibrated, Calibration, Calibrator, DetectionMethod,
-    Detector, Error, Statistic, ViewLayout,
+    Detector, Error, Statistic, Stream, ViewLayout,
 };
 use common::PoolProject;
 use ndarray::ShapeBuilder;
@@ -302,13 +302,13 @@ fn methods_round_trip_and_full_k_is_the_paper() {
     let cadet = |m: DetectionMethod| Cadet::params(16).n_trs(6).method(m).check().unwrap();
     let paper = cadet(DetectionMethod::paper());
     let f1 = paper
-        .transform_features(&e, images(30, 1).view(), 0, &NoProgress)
+        .transform_features(&e, images(30, 1).view(), Stream::X1, &NoProgress)
         .unwrap();
     let f2 = paper
-        .transform_features(&e, images(60, 2).view(), 1 << 40, &NoProgress)
+        .transform_features(&e, images(60, 2).view(), Stream::X2, &NoProgress)
         .unwrap();
     let test = paper
-        .transform_features(&e, images(9, 5).view(), 2 << 40, &NoProgress)
+        .transform_features(&e, images(9, 5).view(), Stream::Scored, &NoProgress)
         .unwrap();
     let scores = |m: DetectionMethod| {
         let cal = cadet(m)
@@ -610,10 +610,10 @@ fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
         .unwrap();
     let imgs = images(7, 3);
     let with = cadet
-        .transform_features(&e, imgs.view(), 2 << 40, &NoProgress)
+        .transform_features(&e, imgs.view(), Stream::Scored, &NoProgress)
         .unwrap();
     let without = plain
-        .transform_features(&e, imgs.view(), 2 << 40, &NoProgress)
+        .transform_features(&e, imgs.view(), Stream::Scored, &NoProgress)
         .unwrap();
     assert_eq!(with.dim(), (7, 7, 12));
     assert_eq!(with.slice(s![.., 1.., ..]), without);
@@ -630,10 +630,10 @@ fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
     assert_eq!(cal.params().layout(), ViewLayout::IdentityFirst);
     assert!(cal.reference().identity_units().is_some());
     let f1 = cadet
-        .transform_features(&e, x1.view(), 0, &NoProgress)
+        .transform_features(&e, x1.view(), Stream::X1, &NoProgress)
         .unwrap();
     let f2 = cadet
-        .transform_features(&e, x2.view(), 1 << 40, &NoProgress)
+        .transform_features(&e, x2.view(), Stream::X2, &NoProgress)
         .unwrap();
     let from_features = cadet
         .calibrate_features(None, f1.view(), f2.view(), &NoProgress)
@@ -742,8 +742,10 @@ fn a_stored_statistic_outside_its_range_is_refused() {
     let v2 = std::fs::read_to_string(fixture("calibration_v2.json")).unwrap();
     let start = v2.find("\"x2\":[[").unwrap() + "\"x2\":[[".len();
     let end = start + v2[start..].find([',', ']']).unwrap();
-    for value in ["1e308", "-1.5", "2.0"] {
+    // Written as serde_json writes them, so that the re-signed content is what the reader hashes.
+    for value in ["1e+308", "-1.5", "2.0"] {
         let edited = format!("{}{value}{}", &v2[..start], &v2[end..]);
+
         let e = Calibration::from_bytes(common::resign(&edited).as_bytes())
             .unwrap_err()
             .to_string();

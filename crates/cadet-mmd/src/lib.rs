@@ -29,7 +29,6 @@
 //! assert!(result.p_value < 0.01); // the shift is detected
 //! # Ok::<(), cadet_mmd::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 pub mod drift;
 mod error;

@@ -93,6 +93,7 @@ mod tests {
 /// which glibc has only since 2.36. Defining it keeps CUDA binaries loadable on glibc 2.35 (Ubuntu 22.04). LLVM
 /// uses it only to seed hashing; the quality needed is minimal. (From `../shared/burn-probe`.)
 #[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+#[allow(unsafe_code)] // `no_mangle` defines a C symbol: the one unsafe attribute of this crate
 #[unsafe(no_mangle)]
 pub extern "C" fn arc4random() -> u32 {
     use std::hash::{BuildHasher, Hasher};

@@ -36,7 +36,6 @@
 //! assert_eq!(embedder.embed(images.view())?.dim(), (2, 512));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
 
 mod backend;
 mod cifar_resnet;

@@ -15,7 +15,6 @@
 //! assert!((table.rows[0].aurocs[0].auroc - 0.9375).abs() < 1e-12);
 //! println!("{table}");
 //! ```
-#![warn(missing_docs)]
 
 pub mod cli;
 pub mod features;

@@ -9,7 +9,7 @@ use cadet_core::{Embedder, Progress};
 use ndarray::{Array4, ArrayView3, ArrayView4};
 use serde::{Deserialize, Serialize};
 
-use super::{Cadet, CadetParams, STREAM_SCORE, features};
+use super::{Cadet, CadetParams, Stream, features};
 use crate::method::{
     DetectionMethod, FittedCombination, ImageStatistics, Reference, ViewLayout, image_statistics,
 };
@@ -624,7 +624,7 @@ impl<E: Embedder + ?Sized> Scorer<'_, E> {
         };
         progress.start("CADet scoring", images.dim().0 as u64);
         let feats =
-            features::transform_features(&cadet, self.embedder, images, STREAM_SCORE, progress)?;
+            features::transform_features(&cadet, self.embedder, images, Stream::Scored, progress)?;
         progress.finish();
         self.calibration.score_features(feats.view())
     }

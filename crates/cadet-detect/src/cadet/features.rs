@@ -4,7 +4,7 @@ use cadet_augment::views_with_streams;
 use cadet_core::{Embedder, Progress};
 use ndarray::{Array3, ArrayView4, Axis, s};
 
-use super::Cadet;
+use super::{Cadet, Stream};
 use crate::method::ViewLayout;
 use crate::{Error, Result};
 
@@ -23,15 +23,16 @@ pub(crate) fn content_stream(image: ndarray::ArrayView3<'_, f32>) -> u64 {
 }
 
 /// `(N, views, d)` features of `images`: the `n_trs` transforms, after the un-augmented view when the layout has
-/// it; an image's transforms come from stream `domain + content_stream(image)`.
+/// it; an image's transforms come from stream `stream.domain() + content_stream(image)`.
 pub(crate) fn transform_features<E: Embedder + ?Sized>(
     cadet: &Cadet,
     embedder: &E,
     images: ArrayView4<'_, f32>,
-    domain: u64,
+    stream: Stream,
     progress: &dyn Progress,
 ) -> Result<Array3<f32>> {
     let p = &cadet.params;
+    let domain = stream.domain();
     let (n, d) = (images.dim().0, embedder.dim());
     let views = p.layout.views(p.n_trs);
     cadet_core::validate::finite_array("images", images.into_dyn())?;

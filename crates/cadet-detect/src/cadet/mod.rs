@@ -13,11 +13,35 @@ use serde::{Deserialize, Serialize};
 use crate::method::{DetectionMethod, ViewLayout};
 use crate::{Error, Result};
 
-/// Stream domains of the view RNG for X⁽¹⁾, X⁽²⁾ and scored images: an image's stream is its domain plus a
-/// 40-bit hash of its pixels, so the domains never overlap and an image's views do not depend on its batch.
-pub(crate) const STREAM_X1: u64 = 0;
-pub(crate) const STREAM_X2: u64 = 1 << 40;
-pub(crate) const STREAM_SCORE: u64 = 2 << 40;
+/// Which random stream an image's evaluation transforms are drawn from. An image's stream is its set's domain
+/// plus a 40-bit hash of its pixels, so the sets' streams never overlap and an image's views depend on its
+/// content and its set only, not on its batch or position. Calibration draws X⁽¹⁾ from [`Stream::X1`] and X⁽²⁾
+/// from [`Stream::X2`]; scoring draws from [`Stream::Scored`], so features made with
+/// [`Cadet::transform_features`] on those streams equal what `calibrate` and `score` compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The reference set X⁽¹⁾ (domain 0).
+    X1,
+    /// The calibration set X⁽²⁾ (domain `1 << 40`).
+    X2,
+    /// Images scored against a calibration (domain `2 << 40`).
+    Scored,
+    /// Another set of the caller's, `k = 0, 1, …` (domain `(3 + k) << 40`), e.g. a pool kept for resampling.
+    Extra(u32),
+}
+
+impl Stream {
+    /// The stream's domain: its index shifted past the 40 bits of the content hash.
+    pub fn domain(self) -> u64 {
+        let index = match self {
+            Self::X1 => 0,
+            Self::X2 => 1,
+            Self::Scored => 2,
+            Self::Extra(k) => 3 + u64::from(k),
+        };
+        index << 40
+    }
+}
 
 /// The most transforms per image [`CadetParams::check`] accepts: far above any useful count (the paper uses 50;
 /// the statistics settle by a few hundred), low enough that view counts and feature sizes cannot overflow.
@@ -172,7 +196,9 @@ impl CadetParams {
 ///     }
 /// }
 /// let images = |n: usize, shift: usize| {
-///     Array4::from_shape_fn((n, 3, 16, 16), |(i, c, y, x)| ((i * 7 + c * 5 + y * x + shift) % 17) as f32 / 16.0)
+///     Array4::from_shape_fn((n, 3, 16, 16), |(i, c, y, x)| {
+///         (((i + 100 * shift) * 7919 ^ (c * 31 + y * 17 + x)) % 251) as f32 / 250.0
+///     })
 /// };
 /// let cadet = Cadet::params(16).n_trs(8).check()?;
 /// // The recommended method compares each image with its 50 nearest reference images: |X1| ≥ 50.
@@ -224,18 +250,19 @@ impl Cadet {
     }
 
     /// `(N, n_trs, d)` features of the `n_trs` evaluation transforms of each image (`(N, 1 + n_trs, d)`, the
-    /// un-augmented view first, with [`CadetParams::identity_view`]), each image's views drawn from
-    /// stream `domain` + a 40-bit hash of its pixels (so the same image gets the same views in any batch): what calibration and scoring compute internally, for saving, for
+    /// un-augmented view first, with [`CadetParams::identity_view`]), each image's views drawn from `stream`
+    /// (see [`Stream`]: the same image gets the same views in any batch): what calibration ([`Stream::X1`],
+    /// [`Stream::X2`]) and scoring ([`Stream::Scored`]) compute internally, for saving, for
     /// [`Cadet::calibrate_features`] or for scoring elsewhere. Images are `(N, C, H, W)` in `[0, 1]`.
     pub fn transform_features<E: Embedder + ?Sized>(
         &self,
         embedder: &E,
         images: ArrayView4<'_, f32>,
-        domain: u64,
+        stream: Stream,
         progress: &dyn Progress,
     ) -> Result<Array3<f32>> {
         progress.start("CADet transform features", images.dim().0 as u64);
-        let out = features::transform_features(self, embedder, images, domain, progress)?;
+        let out = features::transform_features(self, embedder, images, stream, progress)?;
         progress.finish();
         Ok(out)
     }
@@ -265,9 +292,9 @@ impl Cadet {
             });
         }
         progress.start("CADet calibration: X(1)", x1.dim().0 as u64);
-        let f1 = features::transform_features(self, embedder, x1, STREAM_X1, progress)?;
+        let f1 = features::transform_features(self, embedder, x1, Stream::X1, progress)?;
         progress.start("CADet calibration: X(2)", x2.dim().0 as u64);
-        let f2 = features::transform_features(self, embedder, x2, STREAM_X2, progress)?;
+        let f2 = features::transform_features(self, embedder, x2, Stream::X2, progress)?;
         progress.finish();
         let identity = EmbedderIdentity::of(embedder, x1.shape()[1..].try_into().expect("3 dims"))?;
         self.calibrate_features(
