@@ -21,12 +21,12 @@ use cadet::attacks::{
     Attack, AttackOutput, CadetSurrogate, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms,
 };
 use cadet::data::formats::ImageFolder;
+use cadet::detect::comparison::headline_method;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore, Stream};
 use cadet::model::{
     BurnEmbedder, CifarResNetConfig, Normalization, Normalized, pretrained_weights,
 };
 use cadet_core::{Progress, metrics};
-use cadet_report::report::headline_method;
 use clap::Parser;
 use ndarray::{Array3, s};
 

@@ -29,6 +29,7 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
+use cadet::detect::comparison::headline_scores;
 use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -40,8 +41,7 @@ use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress, Progress};
 use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
-    CadetReport, attack_grid, cadet_pictures, compare_methods, headline_scores,
-    push_feature_baselines,
+    CadetReport, attack_grid, cadet_pictures, compare_methods, push_feature_baselines,
 };
 use clap::Parser;
 use ndarray::{Array3, Array4, s};

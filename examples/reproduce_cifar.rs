@@ -26,6 +26,7 @@ use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
+use cadet::detect::comparison::{compared_methods, headline_scores};
 use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::{RejectionRate, SmallSetAuroc};
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -37,10 +38,7 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
 use cadet_report::features::FeaturesLayout;
-use cadet_report::report::{
-    CadetReport, cadet_pictures, compare_methods, compared_methods, headline_scores,
-    push_feature_baselines, reference_images_needed,
-};
+use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};
 
@@ -347,7 +345,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     // Every compared method must fit the reference: the headline's local m_in averages 50 reference images.
     for (name, method) in compared_methods(args.k) {
-        let needed = reference_images_needed(&method);
+        let needed = method.reference_images_needed();
         if needed > args.x1 {
             return Err(format!(
                 "--x1 {}: the method \"{name}\" averages {needed} reference images; use --x1 {needed} or more",

@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use cadet::detect::comparison::{compared_methods, select};
 use cadet::detect::validity::{Resplits, ValidityRow, ValidityStudy};
 use cadet::detect::{
     Calibrator, ClassifierOutputs, DetectionMethod, Detector, Reference, Statistic, ViewLayout,
@@ -25,7 +26,6 @@ use cadet::detect::{
     method::{FittedCombination, image_statistics},
 };
 use cadet_report::features::FeaturesLayout;
-use cadet_report::report::{compared_methods, reference_images_needed};
 use clap::Parser;
 use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, concatenate};
 use rayon::prelude::*;
@@ -222,12 +222,8 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     // Methods: those the reference and the layout allow, as in reproduce_cifar's table.
     let with_view = layout == ViewLayout::IdentityFirst;
-    let methods: Vec<(String, DetectionMethod)> = compared_methods(args.k)
-        .into_iter()
-        .filter(|(_, m)| {
-            reference_images_needed(m) <= x1_size && (with_view || !m.needs_identity_view())
-        })
-        .collect();
+    let methods: Vec<(String, DetectionMethod)> =
+        select(compared_methods(args.k), x1_size, with_view).usable;
     let mut all: Vec<Statistic> = Vec::new();
     for (_, m) in &methods {
         for s in &m.statistics {

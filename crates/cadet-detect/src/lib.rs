@@ -14,6 +14,8 @@
 //!   un-augmented view beside its transforms ([`ViewLayout`]), view agreement and identity cosine) and
 //!   [`Combination`]s (weighted sum, Fisher, minimum p-value over two-sided or one-sided conformal p-values), all
 //!   with valid p-values.
+//! - [`comparison`]: methods side by side on the same features (the examples' list and headline, which a
+//!   reference allows, their calibrations and scores).
 //! - [`Detector`]: one interface for CADet and the label-based [`baselines`] (MSP, MaxLogit, Energy,
 //!   Mahalanobis, KNN, ViM), with the same calibration to p-values ([`Calibrated`], [`Calibrator`]).
 //! - [`decision`]: per-image [`Verdict`]s at a level `α`, for one image or a batch with Bonferroni or
@@ -29,6 +31,7 @@
 
 pub mod baselines;
 mod cadet;
+pub mod comparison;
 pub mod decision;
 mod detector;
 mod error;

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use cadet_core::metrics;
 use cadet_detect::baselines::{Knn, Mahalanobis};
+use cadet_detect::comparison::{MethodScores, compared_methods, score_methods, select};
 use cadet_detect::evaluation::{
     MethodRow, NamedScores, PartAurocs, SetReport, StatsRow, evaluate, method_row, part_aurocs,
     stats_row,
 };
 use cadet_detect::{
-    Cadet, Calibration, Calibrator, ClassifierOutputs, DetectionMethod, Detector, EmbedderIdentity,
-    ImageScore, Statistic, ViewLayout,
+    Cadet, Calibration, Calibrator, ClassifierOutputs, Detector, EmbedderIdentity, ImageScore,
+    ViewLayout,
 };
 use ndarray::{ArrayView2, ArrayView3, ArrayView4, Axis, concatenate, s};
 
@@ -256,106 +257,6 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// The method the examples headline and its row name in [`compared_methods`]: Fisher's combination of local
-/// `m_in` (k = 50, two-sided), local cos and identity cos each at k = 1 and k = 10, and view agreement
-/// ([`DetectionMethod::fisher_views`]), whatever `k` the other rows use; it needs the un-augmented view. The
-/// family (one statistic per thing an anomaly changes, nearness at the two scales of the previous headline) and
-/// the combination were chosen on the quickstart's held-out shapes and six synthetic CIFAR-10 anomaly sets, not
-/// on the sets the examples report (docs/results.md).
-pub fn headline_method() -> (String, DetectionMethod) {
-    (
-        // At most 60 characters: the table's name column is cut there, and the `*` marks the headline.
-        "Fisher: local m_in, local/identity cos, agreement *".into(),
-        DetectionMethod::recommended(),
-    )
-}
-
-/// The headline method's scores among `results` ([`headline_method`]); `None` when it was left out (a reference
-/// of fewer than 50 images, or features without the un-augmented view).
-pub fn headline_scores(results: &[MethodScores]) -> Option<&MethodScores> {
-    let (name, _) = headline_method();
-    results.iter().find(|r| r.name == name)
-}
-
-/// The largest number of reference images a statistic of `method` averages (0 for none).
-pub fn reference_images_needed(method: &DetectionMethod) -> usize {
-    method
-        .statistics
-        .iter()
-        .map(|s| match *s {
-            Statistic::LocalMOut { k }
-            | Statistic::LocalCosine { k }
-            | Statistic::LocalMIn { k }
-            | Statistic::IdentityCosine { k } => k,
-            Statistic::MIn
-            | Statistic::MOut
-            | Statistic::FeatureNorm
-            | Statistic::ViewAgreement => 0,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// The CADet methods the examples compare: the paper's first, then the extensions with `k` nearest reference
-/// images.
-pub fn compared_methods(k: usize) -> Vec<(String, DetectionMethod)> {
-    vec![
-        (
-            "CADet, paper: m_in + γ·m_out".into(),
-            DetectionMethod::paper(),
-        ),
-        (
-            format!("local m_out (k={k}) alone"),
-            DetectionMethod::single(Statistic::LocalMOut { k }),
-        ),
-        (
-            format!("m_in + γ·local m_out (k={k})"),
-            DetectionMethod::local_sum(k),
-        ),
-        (
-            format!("Fisher: m_in 2-sided, local m_out (k={k})"),
-            DetectionMethod::fisher_local(k),
-        ),
-        (
-            format!("local cos (k={k}) alone"),
-            DetectionMethod::single(Statistic::LocalCosine { k }),
-        ),
-        (
-            format!("Fisher: m_in 2-sided, local cos (k={k})"),
-            DetectionMethod::fisher_cosine(k),
-        ),
-        (
-            format!("min p: m_in 2-sided, local cos (k={k})"),
-            DetectionMethod::min_p_cosine(k),
-        ),
-        (
-            format!("min p: local m_in (k=10) 2-sided, local cos (k={k})"),
-            DetectionMethod::min_p_local_m_in_cosine(10, k),
-        ),
-        (
-            format!("Fisher: local m_in (k=10) 2-sided, local cos (k={k})"),
-            DetectionMethod::fisher_local_m_in_cosine(10, k),
-        ),
-        (
-            "min p: local m_in (k=50) 2-sided, local cos (k=1, k=10)".into(),
-            DetectionMethod::min_p_two_scale(50, 1, 10),
-        ),
-        (
-            "feature norm alone".into(),
-            DetectionMethod::single(Statistic::FeatureNorm),
-        ),
-        (
-            "view agreement alone".into(),
-            DetectionMethod::single(Statistic::ViewAgreement),
-        ),
-        (
-            "identity cos (k=10) alone".into(),
-            DetectionMethod::single(Statistic::IdentityCosine { k: 10 }),
-        ),
-        headline_method(),
-    ]
-}
-
 /// Adds two baselines on an encoder's single-view features, each calibrated to p-values on X⁽²⁾'s features:
 /// the label-free k-NN distance to the `train` features (Sun et al. 2022, `k` = 10, fewer when there are fewer
 /// neighbours; `neighbours` names them in the row) and the Mahalanobis distance (Lee et al. 2018) with a mean per
@@ -472,49 +373,8 @@ pub fn push_classifier_baselines(
     Ok(())
 }
 
-/// CADet methods calibrated on the same transform features and their scores of each set.
-#[derive(Debug, Clone)]
-pub struct MethodScores {
-    /// The row name.
-    pub name: String,
-    /// The calibration.
-    pub calibration: Calibration,
-    /// Scores per set, in the order given.
-    pub scores: Vec<Vec<ImageScore>>,
-}
-
-/// Calibrates each method of `methods` with `base`'s settings on the same X⁽¹⁾ / X⁽²⁾ transform features and
-/// scores each set of transform features (the in-distribution test set first): the paper's method and the
-/// extensions side by side, at the cost of one set of forward passes.
-pub fn score_methods(
-    base: &Cadet,
-    methods: &[(String, DetectionMethod)],
-    identity: Option<&EmbedderIdentity>,
-    x1: ArrayView3<'_, f32>,
-    x2: ArrayView3<'_, f32>,
-    sets: &[ArrayView3<'_, f32>],
-) -> Result<Vec<MethodScores>, cadet_detect::Error> {
-    methods
-        .iter()
-        .map(|(name, method)| {
-            let cadet = base.settings().clone().method(method.clone()).check()?;
-            let calibration =
-                cadet.calibrate_features(identity.cloned(), x1, x2, &cadet_core::NoProgress)?;
-            let scores = sets
-                .iter()
-                .map(|s| calibration.score_features(*s))
-                .collect::<Result<_, _>>()?;
-            Ok(MethodScores {
-                name: name.clone(),
-                calibration,
-                scores,
-            })
-        })
-        .collect()
-}
-
-/// Every method of [`compared_methods`]`(k)` that X⁽¹⁾ is large enough for ([`reference_images_needed`]; the
-/// others are named in the table's header) calibrated on the same X⁽¹⁾ / X⁽²⁾ features with `base`'s
+/// Every method of [`compared_methods`]`(k)` that X⁽¹⁾ and the features' layout allow ([`select`]; the others
+/// are named in the table's header) calibrated on the same X⁽¹⁾ / X⁽²⁾ features with `base`'s
 /// settings and scored on `sets` (names and transform features, the in-distribution set first), with their
 /// [`MethodTable`] (one column per other set, its name cut at the first `" ("`), ready for baselines to be added.
 #[allow(clippy::too_many_arguments)]
@@ -532,18 +392,13 @@ pub fn compare_methods(
     // Methods that average more reference images than X⁽¹⁾ holds, or need the un-augmented view the features
     // lack, are left out, and named in the header.
     let with_view = base.settings().layout() == ViewLayout::IdentityFirst;
-    let (methods, left_out): (Vec<_>, Vec<_>) =
-        compared_methods(k).into_iter().partition(|(_, m)| {
-            reference_images_needed(m) <= x1.dim().0 && (with_view || !m.needs_identity_view())
-        });
+    let selection = select(compared_methods(k), x1.dim().0, with_view);
     let mut header = header.into();
-    let (small, no_view): (Vec<_>, Vec<_>) = left_out
-        .iter()
-        .partition(|(_, m)| reference_images_needed(m) > x1.dim().0);
-    if !small.is_empty() {
-        let names: Vec<String> = small
+    if !selection.too_small.is_empty() {
+        let names: Vec<String> = selection
+            .too_small
             .iter()
-            .map(|(n, m)| format!("{n} (needs {})", reference_images_needed(m)))
+            .map(|(n, needed)| format!("{n} (needs {needed})"))
             .collect();
         header.push_str(&format!(
             "\nLeft out, |X1| = {} being too small: {}",
@@ -551,13 +406,13 @@ pub fn compare_methods(
             names.join("; ")
         ));
     }
-    if !no_view.is_empty() {
-        let names: Vec<&str> = no_view.iter().map(|(n, _)| n.as_str()).collect();
+    if !selection.no_view.is_empty() {
         header.push_str(&format!(
             "\nLeft out, the features having no un-augmented view: {}",
-            names.join("; ")
+            selection.no_view.join("; ")
         ));
     }
+    let methods = selection.usable;
     let results = score_methods(base, &methods, identity, x1, x2, &views)?;
     let columns = sets
         .iter()
@@ -661,6 +516,8 @@ pub fn attack_grid(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cadet_detect::comparison::{headline_method, headline_scores};
+    use cadet_detect::{DetectionMethod, Statistic};
     use ndarray::Array3;
 
     /// Deterministic transform features: `n` images, 4 transforms, 6 dimensions, spread by `salt`.
@@ -720,14 +577,14 @@ mod tests {
 
     #[test]
     fn reference_images_needed_is_the_largest_k() {
-        assert_eq!(reference_images_needed(&DetectionMethod::paper()), 0);
-        assert_eq!(reference_images_needed(&headline_method().1), 50);
+        assert_eq!(DetectionMethod::paper().reference_images_needed(), 0);
+        assert_eq!(headline_method().1.reference_images_needed(), 50);
         assert_eq!(
-            reference_images_needed(&DetectionMethod::min_p_local_m_in_cosine(10, 3)),
+            DetectionMethod::min_p_local_m_in_cosine(10, 3).reference_images_needed(),
             10
         );
         assert_eq!(
-            reference_images_needed(&DetectionMethod::single(Statistic::LocalMOut { k: 7 })),
+            DetectionMethod::single(Statistic::LocalMOut { k: 7 }).reference_images_needed(),
             7
         );
     }
@@ -760,7 +617,7 @@ mod tests {
         assert!(headline_scores(&results).is_none());
         let too_large = compared_methods(1)
             .iter()
-            .filter(|(_, m)| reference_images_needed(m) > 20)
+            .filter(|(_, m)| m.reference_images_needed() > 20)
             .count();
         assert_eq!(too_large, 2);
         assert_eq!(results.len(), compared_methods(1).len() - too_large);

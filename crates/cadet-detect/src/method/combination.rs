@@ -255,6 +255,22 @@ impl DetectionMethod {
         })
     }
 
+    /// The most reference images (X⁽¹⁾) one of the statistics averages, the least |X⁽¹⁾| the method can be
+    /// calibrated with (0: any).
+    ///
+    /// ```
+    /// use cadet_detect::DetectionMethod;
+    /// assert_eq!(DetectionMethod::recommended().reference_images_needed(), 50);
+    /// assert_eq!(DetectionMethod::paper().reference_images_needed(), 0);
+    /// ```
+    pub fn reference_images_needed(&self) -> usize {
+        self.statistics
+            .iter()
+            .map(Statistic::reference_images)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether a statistic needs the un-augmented view's features beside the transforms'
     /// ([`ViewLayout::IdentityFirst`](super::ViewLayout::IdentityFirst)).
     pub fn needs_identity_view(&self) -> bool {

@@ -137,6 +137,17 @@ impl Statistic {
         }
     }
 
+    /// How many nearest reference images the statistic averages (its `k`; 0 for those that use none or all).
+    pub fn reference_images(&self) -> usize {
+        match *self {
+            Self::LocalMOut { k }
+            | Self::LocalCosine { k }
+            | Self::LocalMIn { k }
+            | Self::IdentityCosine { k } => k,
+            Self::MIn | Self::MOut | Self::FeatureNorm | Self::ViewAgreement => 0,
+        }
+    }
+
     /// Short name for tables: `m_in`, `m_out`, `local m_out (k=5)`, `norm`.
     pub fn label(&self) -> String {
         match self {
