@@ -30,7 +30,7 @@ pub fn bonferroni(p_values: &[f64]) -> f64 {
 /// - `steps`: criterion 2, the number of attack steps to change the prediction (`BoundarySteps`; many =
 ///   anomalous).
 ///
-/// Each criterion's p-value counts ties against the test image ([`Calibrator::p_value_ties_counted`]): step counts
+/// Each criterion's p-value counts ties against the test image ([`Calibrator::p_value`]): step counts
 /// are integers and tie often, where the paper's tie rule would not be valid. The combined p-value is
 /// [`bonferroni`]`([p_noise, p_steps]) = min(1, 2 · min(p_noise, p_steps))`, valid when the test image is
 /// exchangeable with the calibration images.
@@ -69,14 +69,8 @@ impl HuCalibration {
         cadet_core::validate::finite_slice("noise scores", noise)?;
         cadet_core::validate::finite_slice("step scores", steps)?;
         Ok((
-            noise
-                .iter()
-                .map(|&a| self.noise.p_value_ties_counted(a))
-                .collect(),
-            steps
-                .iter()
-                .map(|&a| self.steps.p_value_ties_counted(a))
-                .collect(),
+            noise.iter().map(|&a| self.noise.p_value(a)).collect(),
+            steps.iter().map(|&a| self.steps.p_value(a)).collect(),
         ))
     }
 
@@ -149,7 +143,7 @@ mod tests {
                 *r += usize::from(p <= alpha);
             }
             // The step criterion alone with the paper's tie rule (ties not counted) is not valid.
-            rejected_tie_blind += usize::from(hu.steps.p_value(b) <= 0.05);
+            rejected_tie_blind += usize::from(hu.steps.p_value_ties_ignored(b) <= 0.05);
         }
         for (r, alpha) in rejected.iter().zip(alphas) {
             // At most α, up to 3 binomial standard deviations.
