@@ -1,0 +1,440 @@
+//! The checkpoint store of a [`SimClrTrainer`]: writing a checkpoint folder atomically with its checksums,
+//! pruning old ones, clearing a folder, and resuming a run from its newest checkpoint with every file verified
+//! and every setting checked before anything is built.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use super::{Settings, SimClrTrainer, TrainConfig, TrainState, io};
+use crate::integrity::{self, io_error};
+use crate::{Error, Result, SimClrConfig};
+
+impl SimClrTrainer {
+    /// Writes a checkpoint of the current step into `dir` and points `dir/latest` at it; returns its folder.
+    ///
+    /// The checkpoint is written completely under a unique temporary name, synced, and renamed to a name no
+    /// other checkpoint has (`ckpt-<step>`, or `ckpt-<step>-<k>` when that is taken); only then is `latest`
+    /// replaced (atomically), and only then are older checkpoints pruned (the newest
+    /// [`TrainConfig::keep_checkpoints`] by step stay, and never the one `latest` names). The live checkpoint
+    /// is never removed or overwritten before its replacement is in place: when nothing changed since it was
+    /// written (a resume that ran no step), nothing is written and its folder is returned.
+    ///
+    /// The folder must be empty, new, or hold this run's checkpoints: one holding another run's is an
+    /// [`Error::Checkpoint`] (see [`Self::clear_checkpoints`] to start over there).
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let state_json = erased::Json::json(&self.state);
+        let live = self.check_folder(dir)?;
+        // The folder takes this run's checkpoints: what killed writes left of them goes.
+        remove_stale_temporaries(dir)?;
+        if let Some(live) = live {
+            // (A checkpoint of an older version, without checksums, is rewritten rather than kept.)
+            let same_state = read_small(&live.join("state.json"))
+                .is_ok_and(|text| text == state_json)
+                && live.join(integrity::MANIFEST).is_file();
+            if same_state {
+                return Ok(live);
+            }
+        }
+        let base = format!("ckpt-{:08}", self.state.step);
+        let name = (0..)
+            .map(|k| match k {
+                0 => base.clone(),
+                k => format!("{base}-{k}"),
+            })
+            .find(|n| !dir.join(n).exists())
+            .expect("some suffix is free");
+        let final_dir = dir.join(&name);
+        let staged = cadet_core::io::staging_dir(&final_dir).map_err(io_error(dir))?;
+        let tmp = staged.path();
+        // Burn keeps a batch norm's latest running statistics pending (per thread) until they are read with
+        // synchronisation, and saving reads them without: `valid` synchronises them (the copy it returns is not
+        // needed), so the checkpoint holds the current statistics and a resumed run continues with them.
+        let _ = self.model.valid();
+        self.model
+            .clone()
+            .save_file(tmp.join("model.bpk"))
+            .map_err(|e| io(tmp, e))?;
+        self.optim
+            .save(tmp.join("optim.bpk"))
+            .map_err(|e| io(tmp, e))?;
+        let settings = Settings {
+            train: serde_json::to_value(&self.config).map_err(|e| io(tmp, e))?,
+            model: serde_json::to_value(&self.model_config).map_err(|e| io(tmp, e))?,
+            normalization: self.normalization,
+            run: self.run,
+        };
+        let settings_path = tmp.join("settings.json");
+        std::fs::write(&settings_path, erased::Json::json(&settings))
+            .map_err(io_error(&settings_path))?;
+        let state_path = tmp.join("state.json");
+        std::fs::write(&state_path, &state_json).map_err(io_error(&state_path))?;
+        integrity::write_manifest(tmp, &CHECKPOINT_FILES)?;
+        cadet_core::io::commit_dir(staged, &final_dir).map_err(io_error(&final_dir))?;
+        let latest = dir.join("latest");
+        cadet_core::io::write_atomic(&latest, name.as_bytes()).map_err(io_error(&latest))?;
+        self.prune(dir, &name)?;
+        Ok(final_dir)
+    }
+
+    /// The checkpoint `dir/latest` names, after checking that the folder may take this run's checkpoints.
+    pub(super) fn check_folder(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        let conflict = |reason: String| Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let latest = dir.join("latest");
+        let name = match read_small(&latest) {
+            Ok(name) => name.trim().to_string(),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                let held = checkpoints_in(dir)?;
+                if let Some((_, name)) = held.first() {
+                    return Err(conflict(format!(
+                        "holds checkpoints ({name}, …) but no `latest`: not this run's; clear it or choose \
+                         another folder"
+                    )));
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if parse_checkpoint(&name).is_none() {
+            return Err(conflict(format!(
+                "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
+            )));
+        }
+        let live = dir.join(&name);
+        let run = read_small(&live.join("settings.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Settings>(&t).ok())
+            .map(|s| s.run);
+        match run {
+            Some(run) if run == self.run => Ok(Some(live)),
+            _ => Err(conflict(format!(
+                "holds another run (`latest` names {name}); resume it, clear the folder, or choose another \
+                 folder"
+            ))),
+        }
+    }
+
+    /// Removes the checkpoints older than `live` beyond the newest `keep_checkpoints` (by step; `live` counts
+    /// as one and is never removed, nor is anything newer than it).
+    fn prune(&self, dir: &Path, live: &str) -> Result<()> {
+        let all = checkpoints_in(dir)?;
+        let Some(live_key) = all.iter().find(|(_, n)| n == live).map(|(k, _)| *k) else {
+            return Ok(());
+        };
+        let keep = self.config.keep_checkpoints.max(1);
+        // Newest first.
+        let older = all.iter().rev().filter(|(k, _)| *k < live_key);
+        for (_, stale) in older.skip(keep - 1) {
+            let path = dir.join(stale);
+            std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the checkpoints of `dir` (its `latest` first, then every `ckpt-*` folder and leftover temporary
+    /// of a checkpoint), so that a fresh run may use it. Refuses, removing nothing, when the folder holds
+    /// anything else: it may not be a checkpoint folder. A missing folder is fine.
+    pub fn clear_checkpoints(dir: &Path) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut ours = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
+            let temporary = is_temporary(&name);
+            if name == "latest" || checkpoint || temporary {
+                ours.push((name != "latest", entry.path()));
+            } else {
+                return Err(Error::Checkpoint {
+                    path: dir.to_path_buf(),
+                    reason: format!("holds {name}, which is not a checkpoint: nothing removed"),
+                });
+            }
+        }
+        // `latest` first: from then on the folder holds no live run.
+        ours.sort();
+        for (_, path) in ours {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Resumes from the checkpoint `dir/latest` names, on `device`, after checking every file of it against
+    /// the checksums recorded when it was written ([`Error::ChecksumMismatch`] for altered bytes).
+    pub fn resume(dir: &Path, device: &Device) -> Result<Self> {
+        remove_stale_temporaries(dir)?;
+        let latest_path = dir.join("latest");
+        let latest = read_small(&latest_path)?;
+        let name = latest.trim();
+        // `latest` names a folder beside it, never a path elsewhere.
+        if parse_checkpoint(name).is_none() {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
+                ),
+            });
+        }
+        let ckpt = dir.join(name);
+        integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
+        let read = |file: &str| read_small(&ckpt.join(file));
+        let settings: Settings =
+            serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
+        let state: TrainState =
+            serde_json::from_str(&read("state.json")?).map_err(|e| io(&ckpt, e))?;
+        let config = read_train_config(settings.train).map_err(|e| io(&ckpt, e))?;
+        let model_config: SimClrConfig =
+            serde_json::from_value(settings.model).map_err(|e| io(&ckpt, e))?;
+        // The settings are checked (model sizes bounded) before the model is built.
+        let mut trainer = Self::new(
+            model_config,
+            config,
+            settings.normalization,
+            device,
+            state.dataset_len,
+        )
+        .map_err(|e| Error::Checkpoint {
+            path: ckpt.clone(),
+            reason: format!("settings.json: {e}"),
+        })?;
+        let model_file = ckpt.join("model.bpk");
+        trainer.model = match trainer.model.clone().try_load_file(&model_file) {
+            Ok(model) => model,
+            // A checkpoint written before the encoder could be of either family.
+            Err(e) => match trainer.model.clone().try_load_legacy_file(&model_file) {
+                Some(Ok(model)) => model,
+                _ => {
+                    return Err(Error::Checkpoint {
+                        path: ckpt,
+                        reason: format!(
+                            "model.bpk does not fit the model settings.json describes: {}",
+                            summarize(&e.to_string())
+                        ),
+                    });
+                }
+            },
+        };
+        integrity::check_finite_module(&model_file, &trainer.model)?;
+        trainer.optim =
+            trainer
+                .optim
+                .load(ckpt.join("optim.bpk"))
+                .map_err(|e| Error::Checkpoint {
+                    path: ckpt.clone(),
+                    reason: format!(
+                        "optim.bpk does not fit the model settings.json describes: {}",
+                        summarize(&e.to_string())
+                    ),
+                })?;
+        // A step past the schedule's end (u64::MAX, say) would "resume" into a run that trains nothing and
+        // writes checkpoints named after it.
+        if state.step > trainer.total_steps() {
+            return Err(Error::Checkpoint {
+                path: ckpt,
+                reason: format!(
+                    "state.json: step {} is past the schedule's {} steps",
+                    state.step,
+                    trainer.total_steps()
+                ),
+            });
+        }
+        trainer.state = state;
+        trainer.run = settings.run;
+        Ok(trainer)
+    }
+}
+
+/// A load error of Burn in a line: its records' errors list every mismatched tensor (`Apply errors: ["a", "b",
+/// …]`, kilobytes for a whole model), shown as the first and how many more.
+fn summarize(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let short = match line.split_once(": [\"") {
+        Some((head, list)) => {
+            let items: Vec<&str> = list.trim_end_matches("\"]").split("\", \"").collect();
+            let more = match items.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            format!(
+                "{head}: {}{more}",
+                items.first().copied().unwrap_or_default()
+            )
+        }
+        None => line.to_string(),
+    };
+    match short.char_indices().nth(400) {
+        Some((cut, _)) => format!("{} …", &short[..cut]),
+        None => short,
+    }
+}
+
+/// A small file of a checkpoint (`latest`, settings, state) as text, read whole within
+/// [`Limits::max_file_bytes`](cadet_core::limits::Limits::max_file_bytes) (regular files only).
+fn read_small(path: &Path) -> Result<String> {
+    let bytes =
+        cadet_core::limits::read_capped(path, cadet_core::limits::Limits::default().max_file_bytes)
+            .map_err(|e| Error::reading(path, e))?;
+    String::from_utf8(bytes).map_err(|_| io(path, "not UTF-8 text"))
+}
+
+/// Whether `name` is a temporary of this module's writes: a checkpoint folder staged by
+/// [`cadet_core::io::staging_dir`] (`.ckpt-<step>[-k].XXXXXX.tmp`) or `latest` written by
+/// [`cadet_core::io::write_atomic`] (`.latest.XXXXXX.tmp`), where `XXXXXX` is tempfile's six random
+/// alphanumerics.
+fn is_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((target, random)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    let random_ok = random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    random_ok && (target == "latest" || parse_checkpoint(target).is_some())
+}
+
+/// Removes the temporaries of this module's writes that a killed process left in `dir` (see [`is_temporary`]);
+/// nothing else. A missing folder is fine.
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        if !is_temporary(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        // Not followed: a link is removed itself, never what it points to.
+        let removed = match entry.file_type().map_err(io_error(&path))?.is_dir() {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        removed.map_err(io_error(&path))?;
+    }
+    Ok(())
+}
+
+/// A run's settings as a checkpoint holds them. Those written before data parallelism have no `shards` and
+/// `sync_batch_norm` (Burn's `Config` deserialisation requires every field): they were one-device runs.
+fn read_train_config(mut train: serde_json::Value) -> serde_json::Result<TrainConfig> {
+    if let Some(fields) = train.as_object_mut() {
+        fields.entry("shards").or_insert(1.into());
+        fields.entry("sync_batch_norm").or_insert(true.into());
+    }
+    serde_json::from_value(train)
+}
+
+/// The files of a checkpoint, each with its checksum in `checksums.json`.
+const CHECKPOINT_FILES: [&str; 4] = ["model.bpk", "optim.bpk", "settings.json", "state.json"];
+
+/// `(step, k)` of a checkpoint folder named `ckpt-<step>` or `ckpt-<step>-<k>`.
+fn parse_checkpoint(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("ckpt-")?;
+    let (step, k) = match rest.split_once('-') {
+        Some((step, k)) => (step, k.parse().ok()?),
+        None => (rest, 0),
+    };
+    if step.is_empty() || !step.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((step.parse().ok()?, k))
+}
+
+/// The checkpoint folders of `dir`, sorted by `(step, k)` (oldest first).
+fn checkpoints_in(dir: &Path) -> Result<Vec<((u64, u64), String)>> {
+    let mut found: Vec<((u64, u64), String)> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            parse_checkpoint(&name).map(|key| (key, name))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// JSON for the small files of a checkpoint.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string_pretty(self).expect("plain data serialises")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LarsConfig;
+
+    #[test]
+    fn settings_without_shards_read_as_one_device() {
+        let config = TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2);
+        let mut json = serde_json::to_value(&config).unwrap();
+        assert_eq!(read_train_config(json.clone()).unwrap().shards, 2);
+        let fields = json.as_object_mut().unwrap();
+        assert!(fields.remove("shards").is_some() && fields.remove("sync_batch_norm").is_some());
+        let old = read_train_config(json).unwrap();
+        assert_eq!((old.shards, old.sync_batch_norm), (1, true));
+    }
+
+    /// Checkpoints are ordered by step, not by name: `ckpt-100000000` is newer than `ckpt-99999999`, and a
+    /// second checkpoint of one step (`-1`) is newer than the first.
+    #[test]
+    fn checkpoints_sort_by_step() {
+        assert_eq!(parse_checkpoint("ckpt-00000050"), Some((50, 0)));
+        assert_eq!(parse_checkpoint("ckpt-00000050-2"), Some((50, 2)));
+        assert_eq!(parse_checkpoint("ckpt-"), None);
+        assert_eq!(parse_checkpoint("ckpt-12a"), None);
+        assert_eq!(parse_checkpoint("ckpt-1-x"), None);
+        assert_eq!(parse_checkpoint(".ckpt-1.tmp"), None);
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "ckpt-100000000",
+            "ckpt-99999999",
+            "ckpt-99999999-1",
+            "notes",
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let names: Vec<String> = checkpoints_in(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(
+            names,
+            ["ckpt-99999999", "ckpt-99999999-1", "ckpt-100000000"]
+        );
+    }
+}
