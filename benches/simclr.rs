@@ -11,7 +11,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
-use cadet::model::{FeatureModel, LarsConfig, ResNetConfig, SimClrConfig, cpu_conv};
+use cadet::model::kernels::conv as cpu_conv;
+use cadet::model::{FeatureModel, LarsConfig, ResNetConfig, SimClrConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn quickstart_encoder() -> ResNetConfig {

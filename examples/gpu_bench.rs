@@ -18,7 +18,7 @@ use burn::tensor::Distribution;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use cadet::attacks::{Attack, Goal, Pgd};
-use cadet::model::cpu_conv;
+use cadet::model::kernels::conv as cpu_conv;
 use cadet::model::{
     FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClr, SimClrConfig,
     device, nt_xent,
@@ -297,7 +297,7 @@ fn run(args: Args) -> Result<(), BoxError> {
             let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
             let x = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &dev);
             let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &dev);
-            // cadet-rs's path (cadet_model::cpu_conv::conv2d, which every network of the crate calls) and
+            // cadet-rs's path (cadet_model::kernels::conv::conv2d, which every network of the crate calls) and
             // Burn's own conv2d, forward then forward + backward, and how far apart their outputs are.
             let ours = |x: Tensor<4>, w: Tensor<4>| cpu_conv::conv2d(x, w, None, options.clone());
             let burns = |x: Tensor<4>, w: Tensor<4>| conv2d(x, w, None, options.clone());

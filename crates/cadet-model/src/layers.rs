@@ -56,7 +56,7 @@ pub(crate) fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor
     crate::shard::forward_one(bn, x, training)
 }
 
-/// `conv.forward(x)`, through [`cpu_conv::conv2d`](crate::cpu_conv): on Burn's CPU backend an `f32`
+/// `conv.forward(x)`, through [`kernels::conv::conv2d`](crate::kernels::conv::conv2d): on Burn's CPU backend an `f32`
 /// convolution without groups runs as one matrix product per chunk of images (forward and backward), over the
 /// quickstart encoder's convolutions 4× faster than burn-flex's own kernel forward and 3× with gradients
 /// (docs/performance.md, issue 14); elsewhere, and for padding other than explicit, it is `conv.forward(x)`.
@@ -71,7 +71,7 @@ pub(crate) fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.dilation,
         conv.groups,
     );
-    crate::cpu_conv::conv2d(
+    crate::kernels::conv::conv2d(
         x,
         conv.weight.val(),
         conv.bias.as_ref().map(|b| b.val()),
@@ -154,7 +154,7 @@ mod tests {
                 layer.dilation,
                 layer.groups,
             );
-            assert!(crate::cpu_conv::takes_gemm_path(
+            assert!(crate::kernels::conv::takes_gemm_path(
                 &x,
                 &layer.weight.val(),
                 &options
@@ -252,7 +252,7 @@ mod tests {
         };
         assert_close(
             "gradients of a self-convolution",
-            &twice(crate::cpu_conv::conv2d),
+            &twice(crate::kernels::conv::conv2d),
             &twice(burn::tensor::module::conv2d),
         );
     }

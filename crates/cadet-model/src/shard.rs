@@ -76,7 +76,9 @@ pub(crate) fn batch_norm<const D: usize>(
                 0 => forward_one(bn, x, true),
                 _ => {
                     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
-                    match crate::cpu_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon) {
+                    match crate::kernels::batch_norm::batch_norm_train(
+                        &x, &gamma, &beta, bn.epsilon,
+                    ) {
                         Some((y, _, _)) => y,
                         None => {
                             burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon)
@@ -156,7 +158,7 @@ fn update_running(bn: &BatchNorm, mean: &Tensor<1>, variance: &Tensor<1>, device
 }
 
 /// `bn.forward(x)` on one whole batch (`training` must be what Burn's layer decides: the device has autodiff and
-/// the layer trains), through the fused kernels of [`cpu_norm`](crate::cpu_norm) on the CPU
+/// the layer trains), through the fused kernels of [`kernels::batch_norm`](crate::kernels::batch_norm) on the CPU
 /// backend: in training (the same output, gradients and running statistics), and for inference on the device
 /// without autodiff (the same output).
 pub(crate) fn forward_one<const D: usize>(
@@ -167,7 +169,7 @@ pub(crate) fn forward_one<const D: usize>(
     if training {
         let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
         if let Some((y, mean, variance)) =
-            crate::cpu_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon)
+            crate::kernels::batch_norm::batch_norm_train(&x, &gamma, &beta, bn.epsilon)
         {
             update_running(bn, &mean, &variance, &x.device());
             return y;
@@ -176,7 +178,7 @@ pub(crate) fn forward_one<const D: usize>(
     if !training {
         let stats = [bn.running_mean.value(), bn.running_var.value()];
         let params = [&bn.gamma.val(), &bn.beta.val(), &stats[0], &stats[1]];
-        if let Some(y) = crate::cpu_norm::batch_norm_eval(&x, params, bn.epsilon) {
+        if let Some(y) = crate::kernels::batch_norm::batch_norm_eval(&x, params, bn.epsilon) {
             return y;
         }
     }

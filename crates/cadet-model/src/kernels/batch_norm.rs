@@ -1,5 +1,5 @@
 //! Batch norm on Burn's CPU backend (`flex`): in training three passes forward and two backward, for inference
-//! one; a Burn backend extension, like [`cpu_conv`](crate::cpu_conv).
+//! one; a Burn backend extension, like [`conv`](crate::kernels::conv).
 //!
 //! Why: burn-flex 0.22.1 has no batch norm of its own, so Burn's default composes it from tensor operations
 //! (two transposed copies of the activation for the statistics, then centring, scaling and shifting as
@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::flex_io::{contiguous, floats, on_flex, tensor};
+use crate::kernels::flex_io::{contiguous, floats, on_flex, tensor};
 
 /// `(images, channels, values per channel and image)` of an `[N, C, …]` tensor.
 type Layout3 = (usize, usize, usize);

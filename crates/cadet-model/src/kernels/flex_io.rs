@@ -1,5 +1,5 @@
-//! burn-flex tensors as `f32` slices and back, for the CPU kernels ([`cpu_conv`](crate::cpu_conv) and
-//! `cpu_norm`), whose callers have checked the device and the dtype before the backend is reached.
+//! burn-flex tensors as `f32` slices and back, for the CPU kernels ([`conv`](crate::kernels::conv) and
+//! `batch_norm`), whose callers have checked the device and the dtype before the backend is reached.
 
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;

@@ -31,7 +31,7 @@ use burn::tensor::ops::ConvOptions;
 
 use kernel::Geometry;
 
-use crate::flex_io::{contiguous, floats, on_flex, tensor};
+use crate::kernels::flex_io::{contiguous, floats, on_flex, tensor};
 
 /// The convolution as a backend operation: implemented for `Flex` and for autodiff over it.
 #[backend_extension(Flex, Autodiff)]
@@ -198,7 +198,7 @@ pub(crate) fn takes_gemm_path(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvO
 /// let x = Tensor::<4>::ones([2, 3, 8, 8], &device).require_grad();
 /// let weight = Tensor::<4>::ones([4, 3, 3, 3], &device).require_grad();
 /// let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-/// let y = cadet_model::cpu_conv::conv2d(x.clone(), weight.clone(), None, options);
+/// let y = cadet_model::kernels::conv::conv2d(x.clone(), weight.clone(), None, options);
 /// assert_eq!(y.dims(), [2, 4, 8, 8]);
 /// // The centre sees all 27 inputs, a corner 12.
 /// let y = y.into_data().to_vec::<f32>().unwrap();
