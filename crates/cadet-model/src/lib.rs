@@ -65,7 +65,7 @@ pub use backend::device;
 pub use burn;
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};
-pub use cifar_resnet::{CifarBlock, CifarResNet, CifarResNetConfig, pretrained_weights};
+pub use cifar_resnet::{CifarResNet, CifarResNetConfig, pretrained_weights};
 pub use classifier::{Classifier, Normalized, accuracy, predict};
 pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use embedder::{BurnEmbedder, Normalization};
@@ -74,10 +74,8 @@ pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
 pub use loss::nt_xent;
 pub use monitor::{KnnMonitor, knn_accuracy};
-pub use optim::{EXCLUDED_PARAMS, Lars, LarsConfig, LarsState, WarmupCosine};
-pub use resnet::{
-    BasicBlock, Block, Bottleneck, Downsample, ResNet, ResNetConfig, TorchvisionImport,
-};
+pub use optim::{Lars, LarsConfig, LarsState, WarmupCosine};
+pub use resnet::{ResNet, ResNetConfig, TorchvisionImport};
 pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
 pub use simclrv2::{

@@ -98,7 +98,7 @@ impl Optimizer for Lars {
 }
 
 /// Parameters excluded from weight decay and adaptation: batch-norm scales and shifts, and biases.
-pub const EXCLUDED_PARAMS: &str = r"(^|\.)(bn[0-9]*|bn)\.(gamma|beta)$|(^|\.)bias$";
+pub(crate) const EXCLUDED_PARAMS: &str = r"(^|\.)(bn[0-9]*|bn)\.(gamma|beta)$|(^|\.)bias$";
 
 impl LarsConfig {
     /// The optimizer for one parameter, with or without decay and adaptation.
@@ -112,7 +112,7 @@ impl LarsConfig {
     }
 
     /// A module optimizer: LARS with decay and adaptation for weights, plain momentum for batch-norm and bias
-    /// parameters (matched by [`EXCLUDED_PARAMS`] on parameter paths).
+    /// parameters (parameter paths ending in `bn….gamma`, `bn….beta` or `bias`).
     pub fn init(&self) -> Result<ModuleOptimizer> {
         let excluded =
             ParamGroup::from_regex(EXCLUDED_PARAMS).map_err(|e| Error::InvalidConfig {
