@@ -241,7 +241,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, Stri
             "{}: loaded {} tensors; left aside: {}",
             config.name(),
             report.loaded,
-            report.ignored.len()
+            report.skipped.len()
         );
         return Ok((
             Encoder::SimClrV2(net),
@@ -271,7 +271,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, Stri
             eprintln!(
                 "loaded {} tensors; unused in the file: {}",
                 report.loaded,
-                report.unused.len()
+                report.skipped.len()
             );
             Ok((
                 Encoder::Torchvision(net),

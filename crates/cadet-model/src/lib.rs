@@ -45,6 +45,7 @@ mod embedder;
 mod encoder;
 mod error;
 mod head;
+mod import_report;
 mod integrity;
 pub mod kernels;
 mod layers;
@@ -72,15 +73,14 @@ pub use embedder::{BurnEmbedder, Normalization};
 pub use encoder::{Encoder, EncoderConfig};
 pub use error::{Error, Result};
 pub use head::{ProjectionHead, ProjectionHeadConfig};
+pub use import_report::ImportReport;
 pub use loss::nt_xent;
 pub use monitor::{KnnMonitor, knn_accuracy};
 pub use optim::{Lars, LarsConfig, LarsState, WarmupCosine};
-pub use resnet::{ResNet, ResNetConfig, TorchvisionImport};
+pub use resnet::{ResNet, ResNetConfig};
 pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
-pub use simclrv2::{
-    RELEASED_SIMCLRV2, SK_RATIO, SimClrV2Config, SimClrV2Import, SimClrV2ResNet, load_simclrv2,
-};
+pub use simclrv2::{RELEASED_SIMCLRV2, SK_RATIO, SimClrV2Config, SimClrV2ResNet, load_simclrv2};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
 

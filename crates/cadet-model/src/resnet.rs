@@ -321,7 +321,7 @@ impl ResNet {
     ///
     /// Every parameter and batch-norm statistic of `self` must be found with its shape; the file may hold more
     /// (a classifier when `self` has none, `num_batches_tracked`, a projection head), which is returned in
-    /// [`TorchvisionImport::unused`] for the caller to report. An `arch` of the form `resnet<depth>` in the file's
+    /// [`ImportReport::skipped`](crate::ImportReport::skipped) for the caller to report. An `arch` of the form `resnet<depth>` in the file's
     /// metadata must be [`Self::arch`] ([`Error::WrongArchitecture`]), and the tensors under `prefix` finite
     /// ([`Error::NonFiniteWeight`] names the first that is not). PyTorch `.pth` files: convert once with
     /// `safetensors.torch.save_file(torch.load(p, map_location="cpu"), out)` (see `docs/guide.md`).
@@ -329,7 +329,7 @@ impl ResNet {
         mut self,
         path: impl AsRef<Path>,
         prefix: &str,
-    ) -> Result<(Self, TorchvisionImport)> {
+    ) -> Result<(Self, crate::ImportReport)> {
         let path = path.as_ref();
         let err = |reason: String| Error::Weights {
             path: path.to_path_buf(),
@@ -372,21 +372,12 @@ impl ResNet {
         if let Some(e) = apply_error(path, &applied) {
             return Err(e);
         }
-        let report = TorchvisionImport {
+        let report = crate::ImportReport {
             loaded: applied.applied.len(),
-            unused: applied.unused,
+            skipped: applied.unused,
         };
         Ok((self, report))
     }
-}
-
-/// What [`ResNet::load_torchvision`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TorchvisionImport {
-    /// Tensors loaded.
-    pub loaded: usize,
-    /// Keys of the file that the model has no place for.
-    pub unused: Vec<String>,
 }
 
 /// A message cut to its first 600 characters (Burn lists every mismatching tensor).

@@ -105,11 +105,11 @@ fn released_layout_gives_the_reference_outputs() {
         let (net, report) = config.load(&path, "", &device).unwrap();
         assert!(
             report
-                .ignored
+                .skipped
                 .iter()
                 .all(|k| k.ends_with("num_batches_tracked") || k.starts_with("head.")),
             "{:?}",
-            report.ignored
+            report.skipped
         );
         let x = Tensor::<4>::from_data(
             TensorData::new(floats(&c["input"]), [2, 3, 20, 20]),

@@ -69,11 +69,11 @@ fn torchvision_weights_give_the_reference_outputs() {
         // Everything but `num_batches_tracked` (one per batch norm) is used.
         assert!(
             report
-                .unused
+                .skipped
                 .iter()
                 .all(|k| k.ends_with("num_batches_tracked")),
             "{:?}",
-            report.unused
+            report.skipped
         );
         let x = Tensor::<4>::from_data(TensorData::new(c.input.clone(), [2, 3, 16, 16]), &device);
         let features: Vec<f32> = net
@@ -97,9 +97,9 @@ fn an_encoder_without_classifier_leaves_fc_unused() {
         .unwrap();
     let (_, report) = net.load_torchvision(&path, "").unwrap();
     assert!(
-        report.unused.contains(&"fc.weight".to_string()),
+        report.skipped.contains(&"fc.weight".to_string()),
         "{:?}",
-        report.unused
+        report.skipped
     );
 }
 

@@ -15,25 +15,18 @@ use super::layout::{self, TensorSpec};
 use super::{SimClrV2Config, SimClrV2ResNet};
 use crate::resnet::{apply_error, escape_regex, shorten};
 use crate::safetensors_header::{self, Header};
-use crate::{Encoder, Error, FeatureModel, ProjectionHead, ProjectionHeadConfig, Result, SimClr};
+use crate::{
+    Encoder, Error, FeatureModel, ImportReport, ProjectionHead, ProjectionHeadConfig, Result,
+    SimClr,
+};
 
 /// Width of the released checkpoints' projections.
 const HEAD_OUTPUT: usize = 128;
 
-/// What a SimCLRv2 import did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimClrV2Import {
-    /// Tensors loaded.
-    pub loaded: usize,
-    /// Tensors of the file left aside: batch-norm counters (`num_batches_tracked`), and the supervised head
-    /// `fc` or the contrastive head when the model being loaded has none.
-    pub ignored: Vec<String>,
-}
-
 /// Loads a released SimCLRv2 checkpoint (converted to safetensors, see `docs/guide.md`) as a [`SimClr`]
 /// model: its encoder and contrastive head (128 wide). The architecture comes from the file's `arch` metadata
 /// or its name ([`SimClrV2Config::from_file`]); the supervised head `fc` is left aside.
-pub fn load_simclrv2(path: impl AsRef<Path>, device: &Device) -> Result<(SimClr, SimClrV2Import)> {
+pub fn load_simclrv2(path: impl AsRef<Path>, device: &Device) -> Result<(SimClr, ImportReport)> {
     let path = path.as_ref();
     SimClrV2Config::from_file(path)?
         .with_num_classes(None)
@@ -53,7 +46,7 @@ impl SimClrV2Config {
         path: impl AsRef<Path>,
         prefix: &str,
         device: &Device,
-    ) -> Result<(SimClrV2ResNet, SimClrV2Import)> {
+    ) -> Result<(SimClrV2ResNet, ImportReport)> {
         let path = path.as_ref();
         let header = read_header(path)?;
         let expected = layout::encoder(self)?;
@@ -62,7 +55,13 @@ impl SimClrV2Config {
             key.starts_with("head.") || (!with_fc && key.starts_with("fc."))
         })?;
         let (net, loaded) = self.load_checked(path, prefix, device)?;
-        Ok((net, SimClrV2Import { loaded, ignored }))
+        Ok((
+            net,
+            ImportReport {
+                loaded,
+                skipped: ignored,
+            },
+        ))
     }
 
     /// Builds the encoder and applies the weights of `path`, already [`check`]ed.
@@ -88,7 +87,7 @@ impl SimClrV2Config {
         path: impl AsRef<Path>,
         prefix: &str,
         device: &Device,
-    ) -> Result<(SimClr, SimClrV2Import)> {
+    ) -> Result<(SimClr, ImportReport)> {
         let path = path.as_ref();
         let header = read_header(path)?;
         let mut expected = layout::encoder(self)?;
@@ -123,7 +122,13 @@ impl SimClrV2Config {
             encoder: Encoder::SimClrV2(encoder),
             head,
         };
-        Ok((model, SimClrV2Import { loaded, ignored }))
+        Ok((
+            model,
+            ImportReport {
+                loaded,
+                skipped: ignored,
+            },
+        ))
     }
 }
 

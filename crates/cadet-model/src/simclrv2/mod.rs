@@ -21,7 +21,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 pub use blocks::SimClrV2ResNet;
-pub use import::{SimClrV2Import, load_simclrv2};
+pub use import::load_simclrv2;
 
 use crate::layers::{MAX_BASE_WIDTH, MAX_HEAD_WIDTH, MAX_WIDTH_MULTIPLIER, check_model_size};
 use crate::{Error, Result};
