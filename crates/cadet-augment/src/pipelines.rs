@@ -8,7 +8,7 @@ use crate::transforms::{
 };
 use crate::{Image, ImageView, Result};
 
-/// SimCLR's training views (PAPER.md §1): random resized crop (area 0.08..1, aspect 3/4..4/3) → horizontal
+/// SimCLR's training views (the SimCLR and CADet papers): random resized crop (area 0.08..1, aspect 3/4..4/3) → horizontal
 /// flip (p 0.5) → colour jitter of strength `s` (p 0.8) → grayscale (p 0.2) → Gaussian blur (p 0.5, σ 0.1..2,
 /// kernel ≈ 10% of the side). Fields are public: `train.blur.p = 0.0` drops the blur, as SimCLR does on CIFAR.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ impl Transform for SimclrTrain {
     }
 }
 
-/// CADet's evaluation views (PAPER.md §1, *code*): optional resize of the shorter side → random resized crop
+/// CADet's evaluation views (the CADet paper's code): optional resize of the shorter side → random resized crop
 /// with the area fixed at 0.75 (aspect 3/4..4/3) → horizontal flip (p 0.5). No colour, no blur.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CadetEval {

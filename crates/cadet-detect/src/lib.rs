@@ -1,6 +1,7 @@
 //! # cadet-detect
 //!
-//! CADet (PAPER.md §3): one image in, a p-value out, flagging unseen classes and adversarial perturbations with
+//! CADet (Guille-Escuret et al., *CADet: Fully Self-Supervised Anomaly Detection With Contrastive Learning*,
+//! NeurIPS 2023, §3): one image in, a p-value out, flagging unseen classes and adversarial perturbations with
 //! no outlier ever seen, and the threshold set by calibration rather than by test data.
 //!
 //! - [`Cadet`] → [`Calibration`]: the reference X⁽¹⁾ (`μ`, and its per-image features for local statistics), the

@@ -1,4 +1,4 @@
-//! CADet's per-image statistics in `O(n_trs · d)` (PAPER.md §3, note).
+//! CADet's per-image statistics in `O(n_trs · d)` (the CADet paper, §3).
 //!
 //! With unit features `z_i` of an image's `n` transforms and `μ` the mean unit feature of X⁽¹⁾'s transforms:
 //! `m_in = (‖Σ z_i‖² − Σ ‖z_i‖²) / (n(n−1))` (the mean cosine over ordered pairs `i ≠ j`) and

@@ -1,6 +1,6 @@
 //! # cadet-mmd
 //!
-//! Section 4 of CADet (paper §2 in `PAPER.md`) on any embeddings: the unbiased MMD² estimator (eq. 4), a
+//! Section 4 of CADet (Guille-Escuret et al., NeurIPS 2023) on any embeddings: the unbiased MMD² estimator (eq. 4), a
 //! permutation test whose p-values are valid, MMD-CC (clean calibration), and the experiments behind the
 //! paper's Tables 1 and 2.
 //!

@@ -5,7 +5,7 @@ use burn::tensor::activation::log_softmax;
 
 /// NT-Xent over `2N` views: `z1[i]` and `z2[i]` are the two views of image `i`. Each view's positive is its
 /// sibling, its negatives the other `2N − 2` views; similarities are cosines divided by `temperature`. Returns
-/// the mean over the `2N` views of `−log softmax(sim)[positive]` (the symmetric form of PAPER.md §1), a scalar.
+/// the mean over the `2N` views of `−log softmax(sim)[positive]` (the symmetric form of SimCLR's NT-Xent), a scalar.
 pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Tensor<1> {
     let [n, _] = z1.dims();
     let device = z1.device();

@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 use crate::{Error, Result};
 
-/// Configuration of [`Lars`] (PAPER.md §1: momentum 0.9, weight decay 1e-4, trust coefficient 0.001).
+/// Configuration of [`Lars`] (SimCLR's settings: momentum 0.9, weight decay 1e-4, trust coefficient 0.001).
 #[derive(Config, Debug)]
 pub struct LarsConfig {
     /// Momentum.

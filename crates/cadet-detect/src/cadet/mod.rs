@@ -1,4 +1,4 @@
-//! CADet (PAPER.md §3): calibrate on two held-out in-distribution sets, then score images to p-values.
+//! CADet (Guille-Escuret et al., NeurIPS 2023, §3): calibrate on two held-out in-distribution sets, then score images to p-values.
 
 mod calibration;
 mod features;

@@ -1,5 +1,4 @@
-//! Detection methods beyond the paper's single score, as composable parts (DESIGN.md, "Detection beyond the
-//! paper"): [`Statistic`]s of an image's transform features against a stored [`Reference`] (X⁽¹⁾), and a
+//! Detection methods beyond the paper's single score, as composable parts: [`Statistic`]s of an image's transform features against a stored [`Reference`] (X⁽¹⁾), and a
 //! [`Combination`] of them fitted on X⁽²⁾ into a score and a valid p-value. [`DetectionMethod::paper`] — `m_in + γ·m_out`
 //! — is the default and exactly the paper's.
 
