@@ -321,19 +321,29 @@ fn run(args: &Args) -> Result<(), BoxError> {
     let (net, normalization, name) = encoder(args, &device)?;
     // A checkpoint's encoder lives on the autodiff device; embedding freezes it either way.
     let device = net.devices().into_iter().next().unwrap_or(device);
-    let embedder = BurnEmbedder::new(net, device, normalization, name).with_batch_size(128);
+    let embedder = BurnEmbedder::new(net, device, normalization, name);
     let data = load_images(args)?;
     let (c, h, w) = data.image_shape();
     let (n, pixels) = (data.len() as u128, (c * h * w) as u128);
+    // Views per forward pass: 128 for small images, fewer for large ones (about 8 M pixels per pass), so that a
+    // pass's activations stay bounded whatever the image size.
+    let forward = ((8u128 << 20) / (h * w).max(1) as u128).clamp(1, 128);
+    let embedder = embedder.with_batch_size(forward as usize);
     let d = embedder.dim() as u128;
     let views = args.n_trs + usize::from(args.identity_view);
+    // Every copy, counted before the f32 images are made: the decoded u8 images and their f32 copy, the
+    // features, one batch of views (16 images), and one forward pass: its input three times (tensor,
+    // normalised, first activation's input) and the stem's activations (about d/8 channels for basic blocks,
+    // d/32 for bottlenecks, at full resolution, three alive: convolution, batch norm, ReLU).
+    let stem = if d > 512 { d / 32 } else { (d / 8).max(1) };
     let per_batch_views = 16 * views as u128 * pixels * 4;
+    let per_forward = forward * pixels * 4 * 3 + forward * (h * w) as u128 * stem * 4 * 3;
     check_memory(
         &format!(
             "{n} images of {c} × {h} × {w} with {} transforms each ({d} features)",
             args.n_trs
         ),
-        n * pixels * 4 + n * (views.max(1) as u128) * d * 4 + per_batch_views,
+        n * pixels * 5 + n * (views.max(1) as u128) * d * 4 + per_batch_views + per_forward,
     )?;
     let images = data.images_f32();
     eprintln!("{} images {:?}", data.len(), data.image_shape());

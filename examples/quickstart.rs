@@ -145,6 +145,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<(), BoxError> {
     // Settings that would fail after minutes of training are checked first.
+    if !(16..=256).contains(&args.size) {
+        return Err(format!(
+            "--size: 16 to 256 pixels (the quickstart trains on its own synthetic images; default 32), got {}",
+            args.size
+        )
+        .into());
+    }
     let reference_size = match args.reference.as_str() {
         "train" => (SHAPES.len() - args.held_out.len().min(SHAPES.len())) * TRAIN_PER_CLASS,
         "x1" => 100,

@@ -122,12 +122,14 @@ impl Dataset {
     /// Disjoint random subsets of the given sizes (e.g. train / X⁽¹⁾ / X⁽²⁾ / test), drawn with a seeded
     /// shuffle. The sizes may sum to less than the data set; more is an error.
     pub fn split(&self, sizes: &[usize], seed: u64) -> Result<Vec<Dataset>> {
-        let total: usize = sizes.iter().sum();
-        if total > self.len() {
+        // Checked: sizes come from flags, and a wrapped sum would pass the check and slice out of range.
+        let total = sizes.iter().try_fold(0usize, |a, &n| a.checked_add(n));
+        if total.is_none_or(|t| t > self.len()) {
             return Err(Error::InvalidParameter {
                 name: "sizes",
                 reason: format!(
-                    "{sizes:?} sum to {total}, the data set holds {}",
+                    "{sizes:?} sum to {}, the data set holds {}",
+                    total.map_or("more than usize::MAX".to_string(), |t| t.to_string()),
                     self.len()
                 ),
             });

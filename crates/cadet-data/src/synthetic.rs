@@ -54,17 +54,32 @@ impl Default for Synthetic {
     }
 }
 
+/// The largest image side [`Synthetic::generate`] draws (pixels).
+pub const MAX_SIZE: usize = 1024;
+/// The most images per class [`Synthetic::generate`] draws.
+pub const MAX_PER_CLASS: usize = 1_000_000;
+
 impl Synthetic {
     /// Generates the data set (in parallel).
     pub fn generate(&self) -> Result<Dataset> {
-        if !(1..=SHAPES.len()).contains(&self.classes) || self.size < 8 || self.per_class == 0 {
+        let checks = [
+            ("classes", self.classes, 1, SHAPES.len()),
+            ("size", self.size, 8, MAX_SIZE),
+            ("per_class", self.per_class, 1, MAX_PER_CLASS),
+        ];
+        if let Some((name, value, lo, hi)) = checks
+            .into_iter()
+            .find(|&(_, v, lo, hi)| !(lo..=hi).contains(&v))
+        {
             return Err(Error::InvalidParameter {
-                name: "Synthetic",
-                reason: format!("need 1 ≤ classes ≤ 10, size ≥ 8, per_class ≥ 1: {self:?}"),
+                name,
+                reason: format!("{lo} to {hi}, got {value}"),
             });
         }
         let n = self.classes * self.per_class;
         let s = self.size;
+        // The rendered f32 images, before their u8 copy, bounded before anything is drawn.
+        cadet_core::limits::Limits::default().check_alloc("synthetic images", &[n, s, s, 3], 4)?;
         let rendered: Vec<Vec<f32>> = (0..n)
             .into_par_iter()
             .map(|i| {

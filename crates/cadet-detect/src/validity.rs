@@ -194,7 +194,7 @@ impl Resplits {
                 reason: "at least 1 test image per split".into(),
             });
         }
-        if x1 + 2 > pool {
+        if x1.checked_add(2).is_none_or(|need| need > pool) {
             return Err(Error::InvalidParameter {
                 name: "pool",
                 reason: format!(
@@ -212,12 +212,13 @@ impl Resplits {
 
     /// The largest `|X⁽²⁾|` that leaves at least `min_test` test images.
     pub fn max_x2(&self, min_test: usize) -> usize {
-        self.pool.saturating_sub(self.x1 + min_test.max(1))
+        self.pool
+            .saturating_sub(self.x1.saturating_add(min_test.max(1)))
     }
 
     /// Split number `index` with `x2` calibration images.
     pub fn split(&self, x2: usize, index: u64) -> Result<Split> {
-        let rest = self.pool.saturating_sub(self.x1 + x2);
+        let rest = self.pool.saturating_sub(self.x1.saturating_add(x2));
         if x2 < 2 || rest == 0 {
             return Err(Error::InvalidParameter {
                 name: "x2",

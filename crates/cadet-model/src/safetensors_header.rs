@@ -261,6 +261,20 @@ pub(crate) fn check_finite(
         let Some((size, _)) = non_finite(&t.dtype) else {
             continue;
         };
+        // The networks hold f32 parameters, and Burn's CPU backend stores a loaded tensor as the file's dtype
+        // (an F16 or F64 tensor in an f32 network panics in the first forward pass): refuse them here.
+        if t.dtype != "F32" {
+            return Err(Error::Weights {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "tensor `{name}` is {}: these models load float32 weights; convert the file first \
+                     (PyTorch: `{{k: v.float() for k, v in state_dict.items()}}`)",
+                    t.dtype
+                ),
+            });
+        }
+        // A batch norm's running variance is ≥ 0; a negative one gives NaN features (the square root of it).
+        let variance = name.ends_with("running_var") || name.ends_with("moving_variance");
         let read_error = |e: std::io::Error| Error::Weights {
             path: path.to_path_buf(),
             reason: format!("tensor `{name}`: {e}"),
@@ -278,6 +292,22 @@ pub(crate) fn check_finite(
                     tensor: name.clone(),
                     index: index + i,
                     value,
+                });
+            }
+            if variance
+                && let Some((i, v)) = buffer[..n]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .enumerate()
+                    .find(|&(_, v)| v < 0.0)
+            {
+                return Err(Error::Weights {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "tensor `{name}` holds the variance {v} at element {}: a batch norm's running variance \
+                         is never negative (the file is damaged)",
+                        index + i
+                    ),
                 });
             }
             index += n / size;

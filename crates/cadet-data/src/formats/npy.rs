@@ -18,6 +18,18 @@ fn npy_error(path: &Path, reason: impl ToString) -> Error {
     }
 }
 
+/// `text` cut to its first `max` characters, with a mark when cut.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{} … ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
+
 /// What an `.npy` header declares, read by ndarray-npy's own header parser, so that the size checked here is
 /// the size the reader allocates (a header with a key twice is read the same way by both).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +99,18 @@ pub fn read_npy_header(path: impl AsRef<Path>, limits: &Limits) -> Result<NpyHea
         ));
     }
     f.rewind().map_err(io_error(path))?;
-    let header = ndarray_npy::npy::header::Header::from_reader(&mut f)
-        .map_err(|e| npy_error(path, format!("unreadable .npy header: {e}")))?;
+    let header = ndarray_npy::npy::header::Header::from_reader(&mut f).map_err(|e| {
+        use ndarray_npy::npy::header::ParseHeaderError;
+        let reason = match e {
+            // ndarray-npy's message names the key wrongly ("shaper"); say what a header needs.
+            ndarray_npy::npy::header::ReadHeaderError::Parse(ParseHeaderError::MissingKey(_)) => {
+                "a key is missing (a .npy header holds 'descr', 'fortran_order' and 'shape')".into()
+            }
+            // The parser's message quotes the header, which may be megabytes: keep the start.
+            other => shortened(&other.to_string(), 200),
+        };
+        npy_error(path, format!("unreadable .npy header: {reason}"))
+    })?;
     let descr = match header.type_descriptor.as_string() {
         Some(d) => d.clone(),
         None => {
@@ -155,8 +177,17 @@ pub fn check_npy_size(path: impl AsRef<Path>) -> Result<Vec<usize>> {
 /// ```
 pub fn read_npy<T: ReadNpyExt>(path: impl AsRef<Path>, limits: &Limits) -> Result<T> {
     let path = path.as_ref();
-    read_npy_header(path, limits)?;
-    T::read_npy(std::io::BufReader::new(open(path)?)).map_err(|e| npy_error(path, e))
+    let header = read_npy_header(path, limits)?;
+    T::read_npy(std::io::BufReader::new(open(path)?)).map_err(|e| match e {
+        ndarray_npy::ReadNpyError::WrongNdim(Some(expected), got) => npy_error(
+            path,
+            format!(
+                "expected a {expected}-dimensional array, the file holds a {got}-dimensional one of shape {:?}",
+                header.shape
+            ),
+        ),
+        other => npy_error(path, shortened(&other.to_string(), 300)),
+    })
 }
 
 /// Writes `array` to `path` as `.npy`, atomically ([`cadet_core::io::write_atomic_with`]: a uniquely named

@@ -304,7 +304,16 @@ impl Reference {
 
     /// Checks `1 ≤ k ≤ |X⁽¹⁾|` for `statistic`.
     fn check_k(&self, statistic: Statistic, k: usize) -> Result<()> {
-        if k == 0 || k > self.size {
+        if k == 0 {
+            return Err(Error::InvalidParameter {
+                name: "k",
+                reason: format!(
+                    "{} averages the k nearest reference images: k must be at least 1",
+                    statistic.label()
+                ),
+            });
+        }
+        if k > self.size {
             return Err(Error::InvalidParameter {
                 name: "k",
                 reason: format!(
@@ -375,6 +384,19 @@ impl Reference {
                 "reference: empty, or μ not finite".into(),
             ));
         }
+        // μ is a mean of unit vectors: its norm is in (0, 1] (up to rounding). Zero would make every m_out 0,
+        // above 1 no features give it.
+        let norm = self.mu.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if !(norm > 0.0 && norm <= 1.0 + 1e-3) {
+            return Err(Error::Degenerate(format!(
+                "reference: μ has norm {norm:e}, a mean of unit features has a norm in (0, 1]"
+            )));
+        }
+        if self.image_m_in.iter().any(|v| v.abs() > 1.0 + 1e-3) {
+            return Err(Error::Degenerate(
+                "reference: an image's m_in (a mean cosine) outside [-1, 1]".into(),
+            ));
+        }
         if !self.image_m_in.is_empty()
             && (self.image_m_in.len() != self.size
                 || self.image_m_in.iter().any(|v| !v.is_finite()))
@@ -402,13 +424,15 @@ impl Reference {
             )));
         }
         // Each image's row is a mean of unit vectors or a unit vector: a zero row (never produced from features,
-        // which refuse zero norms) would make every cosine with it undefined.
-        if let Some(row) = values
-            .chunks(self.mu.len().max(1))
-            .position(|r| r.iter().all(|&v| v == 0.0))
-        {
+        // which refuse zero norms) would make every cosine with it undefined, a norm above 1 is not a mean of unit
+        // vectors.
+        if let Some(row) = values.chunks(self.mu.len().max(1)).position(|r| {
+            let norm = r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+            !(norm > 0.0 && norm <= 1.0 + 1e-3)
+        }) {
             return Err(Error::Degenerate(format!(
-                "reference: {what} of image {row} are all zero"
+                "reference: {what} of image {row} are all zero or have a norm above 1 (unit features' means have \
+                 norms in (0, 1])"
             )));
         }
         Ok(())

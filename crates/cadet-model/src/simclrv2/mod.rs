@@ -168,23 +168,19 @@ impl SimClrV2Config {
             200 => ([3, 24, 36, 3], true),
             d => return invalid("depth", format!("18, 50, 101, 152 or 200, got {d}")),
         };
-        if self.width_multiplier == 0 || self.base_width == 0 {
-            return invalid(
-                "width_multiplier",
-                "width multiplier and base width must be at least 1".into(),
-            );
-        }
         // Settings may come from file names and metadata: bound them before any product of widths (the released
-        // checkpoints use base width 64 and multipliers 1 to 3).
-        if self.width_multiplier > MAX_WIDTH_MULTIPLIER || self.base_width > MAX_BASE_WIDTH {
-            return invalid(
+        // checkpoints use base width 64 and multipliers 1 to 3). Each is blamed by its own name.
+        for (name, value, max) in [
+            ("base_width", self.base_width, MAX_BASE_WIDTH),
+            (
                 "width_multiplier",
-                format!(
-                    "width multiplier at most {MAX_WIDTH_MULTIPLIER} and base width at most {MAX_BASE_WIDTH}, \
-                     got {} and {}",
-                    self.width_multiplier, self.base_width
-                ),
-            );
+                self.width_multiplier,
+                MAX_WIDTH_MULTIPLIER,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return invalid(name, format!("1 to {max}, got {value}"));
+            }
         }
         if self.num_classes.is_some_and(|c| c > MAX_HEAD_WIDTH) {
             return invalid(
