@@ -194,6 +194,26 @@ impl Dataset {
 mod tests {
     use super::*;
 
+    /// Sizes whose sum overflows (flags such as `--n-test 18446744073709551615`) are refused; the sum used to
+    /// wrap, pass the check and panic slicing out of range.
+    #[test]
+    fn split_sizes_that_overflow_are_refused() {
+        let data = crate::Synthetic {
+            classes: 2,
+            per_class: 5,
+            size: 8,
+            seed: 0,
+            plain: true,
+        }
+        .generate()
+        .unwrap();
+        let e = data.split(&[3, usize::MAX], 0).unwrap_err().to_string();
+        assert!(e.contains("more than usize::MAX"), "{e}");
+        assert!(data.split(&[usize::MAX, usize::MAX, 2], 0).is_err());
+        assert!(data.split(&[11], 0).is_err());
+        assert_eq!(data.split(&[4, 6], 0).unwrap()[1].len(), 6);
+    }
+
     #[test]
     fn grayscale_is_pillows_luma_in_three_channels() {
         let images = Array4::from_shape_vec(

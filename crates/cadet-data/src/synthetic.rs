@@ -238,6 +238,30 @@ mod tests {
     use super::*;
     use ndarray::Axis;
 
+    /// Absurd sizes name the field and its range (not a debug dump), and never reach the drawing code (a side of
+    /// 2^64 − 1 panicked there).
+    #[test]
+    fn out_of_range_settings_name_the_field() {
+        let spec = |size: usize, per_class: usize| Synthetic {
+            classes: 3,
+            per_class,
+            size,
+            seed: 0,
+            plain: true,
+        };
+        for (s, field) in [
+            (spec(0, 1), "size"),
+            (spec(usize::MAX, 1), "size"),
+            (spec(8, 0), "per_class"),
+        ] {
+            let e = s.generate().unwrap_err().to_string();
+            assert!(e.contains(field) && !e.contains("Synthetic {"), "{e}");
+        }
+        // In range, but too many pixels: refused before drawing, by the allocation bound.
+        let e = spec(1024, 1_000_000).generate().unwrap_err().to_string();
+        assert!(e.contains("max_alloc_bytes"), "{e}");
+    }
+
     #[test]
     fn deterministic_balanced_and_varied() {
         let spec = Synthetic {

@@ -458,6 +458,16 @@ mod tests {
     use super::*;
     use rand::RngExt;
 
+    /// Sizes near `usize::MAX` (a `--reference` flag) are refused, not a panic in the split's arithmetic.
+    #[test]
+    fn huge_sizes_are_refused() {
+        assert!(Resplits::new(100, usize::MAX, None, 0).is_err());
+        assert!(Resplits::new(100, usize::MAX - 1, None, 0).is_err());
+        let r = Resplits::new(100, 10, None, 0).unwrap();
+        assert_eq!(r.max_x2(usize::MAX), 0);
+        assert!(r.split(usize::MAX, 0).is_err());
+    }
+
     #[test]
     fn law_by_hand() {
         // n = 1, α = 0.5: k = 1, Beta(1, 1) = uniform, so BetaBinomial(m, 1, 1) is uniform on 0..=m.

@@ -757,3 +757,28 @@ fn a_stored_statistic_outside_its_range_is_refused() {
     let inside = format!("{}0.5{}", &v2[..start], &v2[end..]);
     assert!(Calibration::from_bytes(common::resign(&inside).as_bytes()).is_ok());
 }
+
+/// A re-signed file whose reference μ is zero (every m_out 0: it scored, exit 0, with a rejection rate of 0) or
+/// far beyond a mean of unit features is refused; so is a per-image reference mean above norm 1.
+#[test]
+fn a_reference_no_features_give_is_refused() {
+    let (_, cal) = calibrated();
+    let text = String::from_utf8(cal.to_bytes().unwrap()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mu = value["reference"]["mu"].as_array().unwrap().clone();
+    let start = text.find("\"mu\":[").unwrap() + "\"mu\":[".len();
+    let end = start + text[start..].find(']').unwrap();
+    for replacement in [
+        vec!["0.0".to_string(); mu.len()].join(","),
+        std::iter::once("1e+300".to_string())
+            .chain(std::iter::repeat_n("0.0".to_string(), mu.len() - 1))
+            .collect::<Vec<_>>()
+            .join(","),
+    ] {
+        let edited = format!("{}{replacement}{}", &text[..start], &text[end..]);
+        let e = Calibration::from_bytes(common::resign(&edited).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("μ has norm"), "{e}");
+    }
+}

@@ -201,6 +201,52 @@ fn safetensors_byte_ranges_must_match_dtype_and_shape() {
     assert_names(err, &["torchvision_resnet18.safetensors", "data section"]);
 }
 
+/// Well-formed F16 and F64 tensors (the byte ranges fit), which made the first forward pass panic in burn-flex
+/// ("dtype mismatch (expected F16, got F32)"), and a negative running variance, which gave NaN features blamed on
+/// the model overflowing, are refused at load naming the tensor (second hostile pass).
+#[test]
+fn half_and_double_weights_and_negative_variances_are_refused_at_load() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let tv = fixtures().join("torchvision_resnet18.safetensors");
+    let net = || {
+        ResNetConfig::new(18)
+            .with_base_width(4)
+            .with_num_classes(Some(5))
+            .init(&device)
+            .unwrap()
+    };
+    let key = "bn1.weight"; // F32 of shape [4]: 16 bytes, as many as F16 [8] or F64 [2]
+    for (dtype, shape) in [("F16", 8), ("F64", 2)] {
+        let other = edited(&tv, dir.path(), |h, _| {
+            h[key]["dtype"] = dtype.into();
+            h[key]["shape"] = serde_json::json!([shape]);
+        });
+        let err = net()
+            .load_torchvision(&other, "")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_names(err, &[key, &format!("is {dtype}"), "float32"]);
+    }
+    let v2 = fixtures().join("simclrv2_r50_sk1_base2.safetensors");
+    let header_key = |src: &Path, suffix: &str| {
+        let bytes = std::fs::read(src).unwrap();
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+        header.keys().find(|k| k.ends_with(suffix)).unwrap().clone()
+    };
+    let var = header_key(&v2, "running_var");
+    let bad = poisoned(&v2, dir.path(), &var, -0.5);
+    let err = load_simclrv2(&bad, &device).err().unwrap().to_string();
+    assert_names(err, &[&var, "variance -0.5"]);
+    let var = "bn1.running_var";
+    let bad = poisoned(&tv, dir.path(), var, -0.5);
+    let err = net().load_torchvision(&bad, "").err().unwrap().to_string();
+    assert_names(err, &[var, "variance -0.5", "never negative"]);
+}
+
 /// A FIFO or a device given as weights or as a checkpoint's index is refused at once (a FIFO used to block
 /// forever, `/dev/zero` to be read until memory ran out).
 #[cfg(target_os = "linux")]

@@ -280,6 +280,44 @@ fn read_labels(path: &Path) -> Result<Vec<i64>> {
 mod size_tests {
     use super::*;
 
+    /// An array of the wrong dimension, a header without a key, and a header of megabytes are told plainly: the
+    /// dimensions and the shape, the keys a header holds, a message of bounded length (ndarray-npy says
+    /// "Dimension type with NDIM = Some(3)", names a key "shaper", and quotes the whole header).
+    #[test]
+    fn header_and_dimension_errors_read_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one.npy");
+        save_npy(&ndarray::Array1::<f32>::zeros(5), &path).unwrap();
+        let e = read_npy::<ndarray::Array3<f32>>(&path, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "expected a 3-dimensional array, the file holds a 1-dimensional one of shape [5]"
+            ),
+            "{e}"
+        );
+        let npy = |header: &str| {
+            let mut h = header.to_string();
+            h.push_str(&" ".repeat(63 - (10 + h.len()) % 64));
+            h.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend((h.len() as u16).to_le_bytes());
+            bytes.extend(h.as_bytes());
+            bytes
+        };
+        std::fs::write(&path, npy("{'descr': '<f4', 'fortran_order': False, }")).unwrap();
+        let e = check_npy_size(&path).unwrap_err().to_string();
+        assert!(e.contains("'shape'") && !e.contains("shaper"), "{e}");
+        let deep = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': {}}}",
+            "(".repeat(20_000)
+        );
+        std::fs::write(&path, npy(&deep)).unwrap();
+        let e = check_npy_size(&path).unwrap_err().to_string();
+        assert!(e.len() < 600, "{} bytes: {}", e.len(), &e[..200]);
+    }
+
     #[test]
     fn a_lying_header_is_refused_before_allocation() {
         let dir = tempfile::tempdir().unwrap();
