@@ -63,8 +63,21 @@ fn builder<'a>(prefix: &'a str, target: &Path, folder: bool) -> tempfile::Builde
 
 /// `e` with `path` named in its message (the kind kept): "File exists (os error 17)" alone says nothing
 /// about which of a program's files failed.
+/// The temporary file's own path, which the `tempfile` crate appends (" at path \"…/.name.XXXX.tmp\""), is
+/// dropped: the user named `path`, not the temporary.
 fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+    let mut reason = e.to_string();
+    if let Some(at) = reason.find(" at path \"") {
+        reason.truncate(at);
+    }
+    let hint = match e.kind() {
+        std::io::ErrorKind::NotFound => " (its folder does not exist)",
+        _ => "",
+    };
+    std::io::Error::new(
+        e.kind(),
+        format!("cannot write {}: {reason}{hint}", path.display()),
+    )
 }
 
 /// Refuses to replace anything but a regular file: a rename over `/dev/null`, a FIFO or a socket would put a
@@ -220,6 +233,20 @@ pub fn commit_file(file: &Path, path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write into a folder that does not exist names the target once, says why, and not the temporary file
+    /// (`tempfile` appends its own path; the message used to name the output three times).
+    #[test]
+    fn a_failed_write_names_the_target_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("missing").join("out.bin");
+        let e = write_atomic(&target, b"x").unwrap_err().to_string();
+        assert_eq!(e.matches("out.bin").count(), 1, "{e}");
+        assert!(
+            !e.contains(".out.bin.") && e.contains("its folder does not exist"),
+            "{e}"
+        );
+    }
 
     #[cfg(unix)]
     #[test]

@@ -164,6 +164,9 @@ pub enum Error {
     /// A tensor could not be read back from the device.
     #[error("reading a tensor back from the device: {0}")]
     Readback(String),
+    /// A file could not be written; the message names it (written by `cadet_core::io::write_atomic`).
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
 }
 
 impl Error {

@@ -305,8 +305,5 @@ fn write_safetensors(
         bytes.extend(t.values.iter().flat_map(|v| v.to_le_bytes()));
     }
     // A uniquely named temporary file, synced, then renamed: a crash never leaves a half-written file at `path`.
-    cadet_core::io::write_atomic(path, &bytes).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    cadet_core::io::write_atomic(path, &bytes).map_err(Error::Write)
 }
