@@ -118,6 +118,21 @@ impl Detector {
 }
 
 fn run(args: Args) -> Result<(), BoxError> {
+    // Flags that the attack would refuse only after the data and the features are made, checked first.
+    if !(1..=1024).contains(&args.samples) {
+        return Err(format!(
+            "--samples: 1 to 1024 transforms per EOT step (default 4), got {}",
+            args.samples
+        )
+        .into());
+    }
+    if !(args.lambda.is_finite() && args.lambda >= 0.0) {
+        return Err(format!(
+            "--lambda: the detector term's weight, finite and ≥ 0, got {}",
+            args.lambda
+        )
+        .into());
+    }
     let progress = Lines {
         t0: Instant::now(),
         done: 0.into(),

@@ -145,6 +145,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<(), BoxError> {
     // Settings that would fail after minutes of training are checked first.
+    if !(1..=10_000_000).contains(&args.simclr_steps) {
+        return Err(format!(
+            "--simclr-steps: 1 to 10000000 (default 3000), got {}",
+            args.simclr_steps
+        )
+        .into());
+    }
     if !(16..=256).contains(&args.size) {
         return Err(format!(
             "--size: 16 to 256 pixels (the quickstart trains on its own synthetic images; default 32), got {}",

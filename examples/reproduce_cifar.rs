@@ -337,6 +337,15 @@ fn run(args: Args) -> Result<(), BoxError> {
         return Err(format!("--reference: test or train, got {}", args.reference).into());
     }
     // Settings that would fail after the attacks and the MMD tables are checked first.
+    for (flag, value) in [
+        ("--repeats", args.repeats),
+        ("--trials", args.trials),
+        ("--max-n", args.max_n),
+    ] {
+        if value == 0 {
+            return Err(format!("{flag}: at least 1, got 0").into());
+        }
+    }
     if args.x1 == 0 {
         return Err("--x1: at least 1 reference image (the paper: 300)".into());
     }
