@@ -353,7 +353,9 @@ fn run(args: &Args) -> Result<(), BoxError> {
         println!("{:?} features → {}", features.dim(), args.out.display());
     } else {
         let size = data.image_shape().1;
-        let cadet = Cadet::params(size)
+        // Only the views matter here, not a method: the paper's needs no un-augmented view, so the layout is
+        // the user's choice (`detect` is given the same flag and its own method).
+        let cadet = Cadet::paper(size)
             .n_trs(args.n_trs)
             .identity_view(args.identity_view)
             .seed(args.seed)
