@@ -12,21 +12,19 @@
 //! success rate, the detection rate (p ≤ 0.05), the success at the detector's threshold (misclassified and
 //! p > 0.05) and the AUROC against the clean test set. The Markdown table is written atomically and printed.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use cadet::attacks::{
-    Attack, AttackOutput, CadetSurrogate, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms,
-};
+use cadet::attacks::{Attack, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms};
 use cadet::data::formats::ImageFolder;
 use cadet::detect::comparison::headline_method;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore, Stream};
 use cadet::model::{
     BurnEmbedder, CifarResNetConfig, Normalization, Normalized, pretrained_weights,
 };
-use cadet_core::{Progress, metrics};
+use cadet_core::Progress;
+use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
 use clap::Parser;
 use ndarray::{Array3, s};
 
@@ -107,7 +105,7 @@ struct Detector {
 }
 
 impl Detector {
-    fn score(&self, features: &Array3<f32>) -> Result<Vec<ImageScore>, BoxError> {
+    fn score(&self, features: &Array3<f32>) -> Result<Vec<ImageScore>, cadet::detect::Error> {
         let f = if self.identity_view {
             features.clone()
         } else {
@@ -216,61 +214,62 @@ fn run(args: Args) -> Result<(), BoxError> {
         .collect::<Result<_, _>>()?;
 
     // The attacks; the surrogate's reference is X1's features.
-    let surrogate = CadetSurrogate::new(
+    let images = to_attack.images_f32();
+    let labels = to_attack.labels();
+    let alpha = 0.05;
+    let mut table = AdaptiveAttackTable::new(
+        String::new(),
+        detectors
+            .iter()
+            .map(|d| d.name.clone())
+            .zip(clean_scores)
+            .collect(),
+        alpha,
+    )?;
+    // Each attack's images embedded with a stream of their own (Extra(1) for PGD, then 2 and 3) and scored by
+    // both detectors.
+    let judge = |adversarial: &ndarray::Array4<f32>, i: usize| {
+        let f = features(adversarial.view(), Stream::Extra(1 + i as u32))?;
+        detectors.iter().map(|d| d.score(&f)).collect()
+    };
+    let pgd = Pgd {
+        batch_size: args.batch,
+        ..Pgd::paper()
+    };
+    let t = Instant::now();
+    let out = pgd.attack(&target, images.view(), labels, &Goal::Untargeted, &progress)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let clean_accuracy = out.clean_accuracy(labels);
+    table.push(&AttackedImages {
+        attack: pgd.name(),
+        success: out.samples.iter().map(|s| s.success).collect(),
+        scores: judge(&out.adversarial, 0)?,
+        seconds,
+    })?;
+    table.push_eot_attacks(
+        &target,
         &target,
         SurrogateReference::from_features(f1.view())?,
         SurrogateTerms {
             lambda: args.lambda,
             ..SurrogateTerms::headline()
         },
+        &EotPgd {
+            samples: args.samples,
+            batch_size: args.batch,
+            ..EotPgd::paper()
+        },
+        images.view(),
+        labels,
+        |adversarial, i| judge(adversarial, 1 + i),
+        &progress,
     )?;
-    let eot = EotPgd {
-        samples: args.samples,
-        batch_size: args.batch,
-        ..EotPgd::paper()
-    };
-    let attacks: Vec<(&str, Box<dyn Attack + '_>)> = vec![
-        (
-            "PGD",
-            Box::new(Pgd {
-                batch_size: args.batch,
-                ..Pgd::paper()
-            }),
-        ),
-        ("EOT-PGD (a)", Box::new(eot.clone())),
-        ("EOT-PGD (b)", Box::new(eot.with_detector(surrogate))),
-    ];
-    let images = to_attack.images_f32();
-    let labels = to_attack.labels();
-    let mut rows: Vec<(String, AttackOutput, Vec<Vec<ImageScore>>, f64)> = Vec::new();
-    for (i, (short, attack)) in attacks.iter().enumerate() {
-        let t = Instant::now();
-        let out = attack.attack(&target, images.view(), labels, &Goal::Untargeted, &progress)?;
-        let seconds = t.elapsed().as_secs_f64();
-        let f = features(out.adversarial.view(), Stream::Extra(1 + i as u32))?;
-        let scores = detectors
-            .iter()
-            .map(|d| d.score(&f))
-            .collect::<Result<Vec<_>, _>>()?;
-        eprintln!(
-            "{short}: {seconds:.0} s, success {:.1}%",
-            100.0 * out.success_rate()
-        );
-        rows.push((attack.name(), out, scores, seconds));
-    }
-
-    let alpha = 0.05;
-    let mut md = String::new();
-    writeln!(
-        md,
-        "Command: `cargo run --release --example adaptive_attack -- {}`\n",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-    )?;
-    writeln!(
-        md,
-        "ResNet-20 (pretrained, supervised) as classifier and as CADet's encoder (its 64-d features); disjoint JPEG \
+    table.header = format!(
+        "Command: `cargo run --release --example adaptive_attack -- {}`\n\n\
+         ResNet-20 (pretrained, supervised) as classifier and as CADet's encoder (its 64-d features); disjoint JPEG \
          CIFAR-10 test images: |X1| = {}, |X2| = {}, {} clean test images, {} attacked; {} CADet transforms; \
-         EOT: {} transforms per step; λ = {}. Clean accuracy on the attacked images: {:.1}%.\n",
+         EOT: {} transforms per step; λ = {}. Clean accuracy on the attacked images: {:.1}%.",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         args.x1,
         args.x2,
         args.n_clean,
@@ -278,54 +277,13 @@ fn run(args: Args) -> Result<(), BoxError> {
         args.n_trs,
         args.samples,
         args.lambda,
-        100.0 * rows[0].1.clean_accuracy(labels)
-    )?;
-    writeln!(
-        md,
-        "| attack | detector | attack success | detected (p ≤ {alpha}) | success and undetected | AUROC vs clean | \
-         attack time |\n|---|---|---|---|---|---|---|"
-    )?;
-    for (d, det) in detectors.iter().enumerate() {
-        let flagged = clean_scores[d]
-            .iter()
-            .filter(|s| s.p_value <= alpha)
-            .count();
-        writeln!(
-            md,
-            "| clean test images | {} | – | {:.1}% | – | – | – |",
-            det.name,
-            100.0 * flagged as f64 / clean_scores[d].len() as f64
-        )?;
-    }
-    for (name, out, scores, seconds) in &rows {
-        for (d, det) in detectors.iter().enumerate() {
-            let n = scores[d].len() as f64;
-            let detected = scores[d].iter().filter(|s| s.p_value <= alpha).count() as f64;
-            let undetected_success = out
-                .samples
-                .iter()
-                .zip(&scores[d])
-                .filter(|(s, sc)| s.success && sc.p_value > alpha)
-                .count() as f64;
-            let inside: Vec<f64> = clean_scores[d].iter().map(|s| -s.score).collect();
-            let outside: Vec<f64> = scores[d].iter().map(|s| -s.score).collect();
-            writeln!(
-                md,
-                "| {name} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {seconds:.0} s |",
-                det.name,
-                100.0 * out.success_rate(),
-                100.0 * detected / n,
-                100.0 * undetected_success / n,
-                100.0 * metrics::auroc(&inside, &outside)?
-            )?;
-        }
-    }
-    writeln!(
-        md,
-        "\nRun time: {:.0} s on {} CPU threads.",
+        100.0 * clean_accuracy
+    );
+    let md = format!(
+        "{table}\nRun time: {:.0} s on {} CPU threads.\n",
         progress.t0.elapsed().as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
-    )?;
+    );
     if let Some(dir) = args.markdown.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
             format!(

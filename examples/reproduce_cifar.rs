@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
-use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
+use cadet::attacks::{
+    Attack, CarliniWagner, EotPgd, Fgsm, Goal, ImageEncoder, Pgd, SurrogateReference,
+    SurrogateTerms,
+};
 use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
@@ -37,6 +40,7 @@ use cadet::model::{
 };
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
+use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
 use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
@@ -104,9 +108,11 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     max_n: usize,
     /// Save the CADet features of X1, X2 and every scored set as (n, 1 + n_trs, d) .npy files here, each image's
-    /// un-augmented view first (the input of the `detect` example, with `--identity-view`), and the single-view features the baselines use, (n, d), under `single/`
-    /// (the sets, X2, and the k-NN training images as `knn_train.npy` with their labels as `knn_train_labels.npy`:
-    /// X1's images with `--reference train`, 10,000 training images otherwise).
+    /// un-augmented view first (the input of the `detect` example, with `--identity-view`), and the single-view
+    /// features the baselines use, (n, d), under `single/` (the sets, X2, and the k-NN training images as
+    /// `knn_train.npy` with their labels as `knn_train_labels.npy`: X1's images with `--reference train`, 10,000
+    /// training images otherwise); with the classifier baselines, their scores under `classifier/` (n, 3: ODIN,
+    /// Hu et al.'s noise and boundary steps), for the `validity` example.
     #[arg(long)]
     save_features: Option<PathBuf>,
     /// Markdown report; figures go beside it.
@@ -116,9 +122,16 @@ struct Args {
     /// set: about 6-10 s per 100 images on 2 busy CPU cores, some 5-7 minutes in a default run).
     #[arg(long)]
     skip_classifier_baselines: bool,
+    /// Attack the first N of the attacked images adaptively too (EOT-PGD through CADet's transforms, then with a
+    /// surrogate of the headline's statistics on the embedder against X1; 4 transforms per step) and add the
+    /// table: about 7 s per image on 2 busy cores. CPU only.
+    #[arg(long, default_value_t = 0)]
+    adaptive: usize,
 }
 
 type BoxError = Box<dyn std::error::Error>;
+/// EOT transforms per image and step of the adaptive attacks (the library's default is 8; 4 halves the time).
+const EOT_SAMPLES: usize = 4;
 /// A set's name and CADet scores.
 type Scored = (String, Vec<ImageScore>);
 
@@ -282,18 +295,30 @@ fn train_simclr(args: &Args, data: &Data, dir: &Path, progress: &Lines) -> Resul
 }
 
 /// The embedder the experiments use, as a boxed trait object.
-fn embedder(args: &Args, classifier: &CifarResNet) -> Result<Box<dyn Embedder>, BoxError> {
+/// The embedder, and the same encoder on the autodiff device for the adaptive attacks' surrogate.
+fn embedder(
+    args: &Args,
+    classifier: &CifarResNet,
+) -> Result<(Box<dyn Embedder>, Box<dyn ImageEncoder>), BoxError> {
     if args.encoder == "supervised" {
         let device = Device::flex();
         let net: CifarResNet = classifier.clone();
-        return Ok(Box::new(
-            BurnEmbedder::new(
-                net,
-                device,
-                Normalization::imagenet(),
-                "resnet20-cifar10-supervised",
-            )
-            .with_batch_size(500),
+        let surrogate = Normalized::new(
+            net.clone().to_device(&device.clone().autodiff()),
+            Normalization::imagenet(),
+            device.clone().autodiff(),
+        );
+        return Ok((
+            Box::new(
+                BurnEmbedder::new(
+                    net,
+                    device,
+                    Normalization::imagenet(),
+                    "resnet20-cifar10-supervised",
+                )
+                .with_batch_size(500),
+            ),
+            Box::new(surrogate),
         ));
     }
     let dir = Path::new(&args.encoder);
@@ -304,14 +329,18 @@ fn embedder(args: &Args, classifier: &CifarResNet) -> Result<Box<dyn Embedder>, 
         .into_iter()
         .next()
         .ok_or("the encoder has no parameters")?;
-    Ok(Box::new(
-        BurnEmbedder::new(
-            encoder,
-            device,
-            trainer.normalization(),
-            format!("simclr:{}@{}", dir.display(), trainer.state().step),
-        )
-        .with_batch_size(256),
+    let surrogate = Normalized::new(encoder.clone(), trainer.normalization(), device.clone());
+    Ok((
+        Box::new(
+            BurnEmbedder::new(
+                encoder,
+                device,
+                trainer.normalization(),
+                format!("simclr:{}@{}", dir.display(), trainer.state().step),
+            )
+            .with_batch_size(256),
+        ),
+        Box::new(surrogate),
     ))
 }
 
@@ -367,6 +396,26 @@ fn run(args: Args) -> Result<(), BoxError> {
     Cadet::paper(32)
         .n_trs(args.x1_trs.unwrap_or(args.n_trs))
         .check()?;
+    if args.adaptive > args.n_test {
+        return Err(format!(
+            "--adaptive {}: at most --n-test ({}) attacked images",
+            args.adaptive, args.n_test
+        )
+        .into());
+    }
+    if args.adaptive > 0 && args.device != "cpu" {
+        return Err(format!(
+            "--adaptive: the attacked ResNet-20 runs on the CPU; give --device cpu (got {})",
+            args.device
+        )
+        .into());
+    }
+    if args.adaptive > 0 && args.x1_trs.unwrap_or(args.n_trs) < 2 {
+        return Err(
+            "--adaptive: the surrogate's local m_in needs at least 2 transforms per X1 image"
+                .into(),
+        );
+    }
     let data = load(&args.data, &args)?;
     eprintln!(
         "data: JPEG train {}, JPEG test {}, lossless {}, Tiny-ImageNet {}",
@@ -381,7 +430,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     let resnet20 = CifarResNetConfig::new(20)
         .init(&Device::flex())?
         .load_safetensors(pretrained_weights(args.data.join("resnet-cifar10"), 20)?)?;
-    let embedder = embedder(&args, &resnet20)?;
+    let (embedder, surrogate_encoder) = embedder(&args, &resnet20)?;
     let mut md = String::new();
     writeln!(
         md,
@@ -438,6 +487,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         ("CW", Box::new(CarliniWagner::paper())),
         ("FGSM", Box::new(Fgsm::paper())),
     ];
+    // PGD's per-image success and time, the adaptive-attack table's first row.
+    let mut pgd = None;
     for (name, attack) in attacks {
         let t = Instant::now();
         let r = attack.attack(
@@ -457,6 +508,13 @@ fn run(args: Args) -> Result<(), BoxError> {
             100.0 * r.success_rate()
         )?;
         eprintln!("{name}: {:.0} s", t.elapsed().as_secs_f64());
+        if name == "PGD" {
+            pgd = Some((
+                attack.name(),
+                r.samples.iter().map(|s| s.success).collect::<Vec<bool>>(),
+                t.elapsed().as_secs_f64(),
+            ));
+        }
         adversarial.push((name.to_string(), r.adversarial));
     }
     writeln!(md)?;
@@ -651,13 +709,30 @@ fn run(args: Args) -> Result<(), BoxError> {
             )
             .into());
         }
+        let (x2_scores, test_scores) = (score(&x2.images_f32())?, score(&test.images_f32())?);
         cadet_report::report::push_classifier_baselines(
             &mut table,
             &odin.name(),
-            &score(&x2.images_f32())?,
-            &score(&test.images_f32())?,
+            &x2_scores,
+            &test_scores,
             &others,
         )?;
+        if let Some(dir) = &args.save_features {
+            // Per image, for the `validity` example: the same file names as the transform features.
+            let dir = dir.join("classifier");
+            std::fs::create_dir_all(&dir)?;
+            let mut files = vec![
+                ("x2.npy".to_string(), &x2_scores),
+                (set_file(0, &sets[0].0), &test_scores),
+            ];
+            for (i, ((name, _), s)) in sets.iter().skip(1).zip(&others).enumerate() {
+                files.push((set_file(i + 1, name), s));
+            }
+            for (file, s) in files {
+                cadet::data::formats::save_npy(&s.to_columns()?, dir.join(file))?;
+            }
+            eprintln!("ODIN and Hu et al. scores saved in {}", dir.display());
+        }
         eprintln!(
             "ODIN and Hu et al.: {:.0} s",
             started.elapsed().as_secs_f64()
@@ -700,6 +775,68 @@ fn run(args: Args) -> Result<(), BoxError> {
         headline.name,
         CadetReport::new(&headline.calibration, &headline_sets, 0.05)?
     )?;
+
+    if args.adaptive > 0 {
+        let (pgd_name, pgd_success, pgd_seconds) = pgd.ok_or("PGD runs first")?;
+        let first = args.adaptive;
+        let pgd_set = sets
+            .iter()
+            .position(|(name, _)| name == "PGD adversarial")
+            .ok_or("the PGD set is scored")?;
+        let detectors = [
+            (results[0].name.clone(), &results[0]),
+            (format!("headline: {}", headline.name), headline),
+        ];
+        let mut adaptive = AdaptiveAttackTable::new(
+            format!(
+                "The first {first} attacked images, judged by the detectors above ({} transforms, |X1| = {}, \
+                 |X2| = {}; clean side: the {n} in-distribution test images); EOT: {EOT_SAMPLES} transforms per \
+                 step; the surrogate rewards the headline's statistics (λ = 1) on the embedder against X1. PGD's \
+                 time is for all {n} attacked images.",
+                args.n_trs,
+                f1.dim().0,
+                f2.dim().0
+            ),
+            detectors
+                .iter()
+                .map(|(name, m)| (name.clone(), m.scores[0].clone()))
+                .collect(),
+            0.05,
+        )?;
+        adaptive.push(&AttackedImages {
+            attack: pgd_name,
+            success: pgd_success[..first].to_vec(),
+            scores: detectors
+                .iter()
+                .map(|(_, m)| m.scores[pgd_set][..first].to_vec())
+                .collect(),
+            seconds: pgd_seconds,
+        })?;
+        let calibrations = detectors.map(|(_, m)| &m.calibration);
+        let images = attack_images.slice(s![..first, .., .., ..]);
+        adaptive.push_eot_attacks(
+            &target,
+            surrogate_encoder.as_ref(),
+            SurrogateReference::from_features(f1.view())?,
+            SurrogateTerms::headline(),
+            &EotPgd {
+                samples: EOT_SAMPLES,
+                batch_size: 20,
+                ..EotPgd::paper()
+            },
+            images,
+            &to_attack.labels()[..first],
+            |adversarial, i| {
+                let f = tf(adversarial, Stream::Extra(40 + i as u32))?;
+                calibrations
+                    .iter()
+                    .map(|c| c.score_features(f.view()))
+                    .collect()
+            },
+            &progress,
+        )?;
+        writeln!(md, "## Adaptive attacks\n\n{adaptive}")?;
+    }
 
     writeln!(md, "Run time: {:.0} s.", progress.0.elapsed().as_secs_f64())?;
     cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;

@@ -1,7 +1,8 @@
 //! Is the false-positive rate what the p-value promises, on real features? Re-splits a pool of in-distribution
 //! features saved by `reproduce_cifar --save-features` or `quickstart --save-features` many times into X1 / X2 /
 //! test, calibrates every compared method (and the k-NN and Mahalanobis baselines, when the folder has
-//! `single/knn_train.npy`) on each split, and compares the test images' rejection rates with the exact law of
+//! `single/knn_train.npy`; ODIN and Hu et al. when it has `classifier/`, as `reproduce_cifar` saves them) on each
+//! split, and compares the test images' rejection rates with the exact law of
 //! conformal p-values (`cadet_detect::validity`).
 //!
 //! ```text
@@ -22,10 +23,11 @@ use cadet::detect::comparison::{compared_methods, select};
 use cadet::detect::validity::{Resplits, ValidityRow, ValidityStudy};
 use cadet::detect::{
     Calibrator, ClassifierOutputs, DetectionMethod, Detector, Reference, Statistic, ViewLayout,
-    baselines::{Knn, Mahalanobis},
+    baselines::{HuCalibration, Knn, Mahalanobis},
     method::{FittedCombination, image_statistics},
 };
 use cadet_report::features::FeaturesLayout;
+use cadet_report::report::ClassifierScores;
 use clap::Parser;
 use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, concatenate};
 use rayon::prelude::*;
@@ -85,6 +87,11 @@ enum Procedure {
         columns: Vec<usize>,
     },
     Scores(Vec<f64>),
+    /// Hu et al.: the Bonferroni combination of two criteria's conformal p-values, per pool image.
+    Hu {
+        noise: Vec<f64>,
+        steps: Vec<f64>,
+    },
 }
 
 /// The pool's statistics (every statistic any method uses) against a reference: one row per image.
@@ -129,6 +136,12 @@ fn split_p_values(
                 Procedure::Scores(scores) => {
                     let cal = Calibrator::new(x2.iter().map(|&i| scores[i]).collect())?;
                     Ok(test.iter().map(|&i| cal.p_value(scores[i])).collect())
+                }
+                Procedure::Hu { noise, steps } => {
+                    let pick =
+                        |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+                    let hu = HuCalibration::fit(pick(noise, x2), pick(steps, x2))?;
+                    Ok(hu.p_values(&pick(noise, test), &pick(steps, test))?)
                 }
             }
         })
@@ -300,6 +313,50 @@ fn run(args: Args) -> Result<(), BoxError> {
                 Mahalanobis::fit(train.view(), &dense, present.len())?.anomaly_scores(outputs)?,
             ),
         ));
+    }
+
+    // ODIN and Hu et al. from the classifier's per-image scores saved beside each pool file (reproduce_cifar
+    // --save-features): they need no reference, only X2 to calibrate on.
+    let classifier_files: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join("classifier").join(n))
+        .collect();
+    if classifier_files.iter().all(|f| f.exists()) {
+        let mut all_scores = ClassifierScores::default();
+        for (file, range) in classifier_files.iter().zip(&ranges) {
+            let a: Array2<f64> =
+                cadet::data::formats::read_npy(file, &cadet_core::limits::Limits::default())?;
+            let s = ClassifierScores::from_columns(a.view())
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if s.odin.len() != range.len() {
+                return Err(format!(
+                    "{}: scores of {} images, its features hold {}",
+                    file.display(),
+                    s.odin.len(),
+                    range.len()
+                )
+                .into());
+            }
+            all_scores.odin.extend(s.odin);
+            all_scores.noise.extend(s.noise);
+            all_scores.steps.extend(s.steps);
+        }
+        procedures.push((
+            "baseline: ODIN".into(),
+            Procedure::Scores(all_scores.odin.iter().map(|s| -s).collect()),
+        ));
+        procedures.push((
+            "baseline: Hu et al. (noise + boundary)".into(),
+            Procedure::Hu {
+                noise: all_scores.noise,
+                steps: all_scores.steps,
+            },
+        ));
+    } else if classifier_files.iter().any(|f| f.exists()) {
+        eprintln!(
+            "ODIN and Hu et al. left out: classifier/ lacks the scores of some pool file ({})",
+            names.join(", ")
+        );
     }
 
     // Statistics of every pool image once when the reference is fixed.

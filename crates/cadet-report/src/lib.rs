@@ -16,6 +16,7 @@
 //! println!("{table}");
 //! ```
 
+pub mod adaptive;
 pub mod cli;
 pub mod features;
 pub mod plots;

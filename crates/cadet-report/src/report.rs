@@ -335,6 +335,56 @@ pub struct ClassifierScores {
     pub steps: Vec<f64>,
 }
 
+impl ClassifierScores {
+    /// The scores as an `(n, 3)` array, columns ODIN, noise, steps (what `reproduce_cifar --save-features`
+    /// writes under `classifier/`).
+    pub fn to_columns(&self) -> Result<ndarray::Array2<f64>, cadet_detect::Error> {
+        let n = self.odin.len();
+        if self.noise.len() != n || self.steps.len() != n {
+            return Err(cadet_detect::Error::ShapeMismatch {
+                what: "classifier scores (ODIN, noise, steps)",
+                expected: vec![n, n, n],
+                got: vec![n, self.noise.len(), self.steps.len()],
+            });
+        }
+        let mut a = ndarray::Array2::zeros((n, 3));
+        for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+            row[0] = self.odin[i];
+            row[1] = self.noise[i];
+            row[2] = self.steps[i];
+        }
+        Ok(a)
+    }
+
+    /// The scores from an `(n, 3)` array written by [`to_columns`](Self::to_columns); refuses another width
+    /// and non-finite values.
+    pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self, cadet_detect::Error> {
+        if a.ncols() != 3 {
+            return Err(cadet_detect::Error::ShapeMismatch {
+                what: "classifier scores (columns ODIN, noise, steps)",
+                expected: vec![0, 3],
+                got: a.shape().to_vec(),
+            });
+        }
+        if let Some(i) = a
+            .rows()
+            .into_iter()
+            .position(|r| r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(cadet_detect::Error::InvalidParameter {
+                name: "classifier scores",
+                reason: format!("row {i} holds a non-finite value"),
+            });
+        }
+        let column = |j: usize| a.column(j).to_vec();
+        Ok(Self {
+            odin: column(0),
+            noise: column(1),
+            steps: column(2),
+        })
+    }
+}
+
 /// Adds ODIN (row `"baseline: {odin_name}"`, e.g. `odin_name = "ODIN (T = 1000, ε = 0.0014)"`) and Hu et al.
 /// (row `"baseline: Hu et al. (noise + boundary)"`), both self-calibrated on X⁽²⁾'s scores `x2`: ODIN's anomaly
 /// score is `−S`, calibrated by a [`Calibrator`]; Hu et al.'s p-value is the Bonferroni combination of its two
