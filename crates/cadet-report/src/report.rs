@@ -566,6 +566,31 @@ pub fn attack_grid(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifier_scores_round_trip_through_columns() {
+        let scores = ClassifierScores {
+            odin: vec![0.5, 0.25],
+            noise: vec![1.0, 2.0],
+            steps: vec![3.0, 4.0],
+        };
+        let a = scores.to_columns().expect("same lengths");
+        assert_eq!(a, ndarray::array![[0.5, 1.0, 3.0], [0.25, 2.0, 4.0]]);
+        assert_eq!(
+            ClassifierScores::from_columns(a.view()).expect("valid"),
+            scores
+        );
+        // Another width, a non-finite value, unequal lengths: refused.
+        assert!(ClassifierScores::from_columns(a.slice(ndarray::s![.., ..2])).is_err());
+        let mut bad = a.clone();
+        bad[[1, 2]] = f64::NAN;
+        assert!(ClassifierScores::from_columns(bad.view()).is_err());
+        let short = ClassifierScores {
+            steps: vec![3.0],
+            ..scores
+        };
+        assert!(short.to_columns().is_err());
+    }
     use cadet_detect::comparison::{headline_method, headline_scores};
     use cadet_detect::{DetectionMethod, Statistic};
     use ndarray::Array3;
