@@ -25,6 +25,7 @@ use cadet::model::{
 };
 use cadet_core::Progress;
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
+use cadet_report::progress::Lines;
 use clap::Parser;
 use ndarray::{Array3, s};
 
@@ -65,33 +66,6 @@ struct Args {
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// Phase lines and batch progress on stderr, with the elapsed time.
-struct Lines {
-    t0: Instant,
-    done: std::sync::atomic::AtomicU64,
-    total: std::sync::atomic::AtomicU64,
-}
-impl Progress for Lines {
-    fn start(&self, what: &str, total: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.done.store(0, Relaxed);
-        self.total.store(total, Relaxed);
-        eprintln!(
-            "[{:>6.0}s] {what} ({total})",
-            self.t0.elapsed().as_secs_f64()
-        );
-    }
-    fn advance(&self, steps: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let done = self.done.fetch_add(steps, Relaxed) + steps;
-        eprintln!(
-            "[{:>6.0}s]   {done}/{}",
-            self.t0.elapsed().as_secs_f64(),
-            self.total.load(Relaxed)
-        );
-    }
-}
-
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
@@ -131,11 +105,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    let progress = Lines {
-        t0: Instant::now(),
-        done: 0.into(),
-        total: 0.into(),
-    };
+    let progress = Lines::new().with_counts();
     if args.n == 0 || args.n_clean < 2 || args.x2 < 2 || args.x1 < 50 || args.batch == 0 {
         return Err("--n ≥ 1, --n-clean ≥ 2, --x2 ≥ 2, --x1 ≥ 50 and --batch ≥ 1".into());
     }
@@ -281,7 +251,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     );
     let md = format!(
         "{table}\nRun time: {:.0} s on {} CPU threads.\n",
-        progress.t0.elapsed().as_secs_f64(),
+        progress.elapsed(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     if let Some(dir) = args.markdown.parent() {

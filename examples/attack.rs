@@ -11,6 +11,7 @@
 //! Outputs are written only once every attack has run, each atomically (a failed or killed run leaves the old
 //! files as they were). Exit codes: 0 success, 1 an input or run error, 2 a usage error.
 
+use cadet_report::progress::Lines;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,7 +19,6 @@ use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::data::formats::{cifar10_lossless, save_npy};
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
-use cadet_core::Progress;
 use cadet_report::report::attack_grid;
 use clap::{Parser, ValueEnum};
 
@@ -49,26 +49,6 @@ enum Preset {
     Cw,
     Fgsm,
     All,
-}
-
-/// Progress on stderr every tenth of the way.
-struct Stderr(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
-impl Progress for Stderr {
-    fn start(&self, what: &str, total: u64) {
-        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
-        self.1.store(total, std::sync::atomic::Ordering::Relaxed);
-        eprintln!("{what}: {total} images");
-    }
-    fn advance(&self, steps: u64) {
-        let done = self
-            .0
-            .fetch_add(steps, std::sync::atomic::Ordering::Relaxed)
-            + steps;
-        eprintln!(
-            "  {done}/{}",
-            self.1.load(std::sync::atomic::Ordering::Relaxed)
-        );
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -113,7 +93,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "{:<52} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "attack", "clean acc", "adv acc", "success", "mean L∞", "mean L2", "s"
     );
-    let progress = Stderr(0.into(), 0.into());
+    let progress = Lines::new().with_counts();
     // Outputs are kept until every attack has succeeded.
     let mut outputs = Vec::new();
     for (name, attack) in attacks {

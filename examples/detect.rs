@@ -20,6 +20,7 @@
 //! run succeeded) the calibration file of `--save-calibration`. A calibration made from images (`--demo`) is
 //! refused for `.npy` features; sets whose `n_trs` or dimension differ from the calibration's are refused, named.
 
+use cadet_report::progress::Lines;
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
@@ -27,7 +28,7 @@ use cadet::detect::{
     Cadet, Calibration, Correction, DetectionMethod, ImageScore, Statistic, ViewLayout,
     decide_scores,
 };
-use cadet_core::{Embedder, Progress};
+use cadet_core::Embedder;
 use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compare_methods, push_feature_baselines,
@@ -199,15 +200,6 @@ impl Embedder for Silhouette {
     }
 }
 
-/// Progress on stderr, a line per phase.
-struct Stderr;
-impl Progress for Stderr {
-    fn start(&self, what: &str, total: u64) {
-        eprintln!("{what}: {total} images");
-    }
-    fn advance(&self, _steps: u64) {}
-}
-
 /// The transforms per image of X(2)'s features `(m, views, d)`: all views, or all but the first with
 /// `--identity-view`; at least 2 (features with fewer are then refused by the calibration as a shape error).
 fn transforms(args: &Args, x2: &Array3<f32>) -> usize {
@@ -260,7 +252,7 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
             &embedder,
             parts[0].images_f32().view(),
             parts[1].images_f32().view(),
-            &Stderr,
+            &Lines::new(),
         )?,
     };
     let test = parts[2].images_f32();
@@ -274,7 +266,10 @@ fn demo(args: &Args) -> Result<Scored, BoxError> {
         x
     };
     let score = |name: &str, x: &Array4<f32>| -> Result<(String, Vec<ImageScore>), BoxError> {
-        Ok((name.to_string(), cal.score(&embedder, x.view(), &Stderr)?))
+        Ok((
+            name.to_string(),
+            cal.score(&embedder, x.view(), &Lines::new())?,
+        ))
     };
     let sets = vec![
         score("in-distribution test", &test)?,
@@ -374,7 +369,7 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             .identity_view(args.identity_view)
             .method(method(args))
             .check()?
-            .calibrate_features(None, x1.view(), x2.view(), &Stderr)
+            .calibrate_features(None, x1.view(), x2.view(), &Lines::new())
             .map_err(|e| {
                 format!(
                     "calibration from {:?} and {:?}: {e}",

@@ -17,6 +17,7 @@
 //! Requests whose buffers (images as `f32`, features, one batch of views) would exceed 16 GiB are refused before
 //! any work starts. Exit codes: 0 success, 1 an input error (bad file, too large a request), 2 a usage error.
 
+use cadet_report::progress::Lines;
 use std::path::PathBuf;
 
 use burn::prelude::*;
@@ -26,8 +27,8 @@ use cadet::detect::{Cadet, Stream};
 use cadet::model::{
     BurnEmbedder, Encoder, Normalization, ResNetConfig, SimClrTrainer, SimClrV2Config,
 };
+use cadet_core::Embedder;
 use cadet_core::limits::Limits;
-use cadet_core::{Embedder, Progress};
 use clap::{Parser, ValueEnum};
 use ndarray::Array4;
 
@@ -92,20 +93,6 @@ struct Args {
 enum Norm {
     Imagenet,
     Identity,
-}
-
-/// A line per batch on stderr.
-struct Lines;
-impl Progress for Lines {
-    fn start(&self, what: &str, total: u64) {
-        eprintln!("{what}: {total} images");
-    }
-    fn advance(&self, steps: u64) {
-        eprint!("{steps} ");
-    }
-    fn finish(&self) {
-        eprintln!();
-    }
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -360,7 +347,12 @@ fn run(args: &Args) -> Result<(), BoxError> {
             .identity_view(args.identity_view)
             .seed(args.seed)
             .check()?;
-        let features = cadet.transform_features(&embedder, images.view(), Stream::X1, &Lines)?;
+        let features = cadet.transform_features(
+            &embedder,
+            images.view(),
+            Stream::X1,
+            &Lines::new().with_counts(),
+        )?;
         save_npy(&features, &args.out)?;
         println!(
             "{:?} transform features → {}",

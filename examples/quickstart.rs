@@ -25,8 +25,8 @@
 //!
 //! Everything is seeded: the same command prints the same table on the same machine.
 
+use cadet_report::progress::{Lines, Notes};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -44,7 +44,7 @@ use cadet::model::{
     SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, accuracy, train_supervised,
 };
 use cadet::training::SimclrPairs;
-use cadet_core::{Embedder, NoProgress, Progress};
+use cadet_core::{Embedder, NoProgress};
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
 use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
@@ -107,39 +107,6 @@ const TEST_IMAGES: usize = 200;
 /// Extra in-distribution images per seen shape saved as `pool.npy` with `--save-features`.
 const VALIDITY_POOL_PER_CLASS: usize = 300;
 
-/// Progress on stderr: phase starts, every `every`-th note, and the end.
-struct Lines {
-    start: Instant,
-    every: u64,
-    notes: AtomicU64,
-}
-
-impl Lines {
-    fn new(every: u64) -> Self {
-        Self {
-            start: Instant::now(),
-            every,
-            notes: AtomicU64::new(0),
-        }
-    }
-    fn elapsed(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-}
-
-impl Progress for Lines {
-    fn start(&self, what: &str, total: u64) {
-        self.notes.store(0, Ordering::Relaxed);
-        eprintln!("[{:>5.0}s] {what} ({total})", self.elapsed());
-    }
-    fn advance(&self, _steps: u64) {}
-    fn note(&self, message: &str) {
-        if self.notes.fetch_add(1, Ordering::Relaxed) % self.every == self.every - 1 {
-            eprintln!("[{:>5.0}s]   {message}", self.elapsed());
-        }
-    }
-}
-
 /// The encoder and classifier layout: ResNet-18 blocks, ImageNet stem (32 px → 8 × 8 after the stem), base
 /// width 16 (256-d features).
 fn resnet(args: &Args) -> ResNetConfig {
@@ -196,7 +163,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    let progress = Lines::new(50);
+    let progress = Lines::new().with_notes(Notes::Every(50));
     std::fs::create_dir_all(&args.out)?;
 
     // 1. Data. Grayscale: colour is the first shortcut a small contrastive encoder learns, and shapes are the

@@ -17,6 +17,7 @@
 //! Rules kept (see `../shared/data/README.md`): in-distribution calibration and test images and the attacked
 //! images are all JPEG test images, disjoint; the lossless images appear only as the "subtle shift" side.
 
+use cadet_report::progress::{Lines, Notes};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -134,23 +135,6 @@ type BoxError = Box<dyn std::error::Error>;
 const EOT_SAMPLES: usize = 4;
 /// A set's name and CADet scores.
 type Scored = (String, Vec<ImageScore>);
-
-/// Phase lines on stderr.
-struct Lines(Instant);
-impl Progress for Lines {
-    fn start(&self, what: &str, total: u64) {
-        eprintln!(
-            "[{:>6.0}s] {what} ({total})",
-            self.0.elapsed().as_secs_f64()
-        );
-    }
-    fn advance(&self, _steps: u64) {}
-    fn note(&self, message: &str) {
-        if message.contains("0 loss") {
-            eprintln!("[{:>6.0}s]   {message}", self.0.elapsed().as_secs_f64());
-        }
-    }
-}
 
 /// The data, decoded once.
 struct Data {
@@ -349,7 +333,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<(), BoxError> {
-    let progress = Lines(Instant::now());
+    let progress = Lines::new().with_notes(Notes::Containing("0 loss"));
     let out = args
         .markdown
         .parent()
@@ -838,7 +822,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         writeln!(md, "## Adaptive attacks\n\n{adaptive}")?;
     }
 
-    writeln!(md, "Run time: {:.0} s.", progress.0.elapsed().as_secs_f64())?;
+    writeln!(md, "Run time: {:.0} s.", progress.elapsed())?;
     cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;
     print!("{md}");
     eprintln!("report: {}", args.markdown.display());

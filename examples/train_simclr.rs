@@ -16,6 +16,7 @@
 //!
 //! Exit codes: 0 success, 1 an input or run error (bad file, folder in use, diverged run), 2 a usage error.
 
+use cadet_report::progress::{Lines, Notes};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,6 @@ use cadet::model::{
     TrainConfig, ViewPairs,
 };
 use cadet::training::SimclrPairs;
-use cadet_core::Progress;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -117,18 +117,6 @@ fn synthetic(seed: u64, per_class: usize) -> cadet::data::Result<Dataset> {
         plain: false,
     }
     .generate()
-}
-
-/// One line per step on stderr.
-struct Lines(Instant);
-impl Progress for Lines {
-    fn start(&self, what: &str, total: u64) {
-        eprintln!("{what}: {total} steps left in the schedule");
-    }
-    fn advance(&self, _steps: u64) {}
-    fn note(&self, message: &str) {
-        eprintln!("[{:>6.1}s] {message}", self.0.elapsed().as_secs_f64());
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -224,7 +212,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         steps: None,
         time: Some(Duration::from_secs_f64(args.minutes * 60.0)),
     };
-    trainer.train(&source, &Lines(start), stop, Some((&args.checkpoints, 50)))?;
+    trainer.train(
+        &source,
+        &Lines::new().with_notes(Notes::All),
+        stop,
+        Some((&args.checkpoints, 50)),
+    )?;
     let steps = trainer.state().step - first_step;
     let secs = start.elapsed().as_secs_f64();
     let losses = &trainer.state().losses;

@@ -4,7 +4,7 @@
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
 //! side-by-side comparison of detection methods and baselines, the standard pictures), [`plots`] (ROC curves,
 //! histograms and line charts as PNG with a compiled-in font, or SVG) and [`features`] (the layout sidecar of
-//! saved features); [`cli`] holds the checks the programs share for flags and output paths.
+//! saved features); [`cli`] holds the checks the programs share for flags and output paths, [`progress`] their progress lines.
 //!
 //! ```
 //! use cadet_report::report::MethodTable;
@@ -20,6 +20,7 @@ pub mod adaptive;
 pub mod cli;
 pub mod features;
 pub mod plots;
+pub mod progress;
 pub mod report;
 
 /// An example program's exit: success, or the error printed with `Display` (naming the file, flag or set) and
