@@ -123,6 +123,10 @@ struct Args {
     /// set: about 6-10 s per 100 images on 2 busy CPU cores, some 5-7 minutes in a default run).
     #[arg(long)]
     skip_classifier_baselines: bool,
+    /// Seed of the split of the JPEG test images into X1, X2, the test set, the attacked images and the MMD pool
+    /// (another seed, another split: for checking that a result is not one split's luck).
+    #[arg(long, default_value_t = 11)]
+    split_seed: u64,
     /// Attack the first N of the attacked images adaptively too (EOT-PGD through CADet's transforms, then with a
     /// surrogate of the headline's statistics on the embedder against X1; 4 transforms per step) and add the
     /// table: about 7 s per image on 2 busy cores. CPU only.
@@ -439,15 +443,16 @@ fn run(args: Args) -> Result<(), BoxError> {
         .into());
     }
     let parts = if x1_from_test > 0 {
-        data.jpeg_test.split(&[x1_from_test, args.x2, n, n], 11)?
+        data.jpeg_test
+            .split(&[x1_from_test, args.x2, n, n], args.split_seed)?
     } else {
-        let mut parts = data.jpeg_test.split(&[args.x2, n, n], 11)?;
+        let mut parts = data.jpeg_test.split(&[args.x2, n, n], args.split_seed)?;
         parts.insert(0, data.jpeg_train.split(&[args.x1], 12)?.remove(0));
         parts
     };
     let mmd_pool_data = data
         .jpeg_test
-        .split(&[used, data.jpeg_test.len() - used], 11)?
+        .split(&[used, data.jpeg_test.len() - used], args.split_seed)?
         .remove(1);
     let (x1, x2, test, to_attack) = (&parts[0], &parts[1], &parts[2], &parts[3]);
 
