@@ -24,12 +24,12 @@ use cadet_report::progress::Lines;
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
+use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::{
     Cadet, Calibration, Correction, DetectionMethod, ImageScore, Statistic, ViewLayout,
     decide_scores,
 };
 use cadet_core::Embedder;
-use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compare_methods, push_feature_baselines,
 };

@@ -36,6 +36,7 @@ use cadet::attacks::{
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
 use cadet::detect::comparison::headline_scores;
+use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -46,7 +47,6 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress};
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
-use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{
     CadetReport, attack_grid, cadet_pictures, compare_methods, push_feature_baselines,
 };

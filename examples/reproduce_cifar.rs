@@ -31,6 +31,7 @@ use cadet::augment::simclr_train;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
 use cadet::detect::comparison::{compared_methods, headline_scores};
+use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::{RejectionRate, SmallSetAuroc};
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -42,7 +43,6 @@ use cadet::model::{
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress, metrics};
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
-use cadet_report::features::FeaturesLayout;
 use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};

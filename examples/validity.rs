@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cadet::detect::comparison::{compared_methods, select};
+use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::validity::{Resplits, ValidityRow, ValidityStudy};
 use cadet::detect::{
     Calibrator, ClassifierOutputs, DetectionMethod, Detector, Reference, Statistic, ViewLayout,
     baselines::{HuCalibration, Knn, Mahalanobis},
     method::{FittedCombination, image_statistics},
 };
-use cadet_report::features::FeaturesLayout;
 use cadet_report::report::ClassifierScores;
 use clap::Parser;
 use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, concatenate};

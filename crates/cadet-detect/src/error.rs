@@ -41,6 +41,15 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A saved features' layout sidecar (`layout.json`) that cannot be written or read, or disagrees with the
+    /// features or with the layout a reader was told ([`crate::features_layout`]).
+    #[error("{path}: {reason}")]
+    FeaturesFile {
+        /// The sidecar.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A failure in one image of a set (`image` counts from 0), e.g. a NaN in its transform features: the
     /// source says what and where within the image (transform row, component).
     #[error("image {image}: {source}")]

@@ -37,6 +37,7 @@ pub mod decision;
 mod detector;
 mod error;
 pub mod evaluation;
+pub mod features_layout;
 pub mod method;
 mod pvalue;
 pub mod stats;

@@ -3,8 +3,8 @@
 //! What the example programs of cadet-rs print and draw, kept out of the published crates so that a dependent
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
 //! side-by-side comparison of detection methods and baselines, the standard pictures), [`plots`] (ROC curves,
-//! histograms and line charts as PNG with a compiled-in font, or SVG) and [`features`] (the layout sidecar of
-//! saved features); [`cli`] holds the checks the programs share for flags and output paths, [`progress`] their progress lines.
+//! histograms and line charts as PNG with a compiled-in font, or SVG) and [`adaptive`] (attacks against
+//! detectors, as the attacker sees them); [`cli`] holds the checks the programs share for flags and output paths, [`progress`] their progress lines.
 //!
 //! ```
 //! use cadet_report::report::MethodTable;
@@ -18,7 +18,6 @@
 
 pub mod adaptive;
 pub mod cli;
-pub mod features;
 pub mod plots;
 pub mod progress;
 pub mod report;

@@ -1,11 +1,28 @@
-//! The sidecar `layout.json` that the examples write beside saved CADet features (`--save-features DIR`): how the
-//! views of each image are laid out in the `.npy` files, so that a reader given the files without the flag that
-//! says so (`detect --identity-view`) refuses them instead of reading the un-augmented view as a transform.
+//! The sidecar `layout.json` written beside saved CADet transform features (e.g. by the examples'
+//! `--save-features DIR`): how the views of each image are laid out in the `.npy` files, so that a reader told
+//! another layout (e.g. `detect` without `--identity-view`) refuses them instead of reading the un-augmented view
+//! as a transform.
+//!
+//! ```
+//! use cadet_detect::ViewLayout;
+//! use cadet_detect::features_layout::FeaturesLayout;
+//!
+//! let dir = std::env::temp_dir().join(format!("cadet-layout-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! FeaturesLayout { layout: ViewLayout::IdentityFirst, n_trs: 20 }.save(&dir)?;
+//! let saved = FeaturesLayout::load(&dir)?.expect("written above");
+//! assert_eq!(saved.layout.views(saved.n_trs), 21);
+//! // A reader told "transforms only" is refused, naming the sidecar.
+//! assert!(FeaturesLayout::check_against(&dir.join("x2.npy"), ViewLayout::Transforms).is_err());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 
-use cadet_detect::ViewLayout;
 use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, ViewLayout};
 
 /// The sidecar's file name, in the features' folder.
 pub const LAYOUT_FILE: &str = "layout.json";
@@ -28,21 +45,11 @@ struct File {
     layout: FeaturesLayout,
 }
 
-/// A sidecar that cannot be written or read.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct LayoutFileError {
-    /// The file.
-    pub path: PathBuf,
-    /// What is wrong.
-    pub reason: String,
-}
-
 impl FeaturesLayout {
     /// Writes `dir/layout.json` atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), LayoutFileError> {
+    pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(LAYOUT_FILE);
-        let error = |reason: String| LayoutFileError {
+        let error = |reason: String| Error::FeaturesFile {
             path: path.clone(),
             reason,
         };
@@ -56,12 +63,12 @@ impl FeaturesLayout {
 
     /// Reads `dir/layout.json`: `None` when the folder has none (features from elsewhere), an error when it is
     /// there but unreadable or not a layout file.
-    pub fn load(dir: &Path) -> Result<Option<Self>, LayoutFileError> {
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(LAYOUT_FILE);
         if !path.exists() {
             return Ok(None);
         }
-        let error = |reason: String| LayoutFileError {
+        let error = |reason: String| Error::FeaturesFile {
             path: path.clone(),
             reason,
         };
@@ -79,7 +86,7 @@ impl FeaturesLayout {
     }
 
     /// The sidecar of the folder holding `features` (a `.npy` file) and its path, if there is one.
-    pub fn beside(features: &Path) -> Result<Option<(Self, PathBuf)>, LayoutFileError> {
+    pub fn beside(features: &Path) -> Result<Option<(Self, PathBuf)>> {
         let dir = features.parent().unwrap_or(Path::new("."));
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -92,9 +99,9 @@ impl FeaturesLayout {
     /// The sidecar of the folder holding `features` (a `.npy` file), checked against the layout a reader was
     /// told: an error naming the sidecar and the flag when they disagree; `Ok` when they agree or there is no
     /// sidecar.
-    pub fn check_against(features: &Path, told: ViewLayout) -> Result<(), LayoutFileError> {
+    pub fn check_against(features: &Path, told: ViewLayout) -> Result<()> {
         match Self::beside(features)? {
-            Some((saved, path)) if saved.layout != told => Err(LayoutFileError {
+            Some((saved, path)) if saved.layout != told => Err(Error::FeaturesFile {
                 path,
                 reason: match saved.layout {
                     ViewLayout::IdentityFirst => format!(
@@ -113,10 +120,10 @@ impl FeaturesLayout {
 
     /// Checks that `features` (a `.npy` file of X⁽²⁾ or a scored set) has the views per image its sidecar
     /// promises (`1 + n_trs` or `n_trs`); `Ok` when there is no sidecar.
-    pub fn check_views(features: &Path, views: usize) -> Result<(), LayoutFileError> {
+    pub fn check_views(features: &Path, views: usize) -> Result<()> {
         match Self::beside(features)? {
             Some((saved, path)) if saved.layout.views(saved.n_trs) != views => {
-                Err(LayoutFileError {
+                Err(Error::FeaturesFile {
                     path,
                     reason: format!(
                         "promises {} views per image ({}{} transforms), {} has {views}",
