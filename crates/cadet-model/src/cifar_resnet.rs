@@ -125,8 +125,16 @@ impl CifarResNet {
     /// and a tensor the network has no place for (e.g. the extra blocks of a deeper ResNet) is an
     /// [`Error::Weights`] naming it (PyTorch's `num_batches_tracked` counters excepted: they carry no weight).
     /// A NaN or infinite weight is an [`Error::NonFiniteWeight`] naming the tensor.
-    pub fn load_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+    pub fn load_safetensors(self, path: impl AsRef<Path>) -> Result<Self> {
+        self.load_safetensors_reported(path.as_ref())
+            .map(|(net, _)| net)
+    }
+
+    /// [`Self::load_safetensors`], with what it loaded and the counters it left aside.
+    pub(crate) fn load_safetensors_reported(
+        mut self,
+        path: &Path,
+    ) -> Result<(Self, crate::ImportReport)> {
         let header = crate::safetensors_header::read(path)?;
         if let Some(found) = header.metadata.get("arch")
             && *found != self.arch()
@@ -166,7 +174,11 @@ impl CifarResNet {
                 ),
             });
         }
-        Ok(self)
+        let report = crate::ImportReport {
+            loaded: applied.applied.len(),
+            skipped: applied.unused,
+        };
+        Ok((self, report))
     }
 }
 

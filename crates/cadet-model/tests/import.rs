@@ -155,3 +155,117 @@ fn weights_of_another_width_name_the_first_tensor_and_both_shapes() {
         Ok(_) => panic!("a 5-class ResNet-20 loaded into a 10-class one"),
     }
 }
+
+/// `load_weights` builds the same networks as the family loaders, with the same reports, and passes their
+/// errors through.
+#[test]
+fn load_weights_is_the_family_loaders_behind_one_entry() {
+    use cadet_model::{
+        FeatureModel, LoadedModel, ResNetConfig, SimClrV2Config, WeightFamily, load_weights,
+    };
+    let device = Device::flex();
+    let features = |m: &dyn Fn(Tensor<4>) -> Tensor<2>, size: usize| -> Vec<f32> {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..2 * 3 * size * size)
+                    .map(|i| ((i * 37) % 101) as f32 / 101.0)
+                    .collect::<Vec<f32>>(),
+                [2, 3, size, size],
+            ),
+            &device,
+        );
+        m(x).into_data().to_vec::<f32>().unwrap()
+    };
+
+    // CIFAR ResNet: every tensor loaded, PyTorch's counters (none in Burn's files) aside.
+    let dir = tempfile::tempdir().unwrap();
+    let r20 = dir.path().join("r20.safetensors");
+    save(20, Some("resnet20"), &r20);
+    let direct = CifarResNetConfig::new(20)
+        .init(&device)
+        .unwrap()
+        .load_safetensors(&r20)
+        .unwrap();
+    let (model, report) = load_weights(
+        &r20,
+        &WeightFamily::CifarResNet(CifarResNetConfig::new(20)),
+        &device,
+    )
+    .unwrap();
+    let LoadedModel::CifarResNet(via) = model else {
+        panic!("a CIFAR ResNet")
+    };
+    assert_eq!(
+        features(&|x| via.forward_features(x), 32),
+        features(&|x| direct.forward_features(x), 32)
+    );
+    assert!(report.loaded > 0 && report.skipped.is_empty(), "{report:?}");
+    // A family of another depth: the loader's own error.
+    assert!(matches!(
+        load_weights(
+            &r20,
+            &WeightFamily::CifarResNet(CifarResNetConfig::new(32)),
+            &device
+        ),
+        Err(Error::WrongArchitecture { .. })
+    ));
+
+    // torchvision: the fixture's ResNet-18 without classifier leaves `fc` aside, as `load_torchvision` does.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tv = fixtures.join("torchvision_resnet18.safetensors");
+    // The fixture is a ResNet-18 of base width 4.
+    let (direct, direct_report) = ResNetConfig::new(18)
+        .with_base_width(4)
+        .init(&device)
+        .unwrap()
+        .load_torchvision(&tv, "")
+        .unwrap();
+    let family = WeightFamily::Torchvision {
+        config: ResNetConfig::new(18).with_base_width(4),
+        prefix: String::new(),
+    };
+    let (model, report) = load_weights(&tv, &family, &device).unwrap();
+    let LoadedModel::ResNet(via) = model else {
+        panic!("a ResNet")
+    };
+    assert_eq!(report, direct_report);
+    assert_eq!(
+        features(&|x| via.forward_features(x), 32),
+        features(&|x| direct.forward_features(x), 32)
+    );
+
+    // SimCLRv2: the architecture read from the file, as `load_simclrv2` does.
+    let sv2 = fixtures.join("simclrv2_r50_sk1_base2.safetensors");
+    let (direct, direct_report) = cadet_model::load_simclrv2(&sv2, &device).unwrap();
+    let (model, report) = load_weights(
+        &sv2,
+        &WeightFamily::SimClrV2 {
+            config: None,
+            prefix: String::new(),
+        },
+        &device,
+    )
+    .unwrap();
+    let LoadedModel::SimClr(via) = model else {
+        panic!("a SimCLR model")
+    };
+    assert_eq!(report, direct_report);
+    assert_eq!(
+        features(&|x| via.encoder.forward_features(x), 32),
+        features(&|x| direct.encoder.forward_features(x), 32)
+    );
+    // A configuration given explicitly that does not fit the file: the loader's shape error.
+    let other =
+        SimClrV2Config::from_file(fixtures.join("simclrv2_r18_sk1_base4.safetensors")).unwrap();
+    assert!(
+        load_weights(
+            &sv2,
+            &WeightFamily::SimClrV2 {
+                config: Some(other),
+                prefix: String::new(),
+            },
+            &device
+        )
+        .is_err()
+    );
+}
