@@ -414,6 +414,13 @@ fn version_1_files_load() {
         back.score(&e, test.view(), &NoProgress).unwrap(),
         cal.score(&e, test.view(), &NoProgress).unwrap()
     );
+    // A newer file relabelled version 1 (no embedder, no γ): the message says which layout it failed.
+    let mut relabelled = serde_json::to_value(&cal).unwrap();
+    relabelled["version"] = serde_json::json!(1);
+    relabelled["embedder"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&relabelled).unwrap()).unwrap();
+    let e = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e.contains("says version 1 but lacks that version's fields"), "{e}");
 }
 
 /// An embedder that returns its features in column-major order (a valid ndarray any user may produce).

@@ -454,7 +454,14 @@ impl Calibration {
         }
         let cal = match value.get("version").and_then(|v| v.as_u64()) {
             Some(1) => {
-                let v1: CalibrationV1 = serde_json::from_value(value).map_err(corrupt)?;
+                // Version 1 has its own fields (an embedder always, γ, μ and the scores): say which layout the
+                // file failed, not only serde's field message.
+                let v1: CalibrationV1 = serde_json::from_value(value).map_err(|e| {
+                    (
+                        format!("corrupt: says version 1 but lacks that version's fields ({e})"),
+                        Some(Box::new(e) as _),
+                    )
+                })?;
                 Self {
                     format: FORMAT.into(),
                     version: 2,
