@@ -109,6 +109,17 @@ fn run(args: Args) -> Result<(), BoxError> {
     if args.n == 0 || args.n_clean < 2 || args.x2 < 2 || args.x1 < 50 || args.batch == 0 {
         return Err("--n ≥ 1, --n-clean ≥ 2, --x2 ≥ 2, --x1 ≥ 50 and --batch ≥ 1".into());
     }
+    if [args.x1, args.x2, args.n_clean, args.n]
+        .iter()
+        .try_fold(0usize, |a, &n| a.checked_add(n))
+        .is_none()
+    {
+        return Err(format!(
+            "--x1 {} + --x2 {} + --n-clean {} + --n {}: more images than any data set holds",
+            args.x1, args.x2, args.n_clean, args.n
+        )
+        .into());
+    }
     let weights = pretrained_weights(args.data.join("resnet-cifar10"), 20)?;
     // The embedder on the plain device; the classifier and the surrogate's encoder on the autodiff one.
     let embedder = BurnEmbedder::new(

@@ -100,14 +100,37 @@ type BoxError = Box<dyn std::error::Error>;
 /// The most memory a request may need (images as `f32`, the features, one batch of views).
 const MEMORY_LIMIT: u64 = 16 << 30;
 
-/// Refuses a request whose buffers exceed [`MEMORY_LIMIT`], naming the sizes.
+/// The memory this machine has free now (Linux's `MemAvailable`), when it says.
+fn available_memory() -> Option<u64> {
+    let text =
+        cadet_core::limits::read_capped(std::path::Path::new("/proc/meminfo"), 1 << 16).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Refuses a request whose buffers exceed [`MEMORY_LIMIT`] or the memory available now, naming the sizes.
 fn check_memory(what: &str, bytes: u128) -> Result<(), BoxError> {
-    if bytes > u128::from(MEMORY_LIMIT) {
+    let available = available_memory();
+    let limit = available.map_or(MEMORY_LIMIT, |a| a.min(MEMORY_LIMIT));
+    if bytes > u128::from(limit) {
         return Err(format!(
-            "{what} would need {:.1} GiB, more than the limit of {} GiB: use fewer or smaller images \
+            "{what} would need {:.1} GiB, more than the limit of {:.1} GiB ({}): use fewer or smaller images \
              (--size, --limit-per-class) or fewer --n-trs",
             bytes as f64 / (1u64 << 30) as f64,
-            MEMORY_LIMIT >> 30
+            limit as f64 / (1u64 << 30) as f64,
+            if limit < MEMORY_LIMIT {
+                "the memory available now"
+            } else {
+                "embed's ceiling"
+            }
         )
         .into());
     }

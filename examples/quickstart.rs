@@ -153,18 +153,25 @@ fn run(args: Args) -> Result<(), BoxError> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
     }
-    if let Some(dir) = &args.save_features
-        && dir.exists()
-        && !dir.is_dir()
-    {
-        return Err(format!(
-            "--save-features {}: exists and is not a folder",
-            dir.display()
+    if args.classifier_epochs == 0 {
+        return Err("--classifier-epochs: at least 1 (default 3)".into());
+    }
+    // Output folders made first, so that a bad path is refused before minutes of training.
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        format!(
+            "--out {}: cannot create the folder: {e}",
+            args.out.display()
         )
-        .into());
+    })?;
+    if let Some(dir) = &args.save_features {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "--save-features {}: cannot create the folder: {e}",
+                dir.display()
+            )
+        })?;
     }
     let progress = Lines::new().with_notes(Notes::Every(50));
-    std::fs::create_dir_all(&args.out)?;
 
     // 1. Data. Grayscale: colour is the first shortcut a small contrastive encoder learns, and shapes are the
     //    point here.

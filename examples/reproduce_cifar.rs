@@ -383,7 +383,25 @@ fn run(args: Args) -> Result<(), BoxError> {
     Cadet::paper(32).n_trs(args.n_trs).check()?;
     Cadet::paper(32)
         .n_trs(args.x1_trs.unwrap_or(args.n_trs))
-        .check()?;
+        .check()
+        .map_err(|e| format!("--x1-trs: {e}"))?;
+    // The sizes drawn from the JPEG test images, summed without overflow before any data is loaded (the data
+    // set's own size is checked once it is loaded).
+    let drawn = [
+        if args.reference == "test" { args.x1 } else { 0 },
+        args.x2,
+        args.n_test,
+        args.n_test,
+    ]
+    .iter()
+    .try_fold(0usize, |a, &n| a.checked_add(n));
+    if drawn.is_none() {
+        return Err(format!(
+            "--x1 {} (with --reference test) + --x2 {} + 2 × --n-test {}: more images than any data set holds",
+            args.x1, args.x2, args.n_test
+        )
+        .into());
+    }
     if args.adaptive > args.n_test {
         return Err(format!(
             "--adaptive {}: at most --n-test ({}) attacked images",

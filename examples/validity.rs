@@ -325,7 +325,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         let mut all_scores = ClassifierScores::default();
         for (file, range) in classifier_files.iter().zip(&ranges) {
             let a: Array2<f64> =
-                cadet::data::formats::read_npy(file, &cadet_core::limits::Limits::default())?;
+                cadet::data::formats::read_npy(file, &cadet_core::limits::Limits::default())
+                    .map_err(|e| format!("{e} (expected (n, 3) float64: ODIN, noise, steps)"))?;
             let s = ClassifierScores::from_columns(a.view())
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             if s.odin.len() != range.len() {

@@ -70,8 +70,12 @@ fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
     if let Some(at) = reason.find(" at path \"") {
         reason.truncate(at);
     }
+    let folder_missing = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .is_some_and(|p| !p.exists());
     let hint = match e.kind() {
-        std::io::ErrorKind::NotFound => " (its folder does not exist)",
+        std::io::ErrorKind::NotFound if folder_missing => " (its folder does not exist)",
         _ => "",
     };
     std::io::Error::new(

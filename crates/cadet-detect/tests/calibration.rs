@@ -420,7 +420,10 @@ fn version_1_files_load() {
     relabelled["embedder"] = serde_json::Value::Null;
     std::fs::write(&path, serde_json::to_vec(&relabelled).unwrap()).unwrap();
     let e = Calibration::load(&path).unwrap_err().to_string();
-    assert!(e.contains("says version 1 but lacks that version's fields"), "{e}");
+    assert!(
+        e.contains("says version 1 but lacks that version's fields"),
+        "{e}"
+    );
 }
 
 /// An embedder that returns its features in column-major order (a valid ndarray any user may produce).

@@ -356,8 +356,9 @@ impl ClassifierScores {
         Ok(a)
     }
 
-    /// The scores from an `(n, 3)` array written by [`to_columns`](Self::to_columns); refuses another width
-    /// and non-finite values.
+    /// The scores from an `(n, 3)` array written by [`to_columns`](Self::to_columns); refuses another width,
+    /// non-finite values and values no score takes (ODIN's `S` is a softmax probability in `[0, 1]`; the noise
+    /// change and the boundary steps are `≥ 0`).
     pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self, cadet_detect::Error> {
         if a.ncols() != 3 {
             return Err(cadet_detect::Error::ShapeMismatch {
@@ -375,6 +376,19 @@ impl ClassifierScores {
                 name: "classifier scores",
                 reason: format!("row {i} holds a non-finite value"),
             });
+        }
+        let ranges = [
+            ("ODIN (column 0)", 0.0, 1.0),
+            ("noise change (column 1)", 0.0, f64::INFINITY),
+            ("boundary steps (column 2)", 0.0, f64::INFINITY),
+        ];
+        for (j, (name, lo, hi)) in ranges.iter().enumerate() {
+            if let Some(i) = a.column(j).iter().position(|v| !(lo..=hi).contains(&v)) {
+                return Err(cadet_detect::Error::InvalidParameter {
+                    name: "classifier scores",
+                    reason: format!("row {i}: {name} is {:e}, outside [{lo}, {hi}]", a[[i, j]]),
+                });
+            }
         }
         let column = |j: usize| a.column(j).to_vec();
         Ok(Self {
@@ -584,6 +598,13 @@ mod tests {
         assert!(ClassifierScores::from_columns(a.slice(ndarray::s![.., ..2])).is_err());
         let mut bad = a.clone();
         bad[[1, 2]] = f64::NAN;
+        assert!(ClassifierScores::from_columns(bad.view()).is_err());
+        // Values no score takes: a negative step count, an ODIN probability above 1.
+        let mut bad = a.clone();
+        bad[[0, 2]] = -1e9;
+        assert!(ClassifierScores::from_columns(bad.view()).is_err());
+        let mut bad = a.clone();
+        bad[[1, 0]] = 1e308;
         assert!(ClassifierScores::from_columns(bad.view()).is_err());
         let short = ClassifierScores {
             steps: vec![3.0],
