@@ -85,7 +85,7 @@ impl Detector {
         } else {
             features.slice(s![.., 1.., ..]).to_owned()
         };
-        Ok(self.calibration.score_features(f.view())?)
+        self.calibration.score_features(f.view())
     }
 }
 

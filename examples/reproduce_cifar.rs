@@ -282,12 +282,12 @@ fn train_simclr(args: &Args, data: &Data, dir: &Path, progress: &Lines) -> Resul
     Ok(())
 }
 
-/// The embedder the experiments use, as a boxed trait object.
+/// The embedder the experiments use, and the same encoder on the autodiff device for the adaptive attacks'
+/// surrogate.
+type EmbedderAndSurrogate = (Box<dyn Embedder>, Box<dyn ImageEncoder>);
+
 /// The embedder, and the same encoder on the autodiff device for the adaptive attacks' surrogate.
-fn embedder(
-    args: &Args,
-    classifier: &CifarResNet,
-) -> Result<(Box<dyn Embedder>, Box<dyn ImageEncoder>), BoxError> {
+fn embedder(args: &Args, classifier: &CifarResNet) -> Result<EmbedderAndSurrogate, BoxError> {
     if args.encoder == "supervised" {
         let device = Device::flex();
         let net: CifarResNet = classifier.clone();

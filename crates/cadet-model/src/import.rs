@@ -37,18 +37,22 @@ pub enum WeightFamily {
     },
 }
 
-/// A network loaded by [`load_weights`], by family.
+/// A network loaded by [`load_weights`], by family (boxed: the networks differ much in size).
 #[derive(Debug, Clone)]
 pub enum LoadedModel {
     /// From [`WeightFamily::CifarResNet`].
-    CifarResNet(CifarResNet),
+    CifarResNet(Box<CifarResNet>),
     /// From [`WeightFamily::Torchvision`].
-    ResNet(ResNet),
+    ResNet(Box<ResNet>),
     /// From [`WeightFamily::SimClrV2`]: encoder and contrastive head.
-    SimClr(SimClr),
+    SimClr(Box<SimClr>),
 }
 
-/// Builds the network `family` names on `device` and loads `path` into it (see the [module](self)). Errors name
+/// One way in for every family of weight files: builds the network `family` names on `device`, loads `path`
+/// into it through that family's checks (shapes, finite values, checksums, the architecture named in the file's
+/// metadata) and says what it loaded and left aside ([`ImportReport`]). The family loaders
+/// ([`CifarResNet::load_safetensors`], [`ResNet::load_torchvision`], [`SimClrV2Config::load_simclr`]) stay for
+/// callers that already hold a network. Errors name
 /// the file and, where one is at fault, the tensor: a missing, misshapen, unexpected or non-finite tensor, a
 /// file of another architecture, or an unreadable or damaged file.
 ///
@@ -71,11 +75,11 @@ pub fn load_weights(
     match family {
         WeightFamily::CifarResNet(config) => {
             let (net, report) = config.init(device)?.load_safetensors_reported(path)?;
-            Ok((LoadedModel::CifarResNet(net), report))
+            Ok((LoadedModel::CifarResNet(Box::new(net)), report))
         }
         WeightFamily::Torchvision { config, prefix } => {
             let (net, report) = config.init(device)?.load_torchvision(path, prefix)?;
-            Ok((LoadedModel::ResNet(net), report))
+            Ok((LoadedModel::ResNet(Box::new(net)), report))
         }
         WeightFamily::SimClrV2 { config, prefix } => {
             let config = match config {
@@ -85,7 +89,7 @@ pub fn load_weights(
             let (model, report) = config
                 .with_num_classes(None)
                 .load_simclr(path, prefix, device)?;
-            Ok((LoadedModel::SimClr(model), report))
+            Ok((LoadedModel::SimClr(Box::new(model)), report))
         }
     }
 }

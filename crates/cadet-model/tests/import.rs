@@ -174,7 +174,7 @@ fn load_weights_is_the_family_loaders_behind_one_entry() {
             ),
             &device,
         );
-        m(x).into_data().to_vec::<f32>().unwrap()
+        m(x).into_data().try_to_vec::<f32>().unwrap()
     };
 
     // CIFAR ResNet: every tensor loaded, PyTorch's counters (none in Burn's files) aside.

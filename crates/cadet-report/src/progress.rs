@@ -103,11 +103,7 @@ impl Progress for Lines {
         let total = self.total.load(Relaxed);
         // The tenths of the way reached; a line only when a new one is reached (or each step when the total is
         // unknown).
-        let tenths = if total == 0 {
-            done
-        } else {
-            (done.min(total) * 10) / total
-        };
+        let tenths = (done.min(total) * 10).checked_div(total).unwrap_or(done);
         if self.printed_tenths.fetch_max(tenths, Relaxed) < tenths {
             self.line(&format!("  {done}/{total}"));
         }
