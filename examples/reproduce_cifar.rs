@@ -17,7 +17,6 @@
 //! Rules kept (see `../shared/data/README.md`): in-distribution calibration and test images and the attacked
 //! images are all JPEG test images, disjoint; the lossless images appear only as the "subtle shift" side.
 
-use cadet_report::progress::{Lines, Notes};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,17 +31,19 @@ use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, cifar10_lossless, tiny_imagenet_val};
 use cadet::detect::comparison::{compared_methods, headline_scores};
 use cadet::detect::features_layout::FeaturesLayout;
-use cadet::detect::{Cadet, Calibration, EmbedderIdentity, ImageScore, Stream};
-use cadet::mmd::experiments::{RejectionRate, SmallSetAuroc};
-use cadet::mmd::{CosineKernel, Method, PermutationTest};
+use cadet::detect::{Cadet, EmbedderIdentity, Stream};
 use cadet::model::{
     BurnEmbedder, CifarResNet, CifarResNetConfig, LarsConfig, Normalization, Normalized,
     ResNetConfig, SimClrConfig, SimClrTrainer, StopAfter, TrainConfig, ViewPairs,
     pretrained_weights,
 };
 use cadet::training::SimclrPairs;
-use cadet_core::{Embedder, Progress, metrics};
+use cadet_core::{Embedder, Progress};
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
+use cadet_report::paper_tables::{
+    Scored, auroc_against_transforms, paper_calibration_at, small_set_table, two_sample_table,
+};
+use cadet_report::progress::{Lines, Notes};
 use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
 use ndarray::{Array2, Array3, Array4, Axis, s};
@@ -137,8 +138,6 @@ struct Args {
 type BoxError = Box<dyn std::error::Error>;
 /// EOT transforms per image and step of the adaptive attacks (the library's default is 8; 4 halves the time).
 const EOT_SAMPLES: usize = 4;
-/// A set's name and CADet scores.
-type Scored = (String, Vec<ImageScore>);
 
 /// The data, decoded once.
 struct Data {
@@ -532,19 +531,20 @@ fn run(args: Args) -> Result<(), BoxError> {
     let jpeg_pool = emb(&mmd_pool_data.images_f32())?;
     let lossless_pool = emb(&data.lossless.images_f32())?;
     let tiny_pool = emb(&data.tiny.images_f32())?;
-    table1(
-        &args,
+    two_sample_table(
         &mut md,
         &jpeg_pool,
         &lossless_pool,
         &tiny_pool,
+        args.repeats,
+        args.max_n,
         &progress,
     )?;
     let mut out_pools: Vec<(String, Array2<f32>)> = vec![("Tiny-ImageNet".into(), tiny_pool)];
     for (name, adv) in &adversarial {
         out_pools.push((name.clone(), emb(adv)?));
     }
-    table2(&args, &mut md, &jpeg_pool, &out_pools, &progress)?;
+    small_set_table(&mut md, &jpeg_pool, &out_pools, args.trials, &progress)?;
 
     // CADet: features once, each image's un-augmented view first (the headline uses it) and n_trs transforms;
     // then every prefix of the transforms for Figure 2.
@@ -616,7 +616,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         eprintln!("transform features saved in {}", dir.display());
     }
     let identity = EmbedderIdentity::of(embedder.as_ref(), [3, 32, 32])?;
-    let full = cadet_at(&identity, &f1, &f2, &sets, args.n_trs)?;
+    let full = paper_calibration_at(&identity, &f1, &f2, &sets, args.n_trs)?;
     let report = CadetReport::new(&full.0, &full.1, 0.05)?;
     writeln!(
         md,
@@ -628,7 +628,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         md,
         "![ROC](roc.png) ![scores](scores.png)\n\n![m_in](m_in.png) ![m_out](m_out.png)\n"
     )?;
-    figure2(&identity, &f1, &f2, &sets, &args, &out, &mut md)?;
+    auroc_against_transforms(&identity, &f1, &f2, &sets, args.n_trs, &out, &mut md)?;
 
     // The paper's method, the extensions and the baselines side by side on the same features.
     let named_views: Vec<(String, _)> = sets.iter().map(|(n, f)| (n.clone(), f.view())).collect();
@@ -850,205 +850,6 @@ fn run(args: Args) -> Result<(), BoxError> {
     print!("{md}");
     eprintln!("report: {}", args.markdown.display());
     Ok(())
-}
-
-/// The paper's calibration from the first `k` transforms (after the un-augmented view, which it does not use),
-/// and the scored sets.
-fn cadet_at(
-    identity: &EmbedderIdentity,
-    f1: &Array3<f32>,
-    f2: &Array3<f32>,
-    sets: &[(String, Array3<f32>)],
-    k: usize,
-) -> Result<(Calibration, Vec<Scored>), BoxError> {
-    // View 0 is the un-augmented view; X1 may have fewer transforms (--x1-trs): it keeps them all.
-    let cut = |f: &Array3<f32>| f.slice(s![.., 1..(1 + k).min(f.dim().1), ..]).to_owned();
-    // The features are computed already: only n_trs matters here.
-    let params = Cadet::paper(32).n_trs(k).check()?;
-    let cal = params.calibrate_features(
-        Some(identity.clone()),
-        cut(f1).view(),
-        cut(f2).view(),
-        &cadet_core::NoProgress,
-    )?;
-    let scored = sets
-        .iter()
-        .map(|(name, f)| Ok((name.clone(), cal.score_features(cut(f).view())?)))
-        .collect::<Result<Vec<_>, BoxError>>()?;
-    Ok((cal, scored))
-}
-
-/// Figure 2 style: AUROC of each set against the in-distribution test set as n_trs grows.
-#[allow(clippy::too_many_arguments)]
-fn figure2(
-    identity: &EmbedderIdentity,
-    f1: &Array3<f32>,
-    f2: &Array3<f32>,
-    sets: &[(String, Array3<f32>)],
-    args: &Args,
-    out: &Path,
-    md: &mut String,
-) -> Result<(), BoxError> {
-    let ks: Vec<usize> = [2, 5, 10, 20, 50]
-        .into_iter()
-        .filter(|&k| k <= args.n_trs)
-        .collect();
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = sets[1..]
-        .iter()
-        .map(|(n, _)| (n.clone(), Vec::new()))
-        .collect();
-    for &k in &ks {
-        let (_, scored) = cadet_at(identity, f1, f2, sets, k)?;
-        let anomaly = |s: &[ImageScore]| s.iter().map(|x| -x.score).collect::<Vec<_>>();
-        let inside = anomaly(&scored[0].1);
-        for (i, (_, s)) in scored[1..].iter().enumerate() {
-            series[i]
-                .1
-                .push((k as f64, metrics::auroc(&inside, &anomaly(s))?));
-        }
-    }
-    writeln!(md, "## AUROC against n_trs (Figure 2 style)\n")?;
-    writeln!(
-        md,
-        "| set | {} |\n|---|{}",
-        cells(ks.iter().map(|k| format!("n_trs = {k}"))),
-        "---|".repeat(ks.len())
-    )?;
-    for (name, p) in &series {
-        writeln!(
-            md,
-            "| {name} | {} |",
-            cells(p.iter().map(|(_, a)| format!("{:.1}%", 100.0 * a)))
-        )?;
-    }
-    cadet_report::plots::line_chart(
-        out.join("auroc_vs_ntrs.png"),
-        "CADet AUROC against the number of transforms",
-        "n_trs",
-        "AUROC",
-        &series,
-    )?;
-    writeln!(md, "\n![AUROC vs n_trs](auroc_vs_ntrs.png)\n")?;
-    Ok(())
-}
-
-/// Table 1 style: rejection rates at α = 0.05 of MMD and MMD-CC for n = 50 … max_n.
-fn table1(
-    args: &Args,
-    md: &mut String,
-    jpeg: &Array2<f32>,
-    lossless: &Array2<f32>,
-    tiny: &Array2<f32>,
-    progress: &Lines,
-) -> Result<(), BoxError> {
-    let sizes: Vec<usize> = [50, 100, 200, 500, 1000, 2000]
-        .into_iter()
-        .filter(|&n| n <= args.max_n)
-        .collect();
-    writeln!(
-        md,
-        "## Two-sample tests (Table 1 style)\n\nShare of {} tests rejecting at α = 0.05 (cosine kernel on the embeddings, 500 permutations); sets drawn without replacement from each pool. P = CIFAR-10 JPEG test images not used elsewhere ({} images).\n\n| Q | test | {} |\n|---|---|{}",
-        args.repeats,
-        jpeg.nrows(),
-        cells(sizes.iter().map(|n| format!("n = {n}"))),
-        "---|".repeat(sizes.len())
-    )?;
-    let pairs: [(&str, Option<&Array2<f32>>); 3] = [
-        ("CIFAR-10 JPEG (same source: the null)", None),
-        ("CIFAR-10 lossless (subtle shift)", Some(lossless)),
-        ("Tiny-ImageNet (strong shift)", Some(tiny)),
-    ];
-    for (name, q) in pairs {
-        for method in [Method::Mmd, Method::MmdCc] {
-            let mut cells = Vec::new();
-            for &n in &sizes {
-                let clean = if method == Method::MmdCc { 2 } else { 1 };
-                let p_needed = n * (clean + usize::from(q.is_none()));
-                if p_needed > jpeg.nrows() || q.is_some_and(|q| q.nrows() < n) {
-                    cells.push("–".to_string());
-                    continue;
-                }
-                let exp = RejectionRate::params(n)
-                    .repeats(args.repeats)
-                    .method(method)
-                    .seed(n as u64)
-                    .test(PermutationTest::params().n_perm(500))
-                    .check()?;
-                let r = match q {
-                    None => {
-                        exp.run_same_pool(jpeg.view(), &CosineKernel, &cadet_core::NoProgress)?
-                    }
-                    Some(q) => exp.run_two_pools(
-                        jpeg.view(),
-                        q.view(),
-                        &CosineKernel,
-                        &cadet_core::NoProgress,
-                    )?,
-                };
-                cells.push(format!("{:.0}%", 100.0 * r.rate));
-            }
-            progress.start(&format!("Table 1: {name}, {method:?} done"), 0);
-            writeln!(
-                md,
-                "| {name} | {} | {} |",
-                method_name(method),
-                cells.join(" | ")
-            )?;
-        }
-    }
-    writeln!(md)?;
-    Ok(())
-}
-
-fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Mmd => "MMD",
-        Method::MmdCc => "MMD-CC",
-    }
-}
-
-/// Table 2 style: AUROC of telling small sets of anomalies from small in-distribution sets with MMD-CC.
-fn table2(
-    args: &Args,
-    md: &mut String,
-    jpeg: &Array2<f32>,
-    out_pools: &[(String, Array2<f32>)],
-    progress: &Lines,
-) -> Result<(), BoxError> {
-    let sizes = [3usize, 5, 10, 20];
-    writeln!(
-        md,
-        "## Small sets (Table 2 style)\n\nAUROC of telling sets of n anomalies from sets of n in-distribution images by their MMD-CC p-value against an in-distribution reference of 100 ({} trials per cell).\n\n| anomalies | {} |\n|---|{}",
-        args.trials,
-        cells(sizes.iter().map(|n| format!("n = {n}"))),
-        "---|".repeat(sizes.len())
-    )?;
-    for (name, pool) in out_pools {
-        progress.start(&format!("Table 2: {name}"), 0);
-        let exp = SmallSetAuroc::params()
-            .set_sizes(sizes.to_vec())
-            .trials(args.trials)
-            .test(PermutationTest::params().n_perm(200))
-            .check()?;
-        let rows = exp.run(
-            jpeg.view(),
-            pool.view(),
-            &CosineKernel,
-            &cadet_core::NoProgress,
-        )?;
-        writeln!(
-            md,
-            "| {name} | {} |",
-            cells(rows.iter().map(|r| format!("{:.1}%", 100.0 * r.auroc)))
-        )?;
-    }
-    writeln!(md)?;
-    Ok(())
-}
-
-/// Markdown table cells joined with ` | `.
-fn cells(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(" | ")
 }
 
 /// The `.npy` file name of scored set `i` called `name`: `3_blur.npy` for "blur (unseen, --ood)".

@@ -2,7 +2,7 @@
 //!
 //! What the example programs of cadet-rs print and draw, kept out of the published crates so that a dependent
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
-//! side-by-side comparison of detection methods and baselines, the standard pictures), [`plots`] (ROC curves,
+//! side-by-side comparison of detection methods and baselines, the standard pictures), [`paper_tables`] (the paper's CIFAR tables and Figure 2 as `reproduce_cifar` writes them), [`plots`] (ROC curves,
 //! histograms and line charts as PNG with a compiled-in font, or SVG) and [`adaptive`] (attacks against
 //! detectors, as the attacker sees them); [`cli`] holds the checks the programs share for flags and output paths, [`progress`] their progress lines.
 //!
@@ -18,6 +18,7 @@
 
 pub mod adaptive;
 pub mod cli;
+pub mod paper_tables;
 pub mod plots;
 pub mod progress;
 pub mod report;
