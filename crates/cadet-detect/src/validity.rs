@@ -285,7 +285,8 @@ pub struct ValidityRow {
     pub mean_rate: f64,
     /// Its exact expectation, `⌊α(n + 1)⌋/(n + 1)`.
     pub expected_rate: f64,
-    /// 99.9% interval of the mean under the exact law: `expected ± 3.29 · max(law sd, observed sd)/√splits`.
+    /// 99.9% interval of the mean under the exact law: `expected ± 3.29 · max(law sd, observed sd)/√splits`, cut
+    /// to `[0, 1]`.
     pub interval: (f64, f64),
     /// Standard deviation of the rate across splits.
     pub sd: f64,
@@ -420,7 +421,8 @@ impl ValidityStudy {
                     splits,
                     mean_rate,
                     expected_rate: expected,
-                    interval: (expected - half, expected + half),
+                    // A rate lies in [0, 1]: a normal interval is cut there (few splits, small α).
+                    interval: ((expected - half).max(0.0), (expected + half).min(1.0)),
                     sd,
                     law_sd: law.rate_sd(),
                     above_law_q95: counts.iter().filter(|&&c| c > q95).count() as f64

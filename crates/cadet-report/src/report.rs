@@ -361,10 +361,12 @@ impl ClassifierScores {
     /// change and the boundary steps are `≥ 0`).
     pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self, cadet_detect::Error> {
         if a.ncols() != 3 {
-            return Err(cadet_detect::Error::ShapeMismatch {
-                what: "classifier scores (columns ODIN, noise, steps)",
-                expected: vec![0, 3],
-                got: a.shape().to_vec(),
+            return Err(cadet_detect::Error::InvalidParameter {
+                name: "classifier scores",
+                reason: format!(
+                    "expected one row per image and 3 columns (ODIN, noise, steps), got shape {:?}",
+                    a.shape()
+                ),
             });
         }
         if let Some(i) = a
