@@ -38,6 +38,20 @@ pub struct LarsState<const D: usize> {
     pub velocity: Tensor<D>,
 }
 
+std::thread_local! {
+    /// The first velocity with a NaN or infinite value read on this thread since the last
+    /// [`take_non_finite_state`]: its state key, element and value. Burn's `state_unflatten` cannot fail, so a
+    /// loader asks here afterwards.
+    static NON_FINITE_STATE: std::cell::RefCell<Option<(String, usize, f32)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The first non-finite LARS velocity read on this thread since the last call (state key, element index, value),
+/// and forgets it: a checkpoint's optimizer state is checked with it right after loading.
+pub(crate) fn take_non_finite_state() -> Option<(String, usize, f32)> {
+    NON_FINITE_STATE.with(|cell| cell.borrow_mut().take())
+}
+
 // Written by hand: Burn's `RecordState` derive only resolves inside burn-optim.
 impl<const D: usize> RecordState for LarsState<D> {
     fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
@@ -45,6 +59,14 @@ impl<const D: usize> RecordState for LarsState<D> {
     }
     fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
         let data = src.take_tensor(prefix, "velocity")?;
+        if let Ok(values) = data.as_slice::<f32>()
+            && let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite())
+        {
+            NON_FINITE_STATE.with(|cell| {
+                cell.borrow_mut()
+                    .get_or_insert_with(|| (format!("{prefix}.velocity"), index, value));
+            });
+        }
         // Burn passes its default device here (`ModuleOptimizer::load_record`), which in a `cuda` build is the
         // GPU even when training on the CPU, and fails without a driver. The state goes to the CPU instead;
         // Burn moves it to the parameter's device at the next step.

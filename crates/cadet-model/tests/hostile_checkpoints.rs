@@ -274,3 +274,30 @@ fn absurd_model_settings_are_refused() {
     let err = huge.init(&device).err().unwrap().to_string();
     assert!(err.contains("Limits::max_alloc_bytes"), "{err}");
 }
+
+/// A NaN in the optimizer's saved velocities (checksums recomputed) is refused at resume, naming optim.bpk and
+/// the state; it used to load and turn the weights to NaN at the next step.
+#[test]
+fn non_finite_optimizer_state_in_a_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    // A clean checkpoint resumes.
+    assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
+    // The last float of the file's data: the last velocity's last element.
+    tamper(&ckpt, "optim.bpk", |bytes| {
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("optim.bpk") && err.contains("velocity") && err.contains("NaN"),
+        "{err}"
+    );
+    // The check leaves nothing behind on the thread: a clean checkpoint resumes again.
+    let other = tempfile::tempdir().unwrap();
+    checkpoint(other.path());
+    assert!(SimClrTrainer::resume(other.path(), &Device::flex()).is_ok());
+}

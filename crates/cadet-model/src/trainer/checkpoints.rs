@@ -233,6 +233,8 @@ impl SimClrTrainer {
             },
         };
         integrity::check_finite_module(&model_file, &trainer.model)?;
+        // Velocities read on this thread are checked as they are read (see `take_non_finite_state`).
+        let _ = crate::optim::take_non_finite_state();
         trainer.optim =
             trainer
                 .optim
@@ -244,6 +246,14 @@ impl SimClrTrainer {
                         summarize(&e.to_string())
                     ),
                 })?;
+        if let Some((key, index, value)) = crate::optim::take_non_finite_state() {
+            return Err(Error::NonFiniteWeight {
+                path: ckpt.join("optim.bpk"),
+                tensor: key,
+                index,
+                value: f64::from(value),
+            });
+        }
         // A step past the schedule's end (u64::MAX, say) would "resume" into a run that trains nothing and
         // writes checkpoints named after it.
         if state.step > trainer.total_steps() {
