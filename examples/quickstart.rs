@@ -46,7 +46,7 @@ use cadet::model::{
 };
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, NoProgress};
-use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
+use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages, score_by_each};
 use cadet_report::report::{
     CadetReport, attack_grid, cadet_pictures, compare_methods, push_feature_baselines,
 };
@@ -525,11 +525,10 @@ fn run(args: Args) -> Result<(), BoxError> {
             test_images.view(),
             labels,
             |adversarial, i| {
-                let f = tf(adversarial, Stream::Extra(1 + i as u32))?;
-                calibrations
-                    .iter()
-                    .map(|c| c.score_features(f.view()))
-                    .collect()
+                score_by_each(
+                    &calibrations,
+                    tf(adversarial, Stream::Extra(1 + i as u32))?.view(),
+                )
             },
             &progress,
         )?;

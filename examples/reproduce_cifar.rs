@@ -39,7 +39,7 @@ use cadet::model::{
 };
 use cadet::training::SimclrPairs;
 use cadet_core::{Embedder, Progress};
-use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
+use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages, score_by_each};
 use cadet_report::paper_tables::{
     Scored, auroc_against_transforms, paper_calibration_at, small_set_table, two_sample_table,
 };
@@ -834,11 +834,10 @@ fn run(args: Args) -> Result<(), BoxError> {
             images,
             &to_attack.labels()[..first],
             |adversarial, i| {
-                let f = tf(adversarial, Stream::Extra(40 + i as u32))?;
-                calibrations
-                    .iter()
-                    .map(|c| c.score_features(f.view()))
-                    .collect()
+                score_by_each(
+                    &calibrations,
+                    tf(adversarial, Stream::Extra(40 + i as u32))?.view(),
+                )
             },
             &progress,
         )?;

@@ -82,6 +82,19 @@ fn tamper(ckpt: &Path, file: &str, edit: impl FnOnce(&mut Vec<u8>)) {
     std::fs::write(&sums_path, sums.to_string()).unwrap();
 }
 
+/// Writes NaN over the last `f32` of `file` in the checkpoint `ckpt` (checksums recomputed) and returns the error
+/// resuming from `dir` gives.
+fn resume_with_last_float_nan(dir: &Path, ckpt: &Path, file: &str) -> String {
+    tamper(ckpt, file, |bytes| {
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    SimClrTrainer::resume(dir, &Device::flex())
+        .err()
+        .expect("a NaN in the checkpoint is refused")
+        .to_string()
+}
+
 /// Sets the encoder's base width in `settings.json`.
 fn claim_base_width(ckpt: &Path, width: u64) {
     tamper(ckpt, "settings.json", |bytes| {
@@ -173,14 +186,7 @@ fn non_finite_weights_in_a_checkpoint_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = checkpoint(dir.path());
     // The last float of the file's data: the last tensor's last element.
-    tamper(&ckpt, "model.bpk", |bytes| {
-        let at = bytes.len() - 4;
-        bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
-    });
-    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = resume_with_last_float_nan(dir.path(), &ckpt, "model.bpk");
     assert!(err.contains("model.bpk") && err.contains("NaN"), "{err}");
 }
 
@@ -284,14 +290,7 @@ fn non_finite_optimizer_state_in_a_checkpoint_is_refused() {
     // A clean checkpoint resumes.
     assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
     // The last float of the file's data: the last velocity's last element.
-    tamper(&ckpt, "optim.bpk", |bytes| {
-        let at = bytes.len() - 4;
-        bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
-    });
-    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = resume_with_last_float_nan(dir.path(), &ckpt, "optim.bpk");
     assert!(
         err.contains("optim.bpk") && err.contains("velocity") && err.contains("NaN"),
         "{err}"

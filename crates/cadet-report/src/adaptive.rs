@@ -15,8 +15,8 @@ use cadet_attacks::{
     SurrogateTerms,
 };
 use cadet_core::{Progress, metrics};
-use cadet_detect::ImageScore;
-use ndarray::{Array4, ArrayView4};
+use cadet_detect::{Calibration, ImageScore};
+use ndarray::{Array4, ArrayView3, ArrayView4};
 
 /// Why the adaptive attacks could not run or be tabulated.
 #[derive(Debug, thiserror::Error)]
@@ -180,9 +180,7 @@ impl AdaptiveAttackTable {
         self.rows.extend(rows);
         Ok(())
     }
-}
 
-impl AdaptiveAttackTable {
     /// Runs `eot` (objective (a): the classifier's loss in expectation over CADet's transforms) and then `eot`
     /// with a surrogate of CADet's statistics on `encoder` against `reference` (objective (b), weighted by
     /// `terms`) on `images` with true `labels`, and adds both attacks' rows. `judge(adversarial, i)` scores the
@@ -225,6 +223,18 @@ impl AdaptiveAttackTable {
         }
         Ok(())
     }
+}
+
+/// The scores of `features` (transform features in the calibrations' layout) by each calibration, in order: what
+/// a `judge` of [`AdaptiveAttackTable::push_eot_attacks`] returns once it has embedded the attacked images.
+pub fn score_by_each(
+    calibrations: &[&Calibration],
+    features: ArrayView3<'_, f32>,
+) -> Result<Vec<Vec<ImageScore>>, cadet_detect::Error> {
+    calibrations
+        .iter()
+        .map(|c| c.score_features(features))
+        .collect()
 }
 
 /// Markdown: the header, then one row per detector for the clean images and one per attack and detector.
