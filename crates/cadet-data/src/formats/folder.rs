@@ -147,11 +147,34 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-fn undecodable(path: &Path, e: impl ToString) -> Error {
+fn undecodable(path: &Path, e: image::ImageError) -> Error {
     Error::Undecodable {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: decoder_message(&e),
     }
+}
+
+/// The decoder's complaint as one readable line: the image crate quotes some decoders' messages in `Debug`
+/// form (the JPEG decoder's string with its `\n`, the PNG decoder's `ChunkType { type: …, critical: … }`).
+fn decoder_message(e: &image::ImageError) -> String {
+    let image::ImageError::Decoding(d) = e else {
+        return e.to_string();
+    };
+    let detail = std::error::Error::source(d).map_or_else(|| d.to_string(), |s| s.to_string());
+    let mut detail = detail
+        .trim()
+        .trim_matches('"')
+        .trim_end_matches("\\n")
+        .trim()
+        .to_string();
+    // `ChunkType { type: IDAT, critical: true, … } chunk …` → `chunk IDAT …`
+    if let Some(rest) = detail.strip_prefix("ChunkType { type: ")
+        && let Some((name, tail)) = rest.split_once(", ")
+        && let Some((_, after)) = tail.split_once("} chunk")
+    {
+        detail = format!("chunk {name}{after}");
+    }
+    format!("corrupt or truncated {} data: {detail}", d.format_hint())
 }
 
 fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
@@ -332,6 +355,31 @@ mod tests {
             .load()
             .unwrap();
         assert_eq!((small.len(), small.image_shape()), (2, (3, 2, 2)));
+    }
+
+    #[test]
+    fn corrupt_png_and_jpeg_get_one_readable_line() {
+        // A PNG whose first chunk is all zero bytes, a JPEG whose first marker has length 0.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.resize(108, 0);
+        let mut jpeg = b"\xff\xd8\xff\xe0".to_vec();
+        jpeg.resize(54, 0);
+        for (name, bytes, format) in [("c.png", png, "Png"), ("c.jpg", jpeg, "Jpeg")] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("a")).unwrap();
+            std::fs::write(dir.path().join("a").join(name), bytes).unwrap();
+            let err = ImageFolder::new(dir.path()).load().unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Undecodable { .. }), "{text}");
+            assert!(text.contains(name), "{text}");
+            assert!(
+                text.contains(&format!("corrupt or truncated {format} data")),
+                "{text}"
+            );
+            for noise in ["ChunkType {", "critical:", "\\n", "\""] {
+                assert!(!text.contains(noise), "{noise:?} in {text}");
+            }
+        }
     }
 
     #[test]
