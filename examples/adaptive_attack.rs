@@ -12,6 +12,10 @@
 //! success rate, the detection rate (p ≤ 0.05), the success at the detector's threshold (misclassified and
 //! p > 0.05) and the AUROC against the clean test set. The Markdown table is written atomically and printed.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::PathBuf;
 use std::time::Instant;
 

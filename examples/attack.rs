@@ -11,6 +11,10 @@
 //! Outputs are written only once every attack has run, each atomically (a failed or killed run leaves the old
 //! files as they were). Exit codes: 0 success, 1 an input or run error, 2 a usage error.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use cadet_report::progress::Lines;
 use std::path::PathBuf;
 use std::time::Instant;

@@ -10,6 +10,10 @@
 //! Requests whose images and views would exceed 4 GiB are refused before any work starts. Exit codes: 0
 //! success, 1 an input error, 2 a usage error.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::PathBuf;
 
 use cadet::augment::{cadet_eval, simclr_train, views};

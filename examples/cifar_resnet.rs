@@ -9,6 +9,10 @@
 //!
 //! Exit codes: 0 success, 1 an input error (missing data, weights of another architecture), 2 a usage error.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -20,6 +20,10 @@
 //! run succeeded) the calibration file of `--save-calibration`. A calibration made from images (`--demo`) is
 //! refused for `.npy` features; sets whose `n_trs` or dimension differ from the calibration's are refused, named.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use cadet_report::progress::Lines;
 use std::path::{Path, PathBuf};
 

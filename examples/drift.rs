@@ -10,6 +10,10 @@
 //! `--correction`, the decisions control errors over all the batches given (Bonferroni: any false alarm;
 //! Benjamini–Hochberg: the share of false alarms).
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::PathBuf;
 
 use cadet::detect::{Correction, decide};

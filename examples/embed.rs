@@ -17,6 +17,10 @@
 //! Requests whose buffers (images as `f32`, features, one batch of views) would exceed 16 GiB are refused before
 //! any work starts. Exit codes: 0 success, 1 an input error (bad file, too large a request), 2 a usage error.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use cadet_report::progress::Lines;
 use std::path::PathBuf;
 

@@ -10,6 +10,10 @@
 //! Inputs are random tensors made on the device (the timings exclude data loading and augmentation). Prints one
 //! JSON object per measurement.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::time::Instant;
 
 use burn::optim::GradientsParams;

@@ -12,6 +12,10 @@
 //! Errors name the input (`X`, `Y` or `--clean-calibration`) and its file. Exit codes: 0 success, 1 an input
 //! error (unreadable file, values that do not fit f32, an overflowing kernel), 2 a usage error.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -25,6 +25,10 @@
 //!
 //! Everything is seeded: the same command prints the same table on the same machine.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use cadet_report::progress::{Lines, Notes};
 use std::path::PathBuf;
 use std::time::Instant;

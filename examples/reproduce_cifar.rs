@@ -17,6 +17,10 @@
 //! Rules kept (see `../shared/data/README.md`): in-distribution calibration and test images and the attacked
 //! images are all JPEG test images, disjoint; the lossless images appear only as the "subtle shift" side.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

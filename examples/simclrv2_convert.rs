@@ -7,6 +7,10 @@
 //! ```
 //! The architecture comes from the checkpoint's path (`r50_1x_sk1/…`) unless `--arch` names it.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::path::PathBuf;
 
 use cadet::model::SimClrV2Config;

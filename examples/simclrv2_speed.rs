@@ -5,6 +5,10 @@
 //! cargo run --release --example simclrv2_speed -- [--arch r50_1x_sk1] [--batch 32] [--size 224] [--batches 3]
 //! ```
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::time::Instant;
 
 use burn::prelude::*;

@@ -15,6 +15,10 @@
 //! `results.md` (the tables below) and `ecdf.png` / `ecdf_low.png` (the p-values' empirical CDF against the
 //! diagonal) into `--out`.
 
+// CUDA and CubeCL CPU builds link LLVM, which needs `arc4random` (glibc ≥ 2.36): this binary provides it.
+#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+cadet::model::define_arc4random!();
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

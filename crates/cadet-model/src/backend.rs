@@ -89,17 +89,47 @@ mod tests {
     }
 }
 
-/// Debian 12's static LLVM 22 (linked into CUDA builds, see `scripts/setup-cuda-build.sh`) calls `arc4random`,
-/// which glibc has only since 2.36. Defining it keeps CUDA binaries loadable on glibc 2.35 (Ubuntu 22.04). LLVM
-/// uses it only to seed hashing; the quality needed is minimal. (From `../shared/burn-probe`.)
-#[cfg(any(feature = "cuda", feature = "jit-cpu"))]
-#[allow(unsafe_code)] // `no_mangle` defines a C symbol: the one unsafe attribute of this crate
-#[unsafe(no_mangle)]
-pub extern "C" fn arc4random() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.finish() as u32
+/// Defines the C function `arc4random` in the binary that invokes it: for CUDA (`cuda`) or CubeCL CPU
+/// (`jit-cpu`) binaries built with the LLVM stand-in of `scripts/setup-cuda-build.sh` that must run on glibc
+/// older than 2.36 (Ubuntu 22.04), which lacks it.
+///
+/// Debian 12's static LLVM 22, linked into those builds, calls `arc4random` to seed its hashing, where the
+/// quality needed is minimal. A library must not define a libc symbol for every program that depends on it,
+/// so this crate defines none: a binary that needs the symbol invokes this macro once, at its top level,
+/// under the features that link LLVM:
+///
+/// ```text
+/// #[cfg(any(feature = "cuda", feature = "jit-cpu"))]
+/// cadet_model::define_arc4random!();
+/// ```
+///
+/// What it defines, called directly:
+///
+/// ```
+/// cadet_model::define_arc4random!();
+///
+/// fn main() {
+///     let draws: std::collections::HashSet<u32> = (0..100).map(|_| arc4random()).collect();
+///     assert!(draws.len() > 95); // distinct draws (a collision has odds of about 1e-6)
+/// }
+/// ```
+///
+/// The examples of this repository do so. Check a binary with `nm -D --undefined-only BIN | grep arc4random`
+/// (empty when defined) or `objdump -T BIN | grep GLIBC_2.36`.
+#[macro_export]
+macro_rules! define_arc4random {
+    () => {
+        /// `arc4random` for glibc < 2.36: a counter through std's randomly keyed SipHash (see
+        /// `cadet_model::define_arc4random`).
+        #[allow(unsafe_code)] // `no_mangle` defines a C symbol, replacing libc's where it has one
+        #[unsafe(no_mangle)]
+        pub extern "C" fn arc4random() -> u32 {
+            use std::hash::{BuildHasher, Hasher};
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.finish() as u32
+        }
+    };
 }
