@@ -20,7 +20,10 @@ use crate::common::{check_images, labels_tensor, to_tensor};
 use crate::{Error, Result};
 
 fn bad<T>(name: &'static str, reason: String) -> Result<T> {
-    Err(Error::InvalidParameter { name, reason })
+    Err(Error::Core(cadet_core::Error::InvalidParameter {
+        name,
+        reason,
+    }))
 }
 
 fn check_batch(batch_size: usize) -> Result<()> {

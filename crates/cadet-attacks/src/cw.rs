@@ -46,7 +46,12 @@ impl CarliniWagner {
     }
 
     fn check(&self) -> Result<()> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        let bad = |name, reason: String| {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
+                name,
+                reason,
+            }))
+        };
         if self.c.is_nan() || self.c <= 0.0 || self.c.is_infinite() {
             return bad("c", format!("must be > 0, got {}", self.c));
         }

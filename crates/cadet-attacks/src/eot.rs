@@ -98,23 +98,23 @@ impl EotPgd {
 
     fn check(&self) -> Result<()> {
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "epsilon",
                 reason: format!("must be > 0, got {}", self.epsilon),
-            });
+            }));
         }
         self.pgd().check()?;
         if self.samples == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "samples",
                 reason: "at least 1".into(),
-            });
+            }));
         }
         if self.batch_size == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "batch_size",
                 reason: "at least 1".into(),
-            });
+            }));
         }
         self.transform.check()
     }
@@ -134,14 +134,14 @@ impl EotPgd {
         if let Some(s) = surrogate
             && self.samples < s.min_transforms()
         {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "samples",
                 reason: format!(
                     "the surrogate's local m_in needs at least {} transforms per step, got {}",
                     s.min_transforms(),
                     self.samples
                 ),
-            });
+            }));
         }
         let pgd = self.pgd();
         run_batches(

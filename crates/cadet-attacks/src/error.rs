@@ -4,14 +4,6 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A parameter outside its valid range (ε < 0, no step, ...).
-    #[error("invalid parameter `{name}`: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why, with the value.
-        reason: String,
-    },
     /// Inputs that do not fit together (labels per image, targets per image, image values outside [0, 1]).
     #[error("{what}: {reason}")]
     Input {
@@ -20,6 +12,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A parameter outside its valid range (ε < 0, no step, ...): `cadet_core::Error::InvalidParameter`, the
+    /// workspace's one such variant.
+    #[error(transparent)]
+    Core(#[from] cadet_core::Error),
     /// A gradient or a tensor that could not be obtained from the backend.
     #[error("backend: {0}")]
     Backend(String),

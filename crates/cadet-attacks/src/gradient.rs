@@ -76,7 +76,12 @@ impl Pgd {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        let bad = |name, reason: String| {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
+                name,
+                reason,
+            }))
+        };
         if self.epsilon.is_nan() || self.epsilon < 0.0 || self.epsilon.is_infinite() {
             return bad("epsilon", format!("must be ≥ 0, got {}", self.epsilon));
         }
@@ -141,10 +146,10 @@ impl Attack for Fgsm {
         progress: &dyn Progress,
     ) -> Result<AttackOutput> {
         if self.epsilon.is_nan() || self.epsilon < 0.0 || self.epsilon.is_infinite() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "epsilon",
                 reason: format!("must be ≥ 0, got {}", self.epsilon),
-            });
+            }));
         }
         run_batches(
             clf,

@@ -96,10 +96,10 @@ impl SurrogateReference {
             });
         }
         if transforms_per_image < 2 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "transforms_per_image",
                 reason: format!("m_in needs at least 2, got {transforms_per_image}"),
-            });
+            }));
         }
         if image_means.iter().any(|v| !v.is_finite()) {
             return Err(Error::Input {
@@ -300,10 +300,10 @@ impl<'a> CadetSurrogate<'a> {
         terms: SurrogateTerms,
     ) -> Result<Self> {
         if !(terms.lambda.is_finite() && terms.lambda >= 0.0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "lambda",
                 reason: format!("must be finite and ≥ 0, got {}", terms.lambda),
-            });
+            }));
         }
         let k_max = reference.len();
         if let Some(k) = terms
@@ -313,10 +313,10 @@ impl<'a> CadetSurrogate<'a> {
             .chain(terms.local_m_in_k.iter())
             .find(|&&k| k == 0 || k > k_max)
         {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "k",
                 reason: format!("needs 1 ≤ k ≤ |X(1)| = {k_max}, got {k}"),
-            });
+            }));
         }
         Ok(Self {
             encoder,
@@ -365,10 +365,10 @@ impl<'a> CadetSurrogate<'a> {
             });
         }
         if n < self.min_transforms() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "samples",
                 reason: format!("local m_in needs at least 2 transforms per image, got {n}"),
-            });
+            }));
         }
         let device = identity.device();
         let z = unit_rows(transforms.reshape([b * n, d])).reshape([b, n, d]);

@@ -57,7 +57,12 @@ impl EvalTransform {
 
     /// Checks the ranges.
     pub fn check(&self) -> Result<()> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        let bad = |name, reason: String| {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
+                name,
+                reason,
+            }))
+        };
         if !(self.scale > 0.0 && self.scale <= 1.0) {
             return bad("scale", format!("must be in (0, 1], got {}", self.scale));
         }
@@ -210,10 +215,10 @@ pub fn apply_transforms(
         });
     }
     if out_h == 0 || out_w == 0 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "out",
             reason: format!("output size {out_h}×{out_w}"),
-        });
+        }));
     }
     if let Some(d) = draws
         .iter()

@@ -442,7 +442,10 @@ fn bad_parameters_are_errors() {
         },
     ] {
         assert!(
-            matches!(run(&bad), Err(Error::InvalidParameter { .. })),
+            matches!(
+                run(&bad),
+                Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
+            ),
             "{bad:?}"
         );
     }
@@ -462,7 +465,10 @@ fn bad_parameters_are_errors() {
         // k = 50 > |X1| = 3.
         SurrogateTerms::headline(),
     ] {
-        assert!(matches!(with(terms), Err(Error::InvalidParameter { .. })));
+        assert!(matches!(
+            with(terms),
+            Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
+        ));
     }
     let ok = SurrogateTerms {
         local_cosine_k: vec![1],
@@ -477,7 +483,10 @@ fn bad_parameters_are_errors() {
         ..small()
     }
     .with_detector(with(ok.clone()).unwrap());
-    assert!(matches!(run(&one), Err(Error::InvalidParameter { .. })));
+    assert!(matches!(
+        run(&one),
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
+    ));
     let fine = small().with_detector(with(ok).unwrap());
     assert!(run(&fine).is_ok());
     // Reference features without two transforms after the un-augmented view.

@@ -269,7 +269,7 @@ fn bad_parameters_and_inputs_are_errors() {
             },
             &y
         ),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     assert!(matches!(
         run(
@@ -279,7 +279,7 @@ fn bad_parameters_and_inputs_are_errors() {
             },
             &y
         ),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     assert!(matches!(
         run(
@@ -289,7 +289,7 @@ fn bad_parameters_and_inputs_are_errors() {
             },
             &y
         ),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     assert!(matches!(
         run(&Pgd::paper(), &y[..3]),

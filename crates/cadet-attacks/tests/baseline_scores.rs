@@ -317,7 +317,7 @@ fn random_targets_are_seeded() {
 fn bad_parameters_and_inputs_are_errors() {
     let (model, images) = three_classes();
     let param = |r: Result<_, Error>| match r {
-        Err(Error::InvalidParameter { name, .. }) => name,
+        Err(Error::Core(cadet_core::Error::InvalidParameter { name, .. })) => name,
         other => panic!("expected an invalid parameter, got {other:?}"),
     };
     for (t, eps, name) in [

@@ -4,14 +4,6 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A transform parameter outside its valid range.
-    #[error("invalid parameter `{name}`: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why, with the value.
-        reason: String,
-    },
     /// An image with a channel count the transform cannot handle (colour transforms need 3).
     #[error("{what}: expected {expected} channels, got {got}")]
     Channels {
@@ -34,7 +26,8 @@ pub enum Error {
         /// What it needs.
         needed: String,
     },
-    /// Empty input, NaN, mismatched shapes: the checks shared with `cadet-core`.
+    /// A transform parameter outside its valid range (`InvalidParameter`), empty input, NaN, mismatched
+    /// shapes: the checks shared with `cadet-core`.
     #[error(transparent)]
     Core(#[from] cadet_core::Error),
 }

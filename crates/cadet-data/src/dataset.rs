@@ -125,14 +125,14 @@ impl Dataset {
         // Checked: sizes come from flags, and a wrapped sum would pass the check and slice out of range.
         let total = sizes.iter().try_fold(0usize, |a, &n| a.checked_add(n));
         if total.is_none_or(|t| t > self.len()) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "sizes",
                 reason: format!(
                     "{sizes:?} sum to {}, the data set holds {}",
                     total.map_or("more than usize::MAX".to_string(), |t| t.to_string()),
                     self.len()
                 ),
-            });
+            }));
         }
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -181,10 +181,10 @@ impl Dataset {
 
     fn check_indices(&self, indices: &[usize]) -> Result<()> {
         match indices.iter().find(|&&i| i >= self.len()) {
-            Some(&i) => Err(Error::InvalidParameter {
+            Some(&i) => Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "indices",
                 reason: format!("index {i} ≥ {} images", self.len()),
-            }),
+            })),
             None => Ok(()),
         }
     }

@@ -59,15 +59,8 @@ pub enum Error {
         /// The count or size found.
         got: String,
     },
-    /// A split or filter that asks for more than the data set holds, or a bad parameter.
-    #[error("invalid parameter `{name}`: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why, with the value.
-        reason: String,
-    },
-    /// A size over a [`Limits`](cadet_core::limits::Limits) bound, or another error of `cadet-core`.
+    /// A split or filter that asks for more than the data set holds (`InvalidParameter`), a size over a
+    /// [`Limits`](cadet_core::limits::Limits) bound, or another error of `cadet-core`.
     #[error(transparent)]
     Core(#[from] cadet_core::Error),
 }

@@ -15,10 +15,10 @@ pub fn save_grid(
 ) -> Result<()> {
     let (n, c, h, w) = images.dim();
     if n == 0 || columns == 0 || !(c == 1 || c == 3) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "images",
             reason: format!("{n} images of {c} channels in {columns} columns"),
-        });
+        }));
     }
     let rows = n.div_ceil(columns);
     let gap = 2;

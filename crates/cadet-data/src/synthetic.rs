@@ -71,10 +71,10 @@ impl Synthetic {
             .into_iter()
             .find(|&(_, v, lo, hi)| !(lo..=hi).contains(&v))
         {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name,
                 reason: format!("{lo} to {hi}, got {value}"),
-            });
+            }));
         }
         let n = self.classes * self.per_class;
         let s = self.size;

@@ -90,19 +90,19 @@ fn bh_threshold(p_values: &[f64], alpha: f64) -> Option<f64> {
 
 fn check(p_values: &[f64], alpha: f64) -> Result<()> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "alpha",
             reason: format!("a level in (0, 1), got {alpha}"),
-        });
+        }));
     }
     if let Some(i) = p_values
         .iter()
         .position(|p| !(p.is_finite() && *p >= 0.0 && *p <= 1.0))
     {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "p_values",
             reason: format!("p-value {i} is {}, not in [0, 1]", p_values[i]),
-        });
+        }));
     }
     Ok(())
 }

@@ -6,14 +6,6 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A hyperparameter outside its valid range.
-    #[error("invalid parameter `{name}`: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why, with the value.
-        reason: String,
-    },
     /// Arrays whose shapes do not fit together.
     #[error("{what}: expected shape {expected:?}, got {got:?}")]
     ShapeMismatch {
@@ -63,7 +55,8 @@ pub enum Error {
     /// A numerical failure of a fit (a covariance that is not positive definite, ...).
     #[error("{0}")]
     Numerical(String),
-    /// Empty input, NaN or infinity, an embedder's failure: the checks shared with `cadet-core`.
+    /// A hyperparameter outside its valid range (`InvalidParameter`), empty input, NaN or infinity, an
+    /// embedder's failure: the checks shared with `cadet-core`.
     #[error(transparent)]
     Core(#[from] cadet_core::Error),
     /// A failure while making the views.

@@ -57,10 +57,10 @@ pub fn evaluate(
     alpha: f64,
 ) -> Result<Vec<SetReport>> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "alpha",
             reason: format!("must lie in (0, 1), got {alpha}"),
-        });
+        }));
     }
     let rejected = |s: &NamedScores| {
         s.p_values
@@ -111,10 +111,10 @@ pub fn method_row(
     alpha: f64,
 ) -> Result<MethodRow> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "alpha",
             reason: format!("must lie in (0, 1), got {alpha}"),
-        });
+        }));
     }
     let aurocs = sets
         .iter()
@@ -188,10 +188,10 @@ pub fn part_aurocs(
 /// Table 5 statistics of a set's scores under calibration constant `gamma`.
 pub fn stats_row(name: impl Into<String>, scores: &[ImageScore], gamma: f64) -> Result<StatsRow> {
     if scores.len() < 2 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "scores",
             reason: "at least two scores for a variance".into(),
-        });
+        }));
     }
     let mean_var = |f: &dyn Fn(&ImageScore) -> f64| {
         let n = scores.len() as f64;

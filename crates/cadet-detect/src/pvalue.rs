@@ -28,10 +28,10 @@ impl Calibrator {
     pub fn from_sorted(sorted: Vec<f64>) -> Result<Self> {
         cadet_core::validate::finite_slice("calibration scores", &sorted)?;
         if sorted.windows(2).any(|w| w[0] > w[1]) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "scores",
                 reason: "not sorted".into(),
-            });
+            }));
         }
         Ok(Self { sorted })
     }

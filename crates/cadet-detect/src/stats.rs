@@ -52,10 +52,10 @@ fn sums(features: ArrayView2<'_, f32>) -> Result<(Vec<f64>, f64)> {
                 }
                 other => other,
             })?;
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "features",
                 reason: format!("transform {i}: squared norm overflows"),
-            });
+            }));
         }
         if norm2 == 0.0 {
             return Err(Error::Core(cadet_core::Error::ZeroNorm {
@@ -99,10 +99,10 @@ pub fn mean_unit_feature(features: ArrayView3<'_, f32>) -> Result<Vec<f64>> {
 pub fn view_stats(features: ArrayView2<'_, f32>, mu: &[f64]) -> Result<ViewStats> {
     let (n, d) = features.dim();
     if n < 2 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "n_trs",
             reason: format!("m_in needs at least 2 transforms, got {n}"),
-        });
+        }));
     }
     if d != mu.len() {
         return Err(Error::ShapeMismatch {

@@ -37,10 +37,10 @@ const Z999: f64 = 3.290_526_731_491_926;
 
 fn check_alpha(alpha: f64) -> Result<()> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "alpha",
             reason: format!("a level in (0, 1), got {alpha}"),
-        });
+        }));
     }
     Ok(())
 }
@@ -60,10 +60,10 @@ impl RejectionLaw {
     pub fn conformal(n: usize, m: usize, alpha: f64) -> Result<Self> {
         check_alpha(alpha)?;
         if n == 0 || m == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "sizes",
                 reason: format!("calibration and test sizes of at least 1, got n = {n}, m = {m}"),
-            });
+            }));
         }
         // The tiny tolerance keeps α(n + 1) = 10.000000000000002 from becoming 10 + 1 by rounding the other way:
         // k is the number of calibration ranks a p-value ≤ α can take.
@@ -189,18 +189,18 @@ impl Resplits {
     /// elsewhere) and at most `test` test images.
     pub fn new(pool: usize, x1: usize, test: Option<usize>, seed: u64) -> Result<Self> {
         if test == Some(0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "test",
                 reason: "at least 1 test image per split".into(),
-            });
+            }));
         }
         if x1.checked_add(2).is_none_or(|need| need > pool) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "pool",
                 reason: format!(
                     "{pool} images cannot hold {x1} reference images, calibration and test images"
                 ),
-            });
+            }));
         }
         Ok(Self {
             pool,
@@ -220,7 +220,7 @@ impl Resplits {
     pub fn split(&self, x2: usize, index: u64) -> Result<Split> {
         let rest = self.pool.saturating_sub(self.x1.saturating_add(x2));
         if x2 < 2 || rest == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "x2",
                 reason: format!(
                     "{x2} calibration images: at least 2, and at most {} with {} reference images in a pool \
@@ -229,7 +229,7 @@ impl Resplits {
                     self.x1,
                     self.pool
                 ),
-            });
+            }));
         }
         let mut order: Vec<usize> = (0..self.pool).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
@@ -316,10 +316,10 @@ impl ValidityStudy {
     /// A study at levels `alphas` (each in (0, 1)).
     pub fn new(alphas: &[f64]) -> Result<Self> {
         if alphas.is_empty() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "alphas",
                 reason: "at least one level".into(),
-            });
+            }));
         }
         for &a in alphas {
             check_alpha(a)?;
@@ -350,16 +350,16 @@ impl ValidityStudy {
     /// must have the same number of test images; p-values must lie in `(0, 1]`.
     pub fn record(&mut self, procedure: &str, x2_size: usize, p_values: &[f64]) -> Result<()> {
         if let Some(&p) = p_values.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "p_values",
                 reason: format!("{procedure}: a p-value outside (0, 1]: {p}"),
-            });
+            }));
         }
         if p_values.is_empty() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "p_values",
                 reason: format!("{procedure}: no test image"),
-            });
+            }));
         }
         let index = self.name_index(procedure);
         let alphas = self.alphas.clone();

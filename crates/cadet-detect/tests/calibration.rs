@@ -241,11 +241,14 @@ fn binding_checks_the_embedder_once() {
 fn bad_settings_and_inputs_are_typed_errors() {
     assert!(matches!(
         Cadet::params(16).n_trs(1).check(),
-        Err(Error::InvalidParameter { name: "n_trs", .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
+            name: "n_trs",
+            ..
+        }))
     ));
     assert!(matches!(
         Cadet::params(16).batch_images(0).check(),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     let e = PoolProject::new(16, 12, 1);
     let cadet = Cadet::paper(16).n_trs(4).check().unwrap();
@@ -358,7 +361,10 @@ fn methods_round_trip_and_full_k_is_the_paper() {
             f2.view(),
             &NoProgress
         ),
-        Err(Error::InvalidParameter { name: "k", .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
+            name: "k",
+            ..
+        }))
     ));
     // No embedder identity: images cannot be scored, features can.
     assert!(matches!(
@@ -668,10 +674,10 @@ fn the_un_augmented_view_comes_first_and_calibrates_end_to_end() {
             .identity_view(false)
             .method(method)
             .check(),
-        Err(Error::InvalidParameter {
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "identity_view",
             ..
-        })
+        }))
     ));
     assert!(matches!(
         cal.score_features(without.view()),

@@ -324,14 +324,17 @@ fn statistics_of_the_un_augmented_view_equal_brute_force() {
     // The paper's layout has no view to use; a reference without views cannot give identity cos.
     assert!(matches!(
         image_statistics(test.view(), ViewLayout::Transforms, &reference, &stats[..1]),
-        Err(Error::InvalidParameter { name: "layout", .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
+            name: "layout",
+            ..
+        }))
     ));
     assert!(matches!(
         image_statistics(test.view(), layout, &transforms_only, &stats[2..3]),
-        Err(Error::InvalidParameter {
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "reference",
             ..
-        })
+        }))
     ));
     assert!(
         image_statistics(

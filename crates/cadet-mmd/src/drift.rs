@@ -76,10 +76,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// A set needs two rows for the unbiased MMD².
 fn at_least_two(name: &'static str, rows: usize) -> Result<()> {
     if rows < 2 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name,
             reason: format!("at least 2 rows, got {rows}"),
-        });
+        }));
     }
     Ok(())
 }
@@ -106,10 +106,10 @@ impl<K: Kernel> DriftMonitor<K> {
         seed: u64,
     ) -> Result<Self> {
         if !(1..=MAX_PERMUTATIONS).contains(&n_perm) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "n_perm",
                 reason: format!("1 to {MAX_PERMUTATIONS}, got {n_perm}"),
-            });
+            }));
         }
         validate::samples("reference", reference, None)?;
         at_least_two("reference", reference.nrows())?;
@@ -142,12 +142,14 @@ impl<K: Kernel> DriftMonitor<K> {
                 }
                 other => other,
             })?
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "kernel",
-                reason: format!(
-                    "the {} kernel has no finite feature map: use PermutationTest::two_sample",
-                    kernel.name()
-                ),
+            .ok_or_else(|| {
+                Error::Core(cadet_core::Error::InvalidParameter {
+                    name: "kernel",
+                    reason: format!(
+                        "the {} kernel has no finite feature map: use PermutationTest::two_sample",
+                        kernel.name()
+                    ),
+                })
             })?;
         Ok(phi.mapv(f64::from))
     }
@@ -160,10 +162,10 @@ impl<K: Kernel> DriftMonitor<K> {
     /// Tests `batch` (`(n, d)`, `n ≥ 2`, the reference's `d`) against the reference at level `alpha`.
     pub fn test(&self, batch: ArrayView2<'_, f32>, alpha: f64) -> Result<DriftResult> {
         if !(alpha > 0.0 && alpha < 1.0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "alpha",
                 reason: format!("a level in (0, 1), got {alpha}"),
-            });
+            }));
         }
         validate::samples("batch", batch, None)?;
         at_least_two("batch", batch.nrows())?;

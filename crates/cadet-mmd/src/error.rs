@@ -4,8 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Empty input, NaN or infinity, a zero row under the cosine kernel, mismatched feature dimensions, or a
-    /// failing kernel or embedder: the checks shared with `cadet-core`.
+    /// A hyperparameter outside its valid range (`InvalidParameter`), empty input, NaN or infinity, a zero
+    /// row under the cosine kernel, mismatched feature dimensions, or a failing kernel or embedder: the checks
+    /// shared with `cadet-core`.
     #[error(transparent)]
     Core(#[from] cadet_core::Error),
     /// A set with fewer samples than the unbiased estimator needs (two: it averages over pairs `i ≠ j`).
@@ -62,14 +63,6 @@ pub enum Error {
         index: Vec<usize>,
         /// The offending value.
         value: f64,
-    },
-    /// A hyperparameter outside its valid range.
-    #[error("invalid parameter `{name}`: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why, with the value.
-        reason: String,
     },
 }
 

@@ -100,10 +100,10 @@ fn zero_permutations_and_bad_chunks() {
     ));
     assert!(matches!(
         PermutationTest::params().chunk_size(0).check(),
-        Err(Error::InvalidParameter {
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "chunk_size",
             ..
-        })
+        }))
     ));
 }
 
@@ -175,7 +175,13 @@ fn absurd_permutation_counts_are_refused() {
     for n in [usize::MAX, cadet_mmd::MAX_PERMUTATIONS + 1] {
         let out = PermutationTest::params().n_perm(n).check();
         assert!(
-            matches!(out, Err(Error::InvalidParameter { name: "n_perm", .. })),
+            matches!(
+                out,
+                Err(Error::Core(cadet_core::Error::InvalidParameter {
+                    name: "n_perm",
+                    ..
+                }))
+            ),
             "{out:?}"
         );
     }

@@ -97,11 +97,14 @@ fn pools_too_small_and_bad_settings() {
     ));
     assert!(matches!(
         RejectionRate::params(5).alpha(1.5).check(),
-        Err(Error::InvalidParameter { name: "alpha", .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter {
+            name: "alpha",
+            ..
+        }))
     ));
     assert!(matches!(
         RejectionRate::params(5).repeats(0).check(),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     // MMD-CC with n = 10 needs a reference of 40 + S_P2 of 10 + a tested set of 10 = 60 clean samples.
     let t2 = SmallSetAuroc::params()
@@ -119,11 +122,11 @@ fn pools_too_small_and_bad_settings() {
     ));
     assert!(matches!(
         SmallSetAuroc::params().set_sizes(vec![]).check(),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
     assert!(matches!(
         SmallSetAuroc::params().trials(0).check(),
-        Err(Error::InvalidParameter { .. })
+        Err(Error::Core(cadet_core::Error::InvalidParameter { .. }))
     ));
 }
 

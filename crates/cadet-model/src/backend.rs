@@ -74,21 +74,6 @@ fn cuda_device(_index: usize) -> Result<Device> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert!(device("cpu").is_ok());
-        assert!(device(" FLEX ").is_ok());
-        assert!(matches!(device("tpu"), Err(Error::InvalidConfig { .. })));
-        assert!(matches!(device("cuda:x"), Err(Error::InvalidConfig { .. })));
-        #[cfg(not(feature = "cuda"))]
-        assert!(matches!(device("cuda:0"), Err(Error::InvalidConfig { .. })));
-    }
-}
-
 /// Defines the C function `arc4random` in the binary that invokes it: for CUDA (`cuda`) or CubeCL CPU
 /// (`jit-cpu`) binaries built with the LLVM stand-in of `scripts/setup-cuda-build.sh` that must run on glibc
 /// older than 2.36 (Ubuntu 22.04), which lacks it.
@@ -132,4 +117,19 @@ macro_rules! define_arc4random {
             h.finish() as u32
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(device("cpu").is_ok());
+        assert!(device(" FLEX ").is_ok());
+        assert!(matches!(device("tpu"), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(device("cuda:x"), Err(Error::InvalidConfig { .. })));
+        #[cfg(not(feature = "cuda"))]
+        assert!(matches!(device("cuda:0"), Err(Error::InvalidConfig { .. })));
+    }
 }

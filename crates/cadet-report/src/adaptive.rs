@@ -83,10 +83,10 @@ fn share(count: usize, n: usize) -> f64 {
 }
 
 fn invalid(reason: String) -> cadet_detect::Error {
-    cadet_detect::Error::InvalidParameter {
+    cadet_detect::Error::Core(cadet_core::Error::InvalidParameter {
         name: "adaptive attack table",
         reason,
-    }
+    })
 }
 
 impl AdaptiveAttackTable {

@@ -49,10 +49,12 @@ impl CadetReport {
             .map(|(n, s)| NamedScores::from_cadet(n.clone(), s))
             .collect();
         let Some((first, others)) = named.split_first() else {
-            return Err(cadet_detect::Error::InvalidParameter {
-                name: "sets",
-                reason: "no set to report".into(),
-            });
+            return Err(cadet_detect::Error::Core(
+                cadet_core::Error::InvalidParameter {
+                    name: "sets",
+                    reason: "no set to report".into(),
+                },
+            ));
         };
         let rows = evaluate(first, others, alpha)?;
         let stats = sets
@@ -194,10 +196,12 @@ impl MethodTable {
     ) -> Result<(), cadet_detect::Error> {
         let anomaly = |s: &[ImageScore]| s.iter().map(|x| -x.score).collect::<Vec<f64>>();
         let Some((first, others)) = scored.split_first() else {
-            return Err(cadet_detect::Error::InvalidParameter {
-                name: "scored",
-                reason: "no set".into(),
-            });
+            return Err(cadet_detect::Error::Core(
+                cadet_core::Error::InvalidParameter {
+                    name: "scored",
+                    reason: "no set".into(),
+                },
+            ));
         };
         let p: Vec<f64> = first.iter().map(|s| s.p_value).collect();
         let others: Vec<Vec<f64>> = others.iter().map(|s| anomaly(s)).collect();
@@ -361,23 +365,27 @@ impl ClassifierScores {
     /// change and the boundary steps are `≥ 0`).
     pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self, cadet_detect::Error> {
         if a.ncols() != 3 {
-            return Err(cadet_detect::Error::InvalidParameter {
-                name: "classifier scores",
-                reason: format!(
-                    "expected one row per image and 3 columns (ODIN, noise, steps), got shape {:?}",
-                    a.shape()
-                ),
-            });
+            return Err(cadet_detect::Error::Core(
+                cadet_core::Error::InvalidParameter {
+                    name: "classifier scores",
+                    reason: format!(
+                        "expected one row per image and 3 columns (ODIN, noise, steps), got shape {:?}",
+                        a.shape()
+                    ),
+                },
+            ));
         }
         if let Some(i) = a
             .rows()
             .into_iter()
             .position(|r| r.iter().any(|v| !v.is_finite()))
         {
-            return Err(cadet_detect::Error::InvalidParameter {
-                name: "classifier scores",
-                reason: format!("row {i} holds a non-finite value"),
-            });
+            return Err(cadet_detect::Error::Core(
+                cadet_core::Error::InvalidParameter {
+                    name: "classifier scores",
+                    reason: format!("row {i} holds a non-finite value"),
+                },
+            ));
         }
         let ranges = [
             ("ODIN (column 0)", 0.0, 1.0),
@@ -386,10 +394,12 @@ impl ClassifierScores {
         ];
         for (j, (name, lo, hi)) in ranges.iter().enumerate() {
             if let Some(i) = a.column(j).iter().position(|v| !(lo..=hi).contains(&v)) {
-                return Err(cadet_detect::Error::InvalidParameter {
-                    name: "classifier scores",
-                    reason: format!("row {i}: {name} is {:e}, outside [{lo}, {hi}]", a[[i, j]]),
-                });
+                return Err(cadet_detect::Error::Core(
+                    cadet_core::Error::InvalidParameter {
+                        name: "classifier scores",
+                        reason: format!("row {i}: {name} is {:e}, outside [{lo}, {hi}]", a[[i, j]]),
+                    },
+                ));
             }
         }
         let column = |j: usize| a.column(j).to_vec();
@@ -571,10 +581,10 @@ pub fn attack_grid(
     );
     let perturbation = ((&adversarial - &clean) * 10.0 + 0.5).mapv(|v| v.clamp(0.0, 1.0));
     let grid = concatenate(Axis(0), &[clean, perturbation.view(), adversarial]).map_err(|e| {
-        cadet_data::Error::InvalidParameter {
+        cadet_data::Error::Core(cadet_core::Error::InvalidParameter {
             name: "attack_grid",
             reason: e.to_string(),
-        }
+        })
     })?;
     cadet_data::save_grid(grid.view(), k.max(1), path)
 }

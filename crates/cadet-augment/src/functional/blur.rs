@@ -32,10 +32,10 @@ fn reflect(i: isize, n: usize) -> usize {
 /// Blurs with an odd `size × size` Gaussian kernel of standard deviation `sigma`, rows then columns.
 pub fn gaussian_blur(image: ImageView<'_>, size: usize, sigma: f32) -> Result<Image> {
     if size.is_multiple_of(2) || sigma.is_nan() || sigma <= 0.0 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "gaussian_blur",
             reason: format!("kernel size must be odd and σ > 0, got {size} and {sigma}"),
-        });
+        }));
     }
     let (c, h, w) = image.dim();
     let half = size / 2;

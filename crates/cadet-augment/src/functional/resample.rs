@@ -85,10 +85,10 @@ pub fn resize_box(image: ImageView<'_>, b: CropBox, out_h: usize, out_w: usize) 
         });
     }
     if out_h == 0 || out_w == 0 {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "size",
             reason: format!("output {out_h}×{out_w}"),
-        });
+        }));
     }
     let (tx, ty) = (taps(b.width, out_w), taps(b.height, out_h));
     let src = image.as_standard_layout();

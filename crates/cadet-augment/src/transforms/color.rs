@@ -59,14 +59,14 @@ impl ColorJitter {
         if ok {
             Ok(())
         } else {
-            Err(Error::InvalidParameter {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "ColorJitter",
                 reason: format!(
                     "brightness, contrast and saturation must be finite and ≥ 0, hue in [0, 0.5]; got {}, {}, {} \
                      and {} (ColorJitter::simclr(s) is 0.8 s, 0.8 s, 0.8 s, 0.2 s: s in [0, 2.5])",
                     self.brightness, self.contrast, self.saturation, self.hue
                 ),
-            })
+            }))
         }
     }
 
@@ -175,10 +175,10 @@ impl Transform for GaussianBlur {
     fn apply(&self, image: ImageView<'_>, rng: &mut AugmentRng) -> Result<Image> {
         let (lo, hi) = self.sigma;
         if !(0.0 < lo && lo <= hi && hi.is_finite()) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "GaussianBlur.sigma",
                 reason: format!("need 0 < lo ≤ hi, got {lo}..{hi}"),
-            });
+            }));
         }
         let sigma = lo + (hi - lo) * rng.random::<f32>();
         gaussian_blur(image, self.kernel_size, sigma)

@@ -36,7 +36,12 @@ impl RandomResizedCrop {
     }
 
     fn check(&self) -> Result<()> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        let bad = |name, reason: String| {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
+                name,
+                reason,
+            }))
+        };
         if self.size == 0 {
             return bad("RandomResizedCrop.size", "must be at least 1".into());
         }
@@ -174,10 +179,10 @@ impl Resize {
 impl Transform for Resize {
     fn apply(&self, image: ImageView<'_>, _rng: &mut AugmentRng) -> Result<Image> {
         if self.size == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "Resize.size",
                 reason: "must be at least 1".into(),
-            });
+            }));
         }
         let (_, h, w) = image.dim();
         let (oh, ow) = self.output_size(h, w);
@@ -241,10 +246,10 @@ impl Transform for Normalize {
             });
         }
         if self.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "Normalize.std",
                 reason: "must be > 0".into(),
-            });
+            }));
         }
         Ok(functional::normalize(image, &self.mean, &self.std))
     }

@@ -119,9 +119,9 @@ pub(crate) fn check_probability(name: &'static str, p: f64) -> Result<()> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
-        Err(crate::Error::InvalidParameter {
+        Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
             name,
             reason: format!("a probability must lie in [0, 1], got {p}"),
-        })
+        }))
     }
 }

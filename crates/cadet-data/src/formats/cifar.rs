@@ -97,9 +97,11 @@ pub fn cifar100_binary<P: AsRef<Path>>(paths: &[P], kind: CifarKind) -> Result<D
 }
 
 fn load<P: AsRef<Path>>(paths: &[P], kind: CifarKind, names_file: &str) -> Result<Dataset> {
-    let first = paths.first().ok_or_else(|| Error::InvalidParameter {
-        name: "paths",
-        reason: "no file".into(),
+    let first = paths.first().ok_or_else(|| {
+        Error::Core(cadet_core::Error::InvalidParameter {
+            name: "paths",
+            reason: "no file".into(),
+        })
     })?;
     let mut images = Vec::new();
     let mut labels = Vec::new();

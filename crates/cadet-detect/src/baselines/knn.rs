@@ -24,10 +24,10 @@ impl Knn {
     pub fn fit(train: ArrayView2<'_, f32>, k: usize) -> Result<Self> {
         cadet_core::validate::samples("training features", train, None)?;
         if k == 0 || k > train.nrows() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "k",
                 reason: format!("need 1 ≤ k ≤ {}, got {k}", train.nrows()),
-            });
+            }));
         }
         Ok(Self {
             train: unit(train)?,

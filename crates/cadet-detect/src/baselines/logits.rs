@@ -73,10 +73,10 @@ impl Detector for Energy {
     fn anomaly_scores(&self, input: ClassifierOutputs<'_>) -> Result<Vec<f64>> {
         let t = self.temperature;
         if !(t > 0.0 && t.is_finite()) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "temperature",
                 reason: format!("must be > 0, got {t}"),
-            });
+            }));
         }
         Ok(rows(&input)?
             .into_iter()

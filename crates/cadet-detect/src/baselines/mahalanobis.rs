@@ -36,10 +36,10 @@ impl Mahalanobis {
         for (row, &l) in features.rows().into_iter().zip(labels) {
             let l = l as usize;
             if l >= classes {
-                return Err(Error::InvalidParameter {
+                return Err(Error::Core(cadet_core::Error::InvalidParameter {
                     name: "labels",
                     reason: format!("label {l} ≥ {classes} classes"),
-                });
+                }));
             }
             counts[l] += 1;
             for (j, &v) in row.iter().enumerate() {

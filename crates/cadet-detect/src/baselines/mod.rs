@@ -28,10 +28,12 @@ pub(crate) fn features<'a>(
     dim: usize,
     who: &'static str,
 ) -> Result<ArrayView2<'a, f32>> {
-    let f = input.features.ok_or(Error::InvalidParameter {
-        name: "features",
-        reason: format!("{who} needs features"),
-    })?;
+    let f = input
+        .features
+        .ok_or(Error::Core(cadet_core::Error::InvalidParameter {
+            name: "features",
+            reason: format!("{who} needs features"),
+        }))?;
     if f.ncols() != dim {
         return Err(Error::ShapeMismatch {
             what: "features",

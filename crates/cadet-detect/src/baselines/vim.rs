@@ -50,10 +50,10 @@ impl Vim {
             });
         }
         if principal_dim == 0 || principal_dim >= d {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "principal_dim",
                 reason: format!("need 0 < D < {d}, got {principal_dim}"),
-            });
+            }));
         }
         // o = −W⁺ b with the pseudo-inverse from a thin SVD (singular values below 1e-10 · max dropped).
         let w = to_faer(weights);

@@ -140,29 +140,29 @@ impl CadetParams {
     pub fn check(self) -> Result<Cadet> {
         self.method.check()?;
         if self.method.needs_identity_view() && self.layout != ViewLayout::IdentityFirst {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "identity_view",
                 reason: format!(
                     "{} needs the un-augmented view: leave CadetParams::identity_view at its default or set it to \
                      true, or choose a method without view statistics (Cadet::paper)",
                     self.method.label()
                 ),
-            });
+            }));
         }
         if !(2..=MAX_TRANSFORMS).contains(&self.n_trs) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "n_trs",
                 reason: format!(
                     "2 to {MAX_TRANSFORMS} transforms per image (the paper: 50), got {}",
                     self.n_trs
                 ),
-            });
+            }));
         }
         if self.batch_images == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "batch_images",
                 reason: "must be at least 1".into(),
-            });
+            }));
         }
         Ok(Cadet { params: self })
     }

@@ -311,10 +311,10 @@ impl DetectionMethod {
     /// Validates the method: at least one statistic, none twice, one tail per statistic, `k ≥ 1`.
     pub fn check(&self) -> Result<()> {
         let bad = |reason: String| {
-            Err(Error::InvalidParameter {
+            Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "method",
                 reason,
-            })
+            }))
         };
         if self.statistics.is_empty() {
             return bad("no statistic".into());

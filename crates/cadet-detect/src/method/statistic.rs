@@ -305,16 +305,16 @@ impl Reference {
     /// Checks `1 ≤ k ≤ |X⁽¹⁾|` for `statistic`.
     fn check_k(&self, statistic: Statistic, k: usize) -> Result<()> {
         if k == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "k",
                 reason: format!(
                     "{} averages the k nearest reference images: k must be at least 1",
                     statistic.label()
                 ),
-            });
+            }));
         }
         if k > self.size {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "k",
                 reason: format!(
                     "{} needs 1 ≤ k ≤ |X(1)| = {}, got {k}: give at least {k} reference images (X(1)), or a \
@@ -322,7 +322,7 @@ impl Reference {
                     statistic.label(),
                     self.size
                 ),
-            });
+            }));
         }
         Ok(())
     }
@@ -334,13 +334,13 @@ impl Reference {
                 let label = statistic.label();
                 self.check_k(statistic, k)?;
                 if self.identity_units().is_none() {
-                    return Err(Error::InvalidParameter {
+                    return Err(Error::Core(cadet_core::Error::InvalidParameter {
                         name: "reference",
                         reason: format!(
                             "{label} needs the reference images' un-augmented views, which this reference \
                              does not hold (build it from features with the un-augmented view first)"
                         ),
-                    });
+                    }));
                 }
                 Ok(())
             }
@@ -353,23 +353,23 @@ impl Reference {
                 // with single reference images.
                 let full_m_out = matches!(statistic, Statistic::LocalMOut { .. }) && k == self.size;
                 if !full_m_out && self.image_means().is_none() {
-                    return Err(Error::InvalidParameter {
+                    return Err(Error::Core(cadet_core::Error::InvalidParameter {
                         name: "reference",
                         reason: format!(
                             "{label} needs the reference images' features, which this calibration does not hold"
                         ),
-                    });
+                    }));
                 }
                 if matches!(statistic, Statistic::LocalMIn { .. })
                     && self.image_m_in.len() != self.size
                 {
-                    return Err(Error::InvalidParameter {
+                    return Err(Error::Core(cadet_core::Error::InvalidParameter {
                         name: "reference",
                         reason: format!(
                             "{label} needs the reference images' m_in: a reference built from transform \
                              features with at least 2 transforms per image"
                         ),
-                    });
+                    }));
                 }
                 Ok(())
             }
@@ -504,13 +504,13 @@ pub fn image_statistics(
         identity,
         statistics.iter().find(|s| s.needs_identity_view()),
     ) {
-        return Err(Error::InvalidParameter {
+        return Err(Error::Core(cadet_core::Error::InvalidParameter {
             name: "layout",
             reason: format!(
                 "{} needs the un-augmented view's features before the transforms (ViewLayout::IdentityFirst)",
                 s.label()
             ),
-        });
+        }));
     }
     let (n, n_trs, d) = features.dim();
     if d != reference.dim() {
@@ -683,13 +683,13 @@ fn identity_statistics(
                         Some(c) => top_k_mean(c.row(i - start).to_vec(), k),
                         // Reference::supports rejects this before any work; kept as an error, not a panic.
                         None => {
-                            return Err(Error::InvalidParameter {
+                            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                                 name: "reference",
                                 reason: format!(
                                     "{} needs the reference's un-augmented views",
                                     s.label()
                                 ),
-                            });
+                            }));
                         }
                     },
                     _ => unreachable!("statistics of the un-augmented view only"),

@@ -56,16 +56,16 @@ impl RejectionRateParams {
             });
         }
         if self.repeats == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "repeats",
                 reason: "must be at least 1".into(),
-            });
+            }));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "alpha",
                 reason: format!("must lie in (0, 1), got {}", self.alpha),
-            });
+            }));
         }
         let test = self.test.clone().check()?;
         Ok(RejectionRate { params: self, test })

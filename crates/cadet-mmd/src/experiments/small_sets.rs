@@ -54,10 +54,10 @@ impl SmallSetAurocParams {
     /// Validates the settings.
     pub fn check(self) -> Result<SmallSetAuroc> {
         if self.set_sizes.is_empty() {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "set_sizes",
                 reason: "no set size".into(),
-            });
+            }));
         }
         if let Some(&n) = self.set_sizes.iter().find(|&&n| n < 2) {
             return Err(Error::TooFewSamples {
@@ -74,10 +74,10 @@ impl SmallSetAurocParams {
             });
         }
         if self.trials == 0 {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "trials",
                 reason: "must be at least 1".into(),
-            });
+            }));
         }
         let test = self.test.clone().check()?;
         Ok(SmallSetAuroc { params: self, test })

@@ -61,19 +61,19 @@ impl PermutationTestParams {
             return Err(Error::ZeroPermutations);
         }
         if self.n_perm > MAX_PERMUTATIONS {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "n_perm",
                 reason: format!(
                     "at most {MAX_PERMUTATIONS} (the null samples alone take 8 bytes each), got {}",
                     self.n_perm
                 ),
-            });
+            }));
         }
         if self.chunk_size == Some(0) {
-            return Err(Error::InvalidParameter {
+            return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "chunk_size",
                 reason: "must be at least 1".into(),
-            });
+            }));
         }
         Ok(PermutationTest { params: self })
     }
