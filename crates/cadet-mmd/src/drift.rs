@@ -31,7 +31,7 @@
 //! ```
 
 use cadet_core::{Kernel, validate};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
@@ -151,7 +151,9 @@ impl<K: Kernel> DriftMonitor<K> {
                     ),
                 })
             })?;
-        Ok(phi.mapv(f64::from))
+        // Row-major whatever the input's layout (a Fortran-order `.npy` is a valid input): the permutation
+        // loop below reads rows as slices.
+        Ok(Array2::from_shape_fn(phi.dim(), |ij| f64::from(phi[ij])))
     }
 
     /// Reference rows.
@@ -194,14 +196,12 @@ impl<K: Kernel> DriftMonitor<K> {
             (aa - n_a) / (mf * (mf - 1.0)) + (bb - n_b) / (nf * (nf - 1.0)) - 2.0 * ab / (mf * nf)
         };
         let statistic = statistic_of(&y_sum, y_norms.iter().sum());
-        let row = |i: usize| -> (&[f64], f64) {
+        // Rows as views, not slices: a view reads any layout (a slice of a non-contiguous row would be empty).
+        let row = |i: usize| -> (ArrayView1<'_, f64>, f64) {
             if i < m {
-                (
-                    self.reference.row(i).to_slice().unwrap_or(&[]),
-                    self.norms[i],
-                )
+                (self.reference.row(i), self.norms[i])
             } else {
-                (y.row(i - m).to_slice().unwrap_or(&[]), y_norms[i - m])
+                (y.row(i - m), y_norms[i - m])
             }
         };
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
