@@ -186,24 +186,22 @@ fn count_images(dir: &std::path::Path, limit: Option<usize>) -> usize {
         .sum()
 }
 
-/// `--out` must be a file path in an existing folder: checked before any work.
-fn check_out(path: &std::path::Path) -> Result<(), BoxError> {
-    if path.is_dir() {
-        return Err(format!(
-            "--out {}: is a folder, expected a .npy file path",
-            path.display()
-        )
-        .into());
-    }
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
-            "--out {}: the folder {} does not exist",
-            path.display(),
-            dir.display()
-        )
-        .into()),
-        _ => Ok(()),
-    }
+/// `--out` must be a file path in an existing folder and none of the inputs (nor inside the image folder):
+/// checked before any work.
+fn check_out(args: &Args) -> Result<(), BoxError> {
+    let inputs: Vec<&std::path::Path> = [
+        Some(&args.images),
+        args.checkpoint.as_ref(),
+        args.torchvision.as_ref(),
+        args.simclrv2.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(PathBuf::as_path)
+    .collect();
+    Ok(cadet_report::cli::check_output_file(
+        "--out", &args.out, &inputs,
+    )?)
 }
 
 fn load_images(args: &Args) -> Result<Dataset, BoxError> {
@@ -319,7 +317,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {
-    check_out(&args.out)?;
+    check_out(args)?;
     if args.n_trs == 1 {
         return Err(
             "--n-trs: CADet needs at least 2 transforms per image (or 0 for plain features)".into(),

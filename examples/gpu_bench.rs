@@ -39,8 +39,8 @@ struct Args {
     /// With `--what convs`: only the convolutions whose name contains this.
     #[arg(long)]
     conv_filter: Option<String>,
-    /// Images per batch (a SimCLR step sees two views of each).
-    #[arg(long, default_value_t = 128)]
+    /// Images per batch (a SimCLR step sees two views of each; 1 to 4096).
+    #[arg(long, default_value_t = 128, value_parser = cadet_report::cli::count_up_to(4096))]
     batch: usize,
     /// ResNet depth of the inference and training measurements (18, 34, 50).
     #[arg(long, default_value_t = 50)]
@@ -51,23 +51,23 @@ struct Args {
     /// CIFAR stem (3 × 3, no max-pool) instead of the ImageNet stem.
     #[arg(long)]
     cifar_stem: bool,
-    /// Hidden width of the SimCLRv2 head (the quickstart: 256).
-    #[arg(long, default_value_t = 2048)]
+    /// Hidden width of the SimCLRv2 head (the quickstart: 256; 1 to 65536).
+    #[arg(long, default_value_t = 2048, value_parser = cadet_report::cli::count_up_to(65_536))]
     hidden: usize,
-    /// Output width of the SimCLRv2 head (the quickstart: 64).
-    #[arg(long, default_value_t = 128)]
+    /// Output width of the SimCLRv2 head (the quickstart: 64; 1 to 65536).
+    #[arg(long, default_value_t = 128, value_parser = cadet_report::cli::count_up_to(65_536))]
     output: usize,
-    /// Image side.
-    #[arg(long, default_value_t = 224)]
+    /// Image side (8 to 4096).
+    #[arg(long, default_value_t = 224, value_parser = cadet_report::cli::count_between(8, 4096))]
     size: usize,
-    /// Timed iterations.
-    #[arg(long, default_value_t = 10)]
+    /// Timed iterations (1 to 10000).
+    #[arg(long, default_value_t = 10, value_parser = cadet_report::cli::count_up_to(10_000))]
     steps: usize,
-    /// Untimed iterations first (autotuning, kernel compilation).
-    #[arg(long, default_value_t = 4)]
+    /// Untimed iterations first (autotuning, kernel compilation; 0 to 10000).
+    #[arg(long, default_value_t = 4, value_parser = cadet_report::cli::count_between(0, 10_000))]
     warmup: usize,
-    /// Images attacked by PGD-50.
-    #[arg(long, default_value_t = 32)]
+    /// Images attacked by PGD-50 (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = cadet_report::cli::count_up_to(4096))]
     pgd_batch: usize,
     /// What to run.
     #[arg(long, value_enum, default_value_t = What::All)]
@@ -179,7 +179,24 @@ fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(Args::parse()))
 }
 
+/// A ResNet's forward pass holds a few activation maps at once, each up to about 5× the input at base width 64
+/// (64 channels at half resolution): the input times this, scaled by the base width, bounds the memory of the
+/// largest batch, checked before allocating (a loose bound that stops absurd flags, not a capacity planner).
+const ACTIVATIONS_PER_INPUT: usize = 16;
+
 fn run(args: Args) -> Result<(), BoxError> {
+    let batch = args.batch.max(args.pgd_batch);
+    cadet_core::limits::Limits::default().check_alloc(
+        "the largest batch and its activations",
+        &[
+            ACTIVATIONS_PER_INPUT * args.base_width.div_ceil(64),
+            batch,
+            3,
+            args.size,
+            args.size,
+        ],
+        4,
+    )?;
     let dev = device(&args.device)?;
     let (b, s) = (args.batch, args.size);
     let run = |w: What| (args.what == What::All && w != What::Phases) || args.what == w;

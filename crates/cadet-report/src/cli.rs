@@ -26,13 +26,29 @@ pub fn minutes(text: &str) -> Result<f64, String> {
 /// A clap value parser for a count between 1 and `max` (the bound keeps a flag from asking for an allocation
 /// the machine cannot make).
 pub fn count_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
+    count_between(1, max)
+}
+
+/// A clap value parser for a count between `min` and `max`, both included.
+///
+/// ```
+/// let warmup = cadet_report::cli::count_between(0, 10_000);
+/// assert_eq!(warmup("0"), Ok(0));
+/// for bad in ["10001", "18446744073709551615", "-1", "two"] {
+///     assert!(warmup(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn count_between(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
     move |text: &str| {
         let n: usize = text
             .trim()
             .parse()
             .map_err(|e| format!("not a whole number: {e}"))?;
-        if !(1..=max).contains(&n) {
-            return Err(format!("must be between 1 and {max}, got {text}"));
+        if !(min..=max).contains(&n) {
+            return Err(format!("must be between {min} and {max}, got {text}"));
         }
         Ok(n)
     }
@@ -52,7 +68,8 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 }
 
 /// Checks an output file given by `flag` before any work: its folder exists and is a folder, the path is not a
-/// folder, and it is none of `inputs` (writing it would destroy what the program reads).
+/// folder, and it is none of `inputs` nor inside an input folder (writing it would destroy what the program
+/// reads, or change a data set on its next read).
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -64,6 +81,11 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 /// let again = dir.path().join(".").join("model.ckpt-1.index");
 /// assert!(cadet_report::cli::check_output_file("--out", &again, &[&input]).is_err());
 /// assert!(cadet_report::cli::check_output_file("--out", &input.join("r.md"), &[]).is_err());
+/// // Inside an input folder (an image folder, say) is refused too.
+/// let images = dir.path().join("images");
+/// std::fs::create_dir_all(images.join("cat"))?;
+/// let inside = images.join("cat").join("0.png");
+/// assert!(cadet_report::cli::check_output_file("--out", &inside, &[&images]).is_err());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
@@ -84,11 +106,23 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
             path.display()
         ));
     }
-    let out = resolved(path);
+    let Some(out) = resolved(path) else {
+        return Ok(());
+    };
     for input in inputs {
-        if out.is_some() && resolved(input) == out {
+        let Some(input_path) = resolved(input) else {
+            continue;
+        };
+        if input_path == out {
             return Err(format!(
                 "{flag} {}: is the input {}; writing it would destroy it",
+                path.display(),
+                input.display()
+            ));
+        }
+        if input_path.is_dir() && out.starts_with(&input_path) {
+            return Err(format!(
+                "{flag} {}: is inside the input folder {}; write it elsewhere",
                 path.display(),
                 input.display()
             ));

@@ -302,6 +302,7 @@ impl Bundle {
                 format!("`{key}` lies in shard {} of a bundle of {shards}", e.shard),
             ));
         }
+        no_overlaps(&path, &entries)?;
         Ok(Self {
             prefix: prefix.to_path_buf(),
             shards,
@@ -400,6 +401,31 @@ impl Bundle {
         }
         Ok(values)
     }
+}
+
+/// Tensors are written one after another: two whose bytes overlap (an offset moved, its checksum recomputed
+/// over the shifted bytes) would read parts of each other as weights, so the index is refused. Extents are
+/// checked arithmetic; an empty tensor overlaps nothing, and one whose end overflows lies beyond any file (it is
+/// refused, with its size and offset, when read: [`Bundle::floats`]).
+fn no_overlaps(path: &Path, entries: &BTreeMap<String, Entry>) -> Result<()> {
+    let mut extents: Vec<_> = entries
+        .iter()
+        .filter(|(_, e)| e.size > 0)
+        .filter_map(|(key, e)| Some((e.shard, e.offset, e.offset.checked_add(e.size)?, key)))
+        .collect();
+    extents.sort_unstable();
+    for pair in extents.windows(2) {
+        let ((shard, start, end, key), (next_shard, next_start, _, next_key)) = (pair[0], pair[1]);
+        if shard == next_shard && end > next_start {
+            return Err(bad(
+                path,
+                format!(
+                    "`{key}` (bytes {start}..{end} of shard {shard}) overlaps `{next_key}` (from byte {next_start})"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn index_path(prefix: &Path) -> PathBuf {

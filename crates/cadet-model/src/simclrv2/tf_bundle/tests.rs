@@ -224,9 +224,15 @@ fn tensor_checksums_are_verified() {
     let mut wrong_crc = good.entries.clone();
     wrong_crc.get_mut(key).unwrap().crc32c ^= 1;
     check(&wrong_crc, None);
+    // Shifted by 4 bytes with its old checksum: refused at open, as it now overlaps the next tensor
+    // (`overlapping_tensors_are_refused`); shifted back by 4 it overlaps the one before, or has the wrong sum.
     let mut shifted = good.entries.clone();
     shifted.get_mut(key).unwrap().offset += 4;
-    check(&shifted, None);
+    let (_dir, prefix) = bundle_with(&index_of(&shifted));
+    let err = Bundle::open(&prefix, &Limits::default())
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("overlaps")));
 }
 
 /// A block whose recorded checksum is wrong is refused, naming the file and both checksums.
@@ -290,9 +296,10 @@ fn sizes_offsets_and_shards_are_checked() {
         let (_dir, prefix) = bundle_with(&index_of(&entries));
         Bundle::open(&prefix, &Limits::default()).and_then(|b| b.floats(key))
     };
-    let err = read(&|e| e.size += 4).unwrap_err().to_string();
+    // (4 bytes fewer: 4 more would overlap the next tensor, refused at open.)
+    let err = read(&|e| e.size -= 4).unwrap_err().to_string();
     assert!(
-        err.contains("float32 tensor `base_model/conv2d/kernel` of shape [3, 3, 3, 1] needs 108 bytes, the entry says 112"),
+        err.contains("float32 tensor `base_model/conv2d/kernel` of shape [3, 3, 3, 1] needs 108 bytes, the entry says 104"),
         "{err}"
     );
     let err = read(&|e| e.dtype = 2).unwrap_err().to_string();
@@ -364,4 +371,43 @@ fn a_data_block_listed_twice_is_refused() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("listed twice"), "{err}");
+}
+
+/// An entry moved onto its neighbour's bytes, its checksum recomputed over what it now points at, passes every
+/// checksum: the overlap itself is refused (it converted with exit 0 and wrong weights).
+#[test]
+fn overlapping_tensors_are_refused() {
+    let good = good();
+    let data = std::fs::read(format!("{}.data-00000-of-00001", fixture().display())).unwrap();
+    // The first tensor in the file that has another right after it.
+    let mut by_offset: Vec<(&String, &Entry)> =
+        good.entries.iter().filter(|(_, e)| e.size > 0).collect();
+    by_offset.sort_by_key(|(_, e)| e.offset);
+    let (key, e) = by_offset[0];
+    let mut entries = good.entries.clone();
+    let moved = entries.get_mut(key.as_str()).unwrap();
+    moved.offset += 4;
+    let bytes = &data[moved.offset as usize..(moved.offset + moved.size) as usize];
+    moved.crc32c = mask(crc32c::crc32c(bytes));
+    assert!(
+        e.offset + e.size + 4 > by_offset[1].1.offset,
+        "the shift must reach the next tensor"
+    );
+    let (_dir, prefix) = bundle_with(&index_of(&entries));
+    let err = Bundle::open(&prefix, &Limits::default())
+        .err()
+        .map(|e| e.to_string());
+    let err = err.expect("an index whose tensors overlap must be refused");
+    assert!(
+        err.contains(&format!("`{key}`")) && err.contains("overlaps"),
+        "{err}"
+    );
+    // The clean index still opens, and every tensor reads.
+    let (_dir, prefix) = bundle_with(&index_of(&good.entries));
+    let bundle = Bundle::open(&prefix, &Limits::default()).unwrap();
+    for (key, e) in &bundle.entries {
+        if e.dtype == 1 {
+            bundle.floats(key).unwrap();
+        }
+    }
 }
