@@ -167,32 +167,51 @@ fn decoder_message(e: &image::ImageError) -> String {
         .trim_end_matches("\\n")
         .trim()
         .to_string();
-    // `ChunkType { type: IDAT, critical: true, … } chunk …` → `chunk IDAT …`
-    if let Some(rest) = detail.strip_prefix("ChunkType { type: ")
-        && let Some((name, tail)) = rest.split_once(", ")
-        && let Some((_, after)) = tail.split_once("} chunk")
+    // `ChunkType { type: IDAT, critical: true, … } chunk` → `chunk IDAT`, wherever it appears (as the message's
+    // start, or after "while decoding").
+    while let Some(start) = detail.find("ChunkType { type: ")
+        && let Some(len) = detail[start..].find("} chunk")
     {
-        detail = format!("chunk {name}{after}");
+        let inner = &detail[start + "ChunkType { type: ".len()..start + len];
+        let name = inner.split(',').next().unwrap_or("").trim().to_string();
+        detail.replace_range(
+            start..start + len + "} chunk".len(),
+            &format!("chunk {name}"),
+        );
     }
     format!("corrupt or truncated {} data: {detail}", d.format_hint())
 }
 
-fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+/// What a decoder may allocate besides the pixels: ancillary data such as an ICC profile (real ones are tens
+/// of KiB). A zlib bomb in an `iCCP` chunk (a 1 MB file inflating to GiBs) stops here instead of filling memory.
+const ANCILLARY_BYTES: u64 = 8 << 20;
+
+/// A reader of the image at `path` whose decoder may allocate at most `max_alloc` bytes (the `image` crate
+/// passes the bound on to the PNG decoder, which also bounds what it inflates from ancillary chunks).
+fn reader(
+    path: &Path,
+    max_alloc: u64,
+) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
     let file = open_regular(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    image::ImageReader::new(std::io::BufReader::new(file))
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+    let mut bounds = image::Limits::default();
+    bounds.max_alloc = Some(max_alloc);
+    reader.limits(bounds);
+    Ok(reader)
 }
 
 /// An image's width and height, read from its header only, checked against `limits`.
 fn dimensions(path: &Path, limits: &Limits) -> Result<(u32, u32)> {
-    let (w, h) = reader(path)?
+    // Reading the header parses the chunks before the pixels (an ICC profile among them): bounded too.
+    let (w, h) = reader(path, ANCILLARY_BYTES)?
         .into_dimensions()
         .map_err(|e| undecodable(path, e))?;
     limits
@@ -203,13 +222,21 @@ fn dimensions(path: &Path, limits: &Limits) -> Result<(u32, u32)> {
 
 /// Decodes one image whose header [`dimensions`] has checked, with the decoder's own limits set too (a file
 /// that changed in between, or a decoder allocating more than its output, is refused).
-fn decode(path: &Path, resize: Option<(u32, u32)>, limits: &Limits) -> Result<image::RgbImage> {
-    let mut reader = reader(path)?;
+fn decode(
+    path: &Path,
+    (w, h): (u32, u32),
+    resize: Option<(u32, u32)>,
+    limits: &Limits,
+) -> Result<image::RgbImage> {
+    // The largest pixel type (RGBA, 32-bit float channels) is 16 bytes; twice for the decoder's own buffers;
+    // sized from this image's header (checked against `limits` already), plus its ancillary data.
+    let pixels = (u64::from(w) * u64::from(h)).min(limits.max_image_pixels);
+    let max_alloc = pixels.saturating_mul(32).saturating_add(ANCILLARY_BYTES);
+    let mut reader = reader(path, max_alloc)?;
     let mut bounds = image::Limits::default();
     bounds.max_image_width = Some(limits.max_image_side);
     bounds.max_image_height = Some(limits.max_image_side);
-    // The largest pixel type (RGBA, 32-bit float channels) is 16 bytes; twice for the decoder's own buffers.
-    bounds.max_alloc = Some(limits.max_image_pixels.saturating_mul(32));
+    bounds.max_alloc = Some(max_alloc);
     reader.limits(bounds);
     let img = reader.decode().map_err(|e| undecodable(path, e))?;
     limits
@@ -271,7 +298,8 @@ fn decode_all(
         .map_err(Error::Core)?;
     let decoded: Vec<image::RgbImage> = files
         .par_iter()
-        .map(|(p, _)| decode(p, resize, limits))
+        .zip(&sizes)
+        .map(|((p, _), &size)| decode(p, size, resize, limits))
         .collect::<Result<_>>()?;
     if let Some((i, bad)) = decoded
         .iter()
@@ -364,7 +392,22 @@ mod tests {
         png.resize(108, 0);
         let mut jpeg = b"\xff\xd8\xff\xe0".to_vec();
         jpeg.resize(54, 0);
-        for (name, bytes, format) in [("c.png", png, "Png"), ("c.jpg", jpeg, "Jpeg")] {
+        // A good PNG whose IDAT checksum is wrong (the message then ends "while decoding ChunkType { … }").
+        let mut bad_crc = Vec::new();
+        image::RgbImage::from_pixel(4, 4, image::Rgb([9, 8, 7]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut bad_crc),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        let idat = bad_crc.windows(4).position(|w| w == b"IDAT").unwrap();
+        let len = u32::from_be_bytes(bad_crc[idat - 4..idat].try_into().unwrap()) as usize;
+        bad_crc[idat + 4 + len] ^= 0xff;
+        for (name, bytes, format) in [
+            ("c.png", png, "Png"),
+            ("c.jpg", jpeg, "Jpeg"),
+            ("crc.png", bad_crc, "Png"),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::create_dir(dir.path().join("a")).unwrap();
             std::fs::write(dir.path().join("a").join(name), bytes).unwrap();
