@@ -72,6 +72,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let classifier = Normalized::new(net, Normalization::imagenet(), device);
     let (_, test) = cifar10_lossless(args.data.join("cifar10-lossless"))?;
     let n = args.limit.min(test.len());
+    if n < args.limit {
+        eprintln!(
+            "note: --limit {} asked, the test sheet has {} images: attacking those",
+            args.limit,
+            test.len()
+        );
+    }
     let idx: Vec<usize> = (0..n).collect();
     let images = test.batch_f32(&idx)?;
     let labels = &test.labels()[..n];

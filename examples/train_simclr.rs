@@ -188,7 +188,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .with_hidden(args.base_width.saturating_mul(32))
             .with_output(64);
         let config = TrainConfig::new(args.batch, args.epochs, LarsConfig::new())
-            .with_warmup_epochs(2.0)
+            // Two epochs of warm-up, or the whole schedule when it is shorter.
+            .with_warmup_epochs(2.0f64.min(args.epochs as f64))
             .with_shards(devices.len())
             .with_sync_batch_norm(!args.no_sync_bn);
         SimClrTrainer::new(

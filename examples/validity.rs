@@ -51,8 +51,9 @@ struct Args {
     /// `file`: x1.npy is X1 for every split; a number N: X1 is N images drawn from the pool in each split.
     #[arg(long, default_value = "file")]
     reference: String,
-    /// Sizes of X2 (sizes that leave fewer than 100 test images are skipped, named).
-    #[arg(long, value_delimiter = ',', default_value = "200,1000,2000")]
+    /// Sizes of X2, 2 to 10,000,000 each (sizes that leave fewer than 100 test images are skipped, named).
+    #[arg(long, value_delimiter = ',', default_value = "200,1000,2000",
+          value_parser = cadet_report::cli::count_between(2, 10_000_000))]
     x2: Vec<usize>,
     /// Test images per split (default: every image not in X1 or X2).
     #[arg(long)]
@@ -205,6 +206,19 @@ fn run(args: Args) -> Result<(), BoxError> {
     } else {
         args.pool.clone()
     };
+    // The same file twice would put each of its images in the pool twice: X2 and the test set would share
+    // images, and the rates measured would not be of exchangeable data.
+    let mut resolved = std::collections::HashMap::new();
+    for name in &names {
+        let path = dir.join(name);
+        let key = path.canonicalize().unwrap_or(path);
+        if let Some(first) = resolved.insert(key, name) {
+            return Err(format!(
+                "--pool: {name} and {first} are the same file; each pool file once"
+            )
+            .into());
+        }
+    }
     let mut parts = Vec::new();
     let mut ranges = Vec::new();
     for name in &names {
@@ -243,8 +257,35 @@ fn run(args: Args) -> Result<(), BoxError> {
 
     // Methods: those the reference and the layout allow, as in reproduce_cifar's table.
     let with_view = layout == ViewLayout::IdentityFirst;
-    let methods: Vec<(String, DetectionMethod)> =
-        select(compared_methods(args.k), x1_size, with_view).usable;
+    let selection = select(compared_methods(args.k), x1_size, with_view);
+    // Methods the reference or the layout rule out are named, in the log and the report.
+    let mut left_out = String::new();
+    if !selection.too_small.is_empty() {
+        let names: Vec<String> = selection
+            .too_small
+            .iter()
+            .map(|(n, needed)| format!("{n} (needs {needed})"))
+            .collect();
+        left_out.push_str(&format!(
+            "Left out, |X1| = {x1_size} being too small: {}.\n",
+            names.join("; ")
+        ));
+    }
+    if !selection.no_view.is_empty() {
+        left_out.push_str(&format!(
+            "Left out, the features having no un-augmented view: {}.\n",
+            selection.no_view.join("; ")
+        ));
+    }
+    eprint!("{left_out}");
+    let methods: Vec<(String, DetectionMethod)> = selection.usable;
+    if methods.is_empty() {
+        return Err(format!(
+            "no method can be calibrated with these features and --k {} (see the lines above)",
+            args.k
+        )
+        .into());
+    }
     let mut all: Vec<Statistic> = Vec::new();
     for (_, m) in &methods {
         for s in &m.statistics {
@@ -395,6 +436,9 @@ fn run(args: Args) -> Result<(), BoxError> {
         args.splits,
         args.seed
     )?;
+    if !left_out.is_empty() {
+        writeln!(md, "{left_out}")?;
+    }
 
     // The original split (X2 = x2.npy, test = the next file), when the reference is the file's.
     if let (Some(stats), Some(x2_at), true) = (

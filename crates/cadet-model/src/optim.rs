@@ -38,18 +38,25 @@ pub struct LarsState<const D: usize> {
     pub velocity: Tensor<D>,
 }
 
-std::thread_local! {
-    /// The first velocity with a NaN or infinite value read on this thread since the last
-    /// [`take_non_finite_state`]: its state key, element and value. Burn's `state_unflatten` cannot fail, so a
-    /// loader asks here afterwards.
-    static NON_FINITE_STATE: std::cell::RefCell<Option<(String, usize, f32)>> =
-        const { std::cell::RefCell::new(None) };
+/// What the LARS states read on one thread since the last [`take_loaded_states`] held: Burn's
+/// `state_unflatten` cannot fail, so a loader asks here afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct LoadedStates {
+    /// Each velocity's parameter id (the state key's prefix) and shape, in the order read.
+    pub(crate) shapes: Vec<(String, Vec<usize>)>,
+    /// The first velocity with a NaN or infinite value: its state key, element and value.
+    pub(crate) non_finite: Option<(String, usize, f32)>,
 }
 
-/// The first non-finite LARS velocity read on this thread since the last call (state key, element index, value),
-/// and forgets it: a checkpoint's optimizer state is checked with it right after loading.
-pub(crate) fn take_non_finite_state() -> Option<(String, usize, f32)> {
-    NON_FINITE_STATE.with(|cell| cell.borrow_mut().take())
+std::thread_local! {
+    static LOADED_STATES: std::cell::RefCell<LoadedStates> =
+        std::cell::RefCell::new(LoadedStates::default());
+}
+
+/// The LARS states read on this thread since the last call, forgotten: a checkpoint's optimizer state is checked
+/// with it right after loading (finite values; one velocity per parameter of the model, of its shape).
+pub(crate) fn take_loaded_states() -> LoadedStates {
+    LOADED_STATES.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
 }
 
 // Written by hand: Burn's `RecordState` derive only resolves inside burn-optim.
@@ -59,14 +66,17 @@ impl<const D: usize> RecordState for LarsState<D> {
     }
     fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
         let data = src.take_tensor(prefix, "velocity")?;
-        if let Ok(values) = data.as_slice::<f32>()
-            && let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite())
-        {
-            NON_FINITE_STATE.with(|cell| {
-                cell.borrow_mut()
+        LOADED_STATES.with(|cell| {
+            let mut log = cell.borrow_mut();
+            log.shapes.push((prefix.to_string(), data.shape().to_vec()));
+            if let Ok(values) = data.as_slice::<f32>()
+                && let Some((index, &value)) =
+                    values.iter().enumerate().find(|(_, v)| !v.is_finite())
+            {
+                log.non_finite
                     .get_or_insert_with(|| (format!("{prefix}.velocity"), index, value));
-            });
-        }
+            }
+        });
         // Burn passes its default device here (`ModuleOptimizer::load_record`), which in a `cuda` build is the
         // GPU even when training on the CPU, and fails without a driver. The state goes to the CPU instead;
         // Burn moves it to the parameter's device at the next step.

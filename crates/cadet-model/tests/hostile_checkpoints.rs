@@ -142,6 +142,96 @@ fn out_of_range_training_settings_are_refused_at_resume() {
     );
 }
 
+/// The error resuming from `dir` gives after `edit` rewrote `file` of its checkpoint (checksums recomputed).
+fn resume_after_json_edit(
+    dir: &Path,
+    ckpt: &Path,
+    file: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    tamper(ckpt, file, |bytes| {
+        let mut s: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        edit(&mut s);
+        *bytes = serde_json::to_vec(&s).unwrap();
+    });
+    SimClrTrainer::resume(dir, &Device::flex())
+        .err()
+        .unwrap_or_else(|| panic!("the edited {file} must be refused"))
+        .to_string()
+}
+
+/// Values that train silently wrong rather than fail (found by the fourth hostile pass, each accepted before):
+/// a huge temperature (the loss is constant), a warm-up past the schedule (the learning rate never rises), a
+/// negative weight decay, a momentum of 1 or more; and a state.json whose k-NN record or losses cannot come
+/// from a run.
+#[test]
+fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
+    type Edit = fn(&mut serde_json::Value);
+    let settings: [(&str, Edit); 5] = [
+        ("temperature", |s| s["train"]["temperature"] = 1e308.into()),
+        ("warmup_epochs", |s| {
+            s["train"]["warmup_epochs"] = 1e308.into()
+        }),
+        ("lars.weight_decay", |s| {
+            s["train"]["lars"]["weight_decay"] = (-1.0).into()
+        }),
+        ("lars.momentum", |s| {
+            s["train"]["lars"]["momentum"] = 1e308.into()
+        }),
+        ("base_lr", |s| s["train"]["base_lr"] = 1e300.into()),
+    ];
+    for (name, edit) in settings {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = checkpoint(dir.path());
+        let err = resume_after_json_edit(dir.path(), &ckpt, "settings.json", edit);
+        assert!(
+            err.contains("settings.json") && err.contains(name),
+            "{name}: {err}"
+        );
+    }
+    let state: [(&str, Edit); 3] = [
+        ("k-NN accuracy of 5", |s| {
+            s["knn"] = serde_json::json!([[1, 5.0]]);
+        }),
+        ("k-NN evaluation at step 18446744073709551615", |s| {
+            s["knn"] = serde_json::json!([[u64::MAX, 0.5]]);
+        }),
+        ("2 losses for 1 steps", |s| {
+            s["losses"] = serde_json::json!([1.0, 2.0]);
+        }),
+    ];
+    for (what, edit) in state {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = checkpoint(dir.path());
+        let err = resume_after_json_edit(dir.path(), &ckpt, "state.json", edit);
+        assert!(
+            err.contains("state.json") && err.contains(what),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// The optimizer state of another run (same architecture: other parameter ids) or of another architecture
+/// (other shapes), checksums recomputed, is refused at resume: Burn would drop it silently and restart the
+/// momentum from zero. The checkpoint's own state still resumes.
+#[test]
+fn the_optimizer_state_of_another_run_is_refused_at_resume() {
+    let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ckpt = checkpoint(dir.path());
+    let other_ckpt = checkpoint(other.path());
+    assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
+    let foreign = std::fs::read(other_ckpt.join("optim.bpk")).unwrap();
+    tamper(&ckpt, "optim.bpk", |bytes| *bytes = foreign);
+    let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .expect("another run's optimizer state must be refused")
+        .to_string();
+    assert!(
+        err.contains("optim.bpk") && err.contains("does not have"),
+        "{err}"
+    );
+}
+
 /// A zero or negative normalisation deviation in the settings (checksums recomputed) is refused at resume,
 /// naming the setting, rather than dividing the images by it.
 #[test]

@@ -233,8 +233,8 @@ impl SimClrTrainer {
             },
         };
         integrity::check_finite_module(&model_file, &trainer.model)?;
-        // Velocities read on this thread are checked as they are read (see `take_non_finite_state`).
-        let _ = crate::optim::take_non_finite_state();
+        // Velocities read on this thread are logged as they are read (see `take_loaded_states`).
+        let _ = crate::optim::take_loaded_states();
         trainer.optim =
             trainer
                 .optim
@@ -246,7 +246,8 @@ impl SimClrTrainer {
                         summarize(&e.to_string())
                     ),
                 })?;
-        if let Some((key, index, value)) = crate::optim::take_non_finite_state() {
+        let loaded = crate::optim::take_loaded_states();
+        if let Some((key, index, value)) = loaded.non_finite {
             return Err(Error::NonFiniteWeight {
                 path: ckpt.join("optim.bpk"),
                 tensor: key,
@@ -254,6 +255,12 @@ impl SimClrTrainer {
                 value: f64::from(value),
             });
         }
+        check_velocities(&trainer.model, &loaded.shapes, state.step).map_err(|reason| {
+            Error::Checkpoint {
+                path: ckpt.join("optim.bpk"),
+                reason,
+            }
+        })?;
         // A step past the schedule's end (u64::MAX, say) would "resume" into a run that trains nothing and
         // writes checkpoints named after it.
         if state.step > trainer.total_steps() {
@@ -266,10 +273,105 @@ impl SimClrTrainer {
                 ),
             });
         }
+        check_state(&state).map_err(|reason| Error::Checkpoint {
+            path: ckpt.join("state.json"),
+            reason,
+        })?;
         trainer.state = state;
         trainer.run = settings.run;
         Ok(trainer)
     }
+}
+
+/// The optimizer state belongs to this model: after a step every trained parameter has a velocity of its own shape,
+/// keyed by its id (which the checkpoint's model.bpk restores); before the first step there is none. The state
+/// of another run, or of another architecture with checksums recomputed, has other ids or shapes: Burn would
+/// silently drop it and restart the momentum from zero.
+fn check_velocities(
+    model: &crate::SimClr,
+    loaded: &[(String, Vec<usize>)],
+    step: u64,
+) -> std::result::Result<(), String> {
+    struct Shapes(std::collections::BTreeMap<String, Vec<usize>>);
+    impl burn::module::ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            // Trained parameters only: batch norm's running statistics are parameters without gradients.
+            if param.val().is_require_grad() {
+                self.0
+                    .insert(param.id.val().to_string(), param.lazy_shape().to_vec());
+            }
+        }
+    }
+    let mut params = Shapes(Default::default());
+    model.visit(&mut params);
+    let params = params.0;
+    if step == 0 {
+        return match loaded.first() {
+            None => Ok(()),
+            Some((id, _)) => Err(format!("a velocity (parameter {id}) before the first step")),
+        };
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, shape) in loaded {
+        match params.get(id) {
+            None => {
+                return Err(format!(
+                    "a velocity for parameter {id}, which this model does not have (the state of another run?)"
+                ));
+            }
+            Some(expected) if expected != shape => {
+                return Err(format!(
+                    "the velocity of parameter {id} has shape {shape:?}, the parameter {expected:?}"
+                ));
+            }
+            Some(_) => {
+                seen.insert(id.as_str());
+            }
+        }
+    }
+    if seen.len() != params.len() {
+        return Err(format!(
+            "velocities for {} of the model's {} trained parameters after {step} steps",
+            seen.len(),
+            params.len()
+        ));
+    }
+    Ok(())
+}
+
+/// What a run writes into `state.json` holds together: one loss per step, each finite; k-NN evaluations at
+/// steps done, in order, with accuracies in [0, 1]. Anything else was edited, and would be reported as results.
+fn check_state(state: &TrainState) -> std::result::Result<(), String> {
+    if state.losses.len() as u64 != state.step {
+        return Err(format!(
+            "{} losses for {} steps (one per step)",
+            state.losses.len(),
+            state.step
+        ));
+    }
+    if let Some(i) = state.losses.iter().position(|l| !l.is_finite()) {
+        return Err(format!(
+            "the loss of step {} is {} (a run stops at a non-finite loss)",
+            i + 1,
+            state.losses[i]
+        ));
+    }
+    let mut last = 0;
+    for &(step, accuracy) in &state.knn {
+        if step > state.step || step < last {
+            return Err(format!(
+                "a k-NN evaluation at step {step}: after the run's {} steps, or out of order",
+                state.step
+            ));
+        }
+        if !(0.0..=1.0).contains(&accuracy) {
+            return Err(format!(
+                "a k-NN accuracy of {accuracy} at step {step} (a fraction in [0, 1])"
+            ));
+        }
+        last = step;
+    }
+    Ok(())
 }
 
 /// A load error of Burn in a line: its records' errors list every mismatched tensor (`Apply errors: ["a", "b",

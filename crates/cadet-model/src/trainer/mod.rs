@@ -185,28 +185,61 @@ impl SimClrTrainer {
                 ),
             });
         }
+        if config.epochs == 0 {
+            return Err(Error::InvalidConfig {
+                name: "epochs",
+                reason: "at least 1, got 0".into(),
+            });
+        }
         // Numbers that also come from checkpoints' settings: a NaN temperature or learning rate would only
-        // show later, as a "diverged" loss.
+        // show later, as a "diverged" loss; a huge temperature (a constant loss), a warm-up longer than the
+        // schedule (a learning rate that never rises) or a negative weight decay would train silently wrong.
+        let (lr, lars) = (config.base_lr.unwrap_or(1.0), &config.lars);
         let numbers = [
-            ("temperature", config.temperature, 0.0 < config.temperature),
+            (
+                "temperature",
+                config.temperature,
+                0.0 < config.temperature && config.temperature <= 100.0,
+                "in (0, 100]".to_string(),
+            ),
             (
                 "warmup_epochs",
                 config.warmup_epochs,
-                0.0 <= config.warmup_epochs,
+                (0.0..=config.epochs as f64).contains(&config.warmup_epochs),
+                format!("in [0, epochs = {}]", config.epochs),
             ),
             (
                 "base_lr",
-                config.base_lr.unwrap_or(1.0),
-                config.base_lr.unwrap_or(1.0) > 0.0,
+                lr,
+                0.0 < lr && lr <= 1000.0,
+                "in (0, 1000]".into(),
+            ),
+            (
+                "lars.momentum",
+                lars.momentum,
+                (0.0..1.0).contains(&lars.momentum),
+                "in [0, 1)".into(),
+            ),
+            (
+                "lars.weight_decay",
+                lars.weight_decay,
+                (0.0..=1.0).contains(&lars.weight_decay),
+                "in [0, 1]".into(),
+            ),
+            (
+                "lars.trust_coefficient",
+                lars.trust_coefficient,
+                0.0 < lars.trust_coefficient && lars.trust_coefficient <= 1.0,
+                "in (0, 1]".into(),
             ),
         ];
-        if let Some((name, value, _)) = numbers
+        if let Some((name, value, _, range)) = numbers
             .into_iter()
-            .find(|&(_, v, in_range)| !(in_range && v.is_finite()))
+            .find(|(_, v, in_range, _)| !(*in_range && v.is_finite()))
         {
             return Err(Error::InvalidConfig {
                 name,
-                reason: format!("{value}: a finite number in range is needed"),
+                reason: format!("{value}: a finite number {range} is needed"),
             });
         }
         normalization.check()?;
@@ -218,12 +251,6 @@ impl SimClrTrainer {
                      {dataset_len}",
                     config.batch_size
                 ),
-            });
-        }
-        if config.epochs == 0 {
-            return Err(Error::InvalidConfig {
-                name: "epochs",
-                reason: "at least 1, got 0".into(),
             });
         }
         let device = device.clone().autodiff();
