@@ -60,8 +60,8 @@ struct Args {
     /// Weight λ of the detector terms in objective (b).
     #[arg(long, default_value_t = 1.0)]
     lambda: f32,
-    /// Images per attack batch.
-    #[arg(long, default_value_t = 20)]
+    /// Images per attack batch (1 to 4096).
+    #[arg(long, default_value_t = 20, value_parser = cadet_report::cli::count_up_to(4096))]
     batch: usize,
     /// Markdown report.
     #[arg(long, default_value = "out/adaptive_attack/results.md")]
@@ -109,6 +109,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
+    // The report's folder and path first: a bad path is refused before the attacks run.
+    if let Some(dir) = args.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
+        cadet_report::cli::output_folder("--markdown's folder", dir)?;
+    }
+    cadet_report::cli::check_output_file("--markdown", &args.markdown, &[])?;
     let progress = Lines::new().with_counts();
     if args.n == 0 || args.n_clean < 2 || args.x2 < 2 || args.x1 < 50 || args.batch == 0 {
         return Err("--n ≥ 1, --n-clean ≥ 2, --x2 ≥ 2, --x1 ≥ 50 and --batch ≥ 1".into());
@@ -269,14 +274,6 @@ fn run(args: Args) -> Result<(), BoxError> {
         progress.elapsed(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    if let Some(dir) = args.markdown.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "--markdown {}: cannot create its folder: {e}",
-                args.markdown.display()
-            )
-        })?;
-    }
     cadet_core::io::write_atomic(&args.markdown, md.as_bytes())?;
     print!("{md}");
     eprintln!("report: {}", args.markdown.display());

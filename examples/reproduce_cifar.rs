@@ -353,6 +353,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
     })?;
     cadet_report::cli::check_output_file("--markdown", &args.markdown, &[])?;
+    if let Some(dir) = &args.save_features {
+        cadet_report::cli::output_folder("--save-features", dir)?;
+    }
+    // The device named, even when the default supervised encoder does not use it: a typo is said at once.
+    cadet::model::device(&args.device).map_err(|e| format!("--device: {e}"))?;
     if !matches!(args.reference.as_str(), "test" | "train") {
         return Err(format!("--reference: test or train, got {}", args.reference).into());
     }
@@ -361,6 +366,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         ("--repeats", args.repeats),
         ("--trials", args.trials),
         ("--max-n", args.max_n),
+        ("--n-test", args.n_test),
+        ("--x2", args.x2),
     ] {
         if value == 0 {
             return Err(format!("{flag}: at least 1, got 0").into());

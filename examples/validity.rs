@@ -177,6 +177,8 @@ fn run(args: Args) -> Result<(), BoxError> {
             .ok_or_else(|| format!("--reference: file or a number ≥ 1, got {n}"))?,
     };
     let _ = ValidityStudy::new(&args.alphas)?;
+    // The output folder first: a bad path is refused before the splits run.
+    cadet_report::cli::output_folder("--out", &args.out)?;
     if !(1..=100_000).contains(&args.splits) {
         return Err(format!(
             "--splits: 1 to 100000 re-splits per |X2| (200 give a mean to ±0.3 points), got {}",
@@ -543,7 +545,6 @@ fn run(args: Args) -> Result<(), BoxError> {
     write_tables(&mut md, &rows, &args.alphas)?;
 
     // The empirical CDF of the p-values, at the middle |X2|, against the diagonal.
-    std::fs::create_dir_all(&args.out)?;
     if let Some(&n) = sizes.get(sizes.len() / 2) {
         for (file, up_to) in [("ecdf.png", 1.0), ("ecdf_low.png", 0.15)] {
             let mut series: Vec<(String, Vec<(f64, f64)>)> = vec![(

@@ -113,9 +113,14 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// How old a temporary file of this module must be before a later write of the same target removes it: older
-/// than any write takes, so a concurrent writer's temporary file is never touched.
+/// How old a temporary folder of this module must be before a later write of the same target removes it: older
+/// than any write takes, so a concurrent writer's folder is never touched. (Temporary *files* are locked by
+/// their writer, and removed as soon as no process holds the lock: [`remove_stale_temporaries`].)
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A temporary file younger than this is left alone even when unlocked: its writer may not have locked it yet
+/// (it locks it right after creating it).
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether `entry` is one of this module's temporary files or folders for the target `name`:
 /// `.{name}.` + six letters or digits (tempfile's random part) + `.tmp`.
@@ -128,9 +133,10 @@ fn is_temporary_of(entry: &str, name: &str) -> bool {
         .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// Removes temporary files and folders that a killed write of `name` left in `dir` more than [`STALE_AFTER`]
-/// ago (a crash loses nothing, and leaves nothing behind for long). Best effort: a failure here never fails
-/// the write.
+/// Removes temporary files and folders that a killed write of `name` left in `dir` (a crash loses nothing, and
+/// leaves nothing behind): a file as soon as no process holds its lock (a writer locks its temporary file for
+/// as long as it writes; the lock dies with the process), a folder more than [`STALE_AFTER`] ago. Best effort:
+/// a failure here never fails the write.
 pub fn remove_stale_temporaries(dir: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -144,12 +150,20 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .is_some_and(|age| age > STALE_AFTER);
-        if old {
+        let older_than = |limit| {
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > limit)
+        };
+        let stale = if meta.is_file() {
+            // Unlocked, and past the moment between its creation and its writer's lock.
+            older_than(LOCK_GRACE)
+                && std::fs::File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok())
+        } else {
+            older_than(STALE_AFTER)
+        };
+        if stale {
             let _ = if meta.is_dir() {
                 std::fs::remove_dir_all(entry.path())
             } else {
@@ -175,6 +189,8 @@ where
     let tmp = builder(&prefix, path, false)
         .tempfile_in(&dir)
         .map_err(named)?;
+    // Held until the file is renamed or removed: another process's clean-up sees a write in progress.
+    tmp.as_file().lock().map_err(named)?;
     let mut writer = std::io::BufWriter::new(tmp);
     write(&mut writer)?;
     let tmp = writer.into_inner().map_err(|e| named(e.into_error()))?;
@@ -276,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn stale_temporaries_of_the_target_are_removed_fresh_and_unrelated_ones_kept() {
+    fn temporaries_of_killed_writes_are_removed_live_and_unrelated_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cal.json");
         let old = std::time::SystemTime::now() - STALE_AFTER - std::time::Duration::from_secs(60);
@@ -292,8 +308,11 @@ mod tests {
                     .unwrap();
             }
         };
+        let recent = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
         make(".cal.json.a1B2c3.tmp", Some(old)); // a killed write, long ago
-        make(".cal.json.Zz9Yy8.tmp", None); // a write in progress elsewhere
+        make(".cal.json.k1LL3d.tmp", Some(recent)); // a write killed 10 s ago: no lock held
+        make(".cal.json.Zz9Yy8.tmp", Some(recent)); // a write in progress elsewhere: locked below
+        make(".cal.json.n3WwWw.tmp", None); // just created, not locked yet
         make(".cal.json.tmp", Some(old)); // not ours: no random part
         make(".other.json.a1B2c3.tmp", Some(old)); // another target's
         let stale_dir = dir.path().join(".cal.json.q1w2e3.tmp");
@@ -303,7 +322,10 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
+        let writer = std::fs::File::open(dir.path().join(".cal.json.Zz9Yy8.tmp")).unwrap();
+        writer.lock().unwrap();
         write_atomic(&path, b"{}").unwrap();
+        drop(writer);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -313,6 +335,7 @@ mod tests {
             left,
             [
                 ".cal.json.Zz9Yy8.tmp",
+                ".cal.json.n3WwWw.tmp",
                 ".cal.json.tmp",
                 ".other.json.a1B2c3.tmp",
                 "cal.json"

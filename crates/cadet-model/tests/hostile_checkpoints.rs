@@ -189,7 +189,11 @@ fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
             "{name}: {err}"
         );
     }
-    let state: [(&str, Edit); 3] = [
+    let state: [(&str, Edit); 5] = [
+        ("fewer than one batch", |s| s["dataset_len"] = 0.into()),
+        ("invalid type: null", |s| {
+            s["losses"] = serde_json::json!([null])
+        }),
         ("k-NN accuracy of 5", |s| {
             s["knn"] = serde_json::json!([[1, 5.0]]);
         }),
@@ -209,6 +213,33 @@ fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
             "{what}: {err}"
         );
     }
+}
+
+/// A settings.json or state.json that does not parse is named, with the part that failed.
+#[test]
+fn unreadable_settings_and_state_name_their_file() {
+    for (file, text, what) in [
+        ("settings.json", "{\"train\": ", "EOF while parsing"),
+        ("state.json", "[]", "invalid length 0"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = checkpoint(dir.path());
+        tamper(&ckpt, file, |bytes| *bytes = text.as_bytes().to_vec());
+        let err = SimClrTrainer::resume(dir.path(), &Device::flex())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(file) && err.contains(what), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    let err = resume_after_json_edit(dir.path(), &ckpt, "settings.json", |s| {
+        s["train"]["temperature"] = serde_json::Value::Null;
+    });
+    assert!(
+        err.contains("settings.json") && err.contains("`train`"),
+        "{err}"
+    );
 }
 
 /// The optimizer state of another run (same architecture: other parameter ids) or of another architecture

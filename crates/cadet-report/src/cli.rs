@@ -106,6 +106,13 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
             path.display()
         ));
     }
+    // A device or a pipe (/dev/full, a FIFO) is never replaced: the write would fail at the end of the run.
+    if path.exists() && !path.is_file() {
+        return Err(format!(
+            "{flag} {}: exists and is not a regular file",
+            path.display()
+        ));
+    }
     let Some(out) = resolved(path) else {
         return Ok(());
     };
@@ -129,4 +136,28 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Makes the output folder given by `flag` before any work (with its parents), or says why it cannot be: an
+/// existing file or device there, or a path the file system refuses, named with the flag.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("a").join("b");
+/// cadet_report::cli::output_folder("--out", &out)?;
+/// assert!(out.is_dir());
+/// std::fs::write(dir.path().join("f"), b"x")?;
+/// let err = cadet_report::cli::output_folder("--out", &dir.path().join("f")).unwrap_err();
+/// assert!(err.starts_with("--out ") && err.ends_with("exists and is not a folder"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn output_folder(flag: &str, path: &Path) -> Result<(), String> {
+    if path.exists() && !path.is_dir() {
+        return Err(format!(
+            "{flag} {}: exists and is not a folder",
+            path.display()
+        ));
+    }
+    std::fs::create_dir_all(path)
+        .map_err(|e| format!("{flag} {}: cannot create the folder: {e}", path.display()))
 }

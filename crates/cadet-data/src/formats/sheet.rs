@@ -73,12 +73,27 @@ pub fn cifar10_lossless(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let train = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shape");
     let test = load("cifar10_batch_50.png")?;
     let (n_train, n_test) = (train.dim().0, test.dim().0);
+    let malformed = |reason: String| Error::Malformed {
+        path: labels_path.clone(),
+        format: "convnetjs labels",
+        reason,
+    };
     if labels.len() < 50_000 + n_test || n_train > 50_000 {
-        return Err(Error::Mismatch {
-            what: "convnetjs labels (50,000 train, then test)",
-            expected: format!("≥ {}", 50_000 + n_test),
-            got: labels.len().to_string(),
-        });
+        return Err(malformed(format!(
+            "{} labels; the sheets need at least {} (50,000 train labels, then one per test image)",
+            labels.len(),
+            50_000 + n_test
+        )));
+    }
+    if let Some((i, &bad)) = labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l as usize >= CIFAR10_CLASSES.len())
+    {
+        return Err(malformed(format!(
+            "label {i} is {bad}; CIFAR-10 labels are 0 to {}",
+            CIFAR10_CLASSES.len() - 1
+        )));
     }
     let classes: Vec<String> = CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect();
     Ok((
@@ -122,5 +137,40 @@ mod tests {
         );
         assert!(convnetjs_labels("var labels=[6, x]").is_err());
         assert!(convnetjs_labels("nothing").is_err());
+    }
+
+    /// Labels out of range or too few are reported against the labels file, with what was expected.
+    #[test]
+    fn bad_labels_name_the_labels_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut png = Vec::new();
+        image::RgbImage::new(1024, 1)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        for name in ["0", "1", "2", "3", "50"] {
+            std::fs::write(dir.path().join(format!("cifar10_batch_{name}.png")), &png).unwrap();
+        }
+        let write_labels = |labels: &[u32]| {
+            let list: Vec<String> = labels.iter().map(u32::to_string).collect();
+            let text = format!("var labels=[{}];", list.join(","));
+            std::fs::write(dir.path().join("cifar10_labels.js"), text).unwrap();
+        };
+        let mut labels = vec![3u32; 50_001];
+        write_labels(&labels);
+        let (train, test) = cifar10_lossless(dir.path()).unwrap();
+        assert_eq!((train.len(), test.len()), (4, 1));
+        labels[50_000] = 10;
+        write_labels(&labels);
+        let err = cifar10_lossless(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("cifar10_labels.js") && err.contains("label 50000 is 10"),
+            "{err}"
+        );
+        write_labels(&labels[..100]);
+        let err = cifar10_lossless(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("cifar10_labels.js") && err.contains("100 labels"),
+            "{err}"
+        );
     }
 }

@@ -196,13 +196,20 @@ impl SimClrTrainer {
         let ckpt = dir.join(name);
         integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
         let read = |file: &str| read_small(&ckpt.join(file));
+        let (settings_path, state_path) = (ckpt.join("settings.json"), ckpt.join("state.json"));
         let settings: Settings =
-            serde_json::from_str(&read("settings.json")?).map_err(|e| io(&ckpt, e))?;
+            serde_json::from_str(&read("settings.json")?).map_err(|e| io(&settings_path, e))?;
         let state: TrainState =
-            serde_json::from_str(&read("state.json")?).map_err(|e| io(&ckpt, e))?;
-        let config = read_train_config(settings.train).map_err(|e| io(&ckpt, e))?;
-        let model_config: SimClrConfig =
-            serde_json::from_value(settings.model).map_err(|e| io(&ckpt, e))?;
+            serde_json::from_str(&read("state.json")?).map_err(|e| io(&state_path, e))?;
+        let config = read_train_config(settings.train)
+            .map_err(|e| io(&settings_path, format!("`train`: {e}")))?;
+        let model_config: SimClrConfig = serde_json::from_value(settings.model)
+            .map_err(|e| io(&settings_path, format!("`model`: {e}")))?;
+        // state.json before the model is built: its data set size sizes the schedule.
+        check_state(&state, config.batch_size).map_err(|reason| Error::Checkpoint {
+            path: state_path.clone(),
+            reason,
+        })?;
         // The settings are checked (model sizes bounded) before the model is built.
         let mut trainer = Self::new(
             model_config,
@@ -273,10 +280,6 @@ impl SimClrTrainer {
                 ),
             });
         }
-        check_state(&state).map_err(|reason| Error::Checkpoint {
-            path: ckpt.join("state.json"),
-            reason,
-        })?;
         trainer.state = state;
         trainer.run = settings.run;
         Ok(trainer)
@@ -339,9 +342,16 @@ fn check_velocities(
     Ok(())
 }
 
-/// What a run writes into `state.json` holds together: one loss per step, each finite; k-NN evaluations at
+/// What a run writes into `state.json` holds together: a data set of at least one batch, one loss per step, each
+/// finite; k-NN evaluations at
 /// steps done, in order, with accuracies in [0, 1]. Anything else was edited, and would be reported as results.
-fn check_state(state: &TrainState) -> std::result::Result<(), String> {
+fn check_state(state: &TrainState, batch_size: usize) -> std::result::Result<(), String> {
+    if state.dataset_len < batch_size {
+        return Err(format!(
+            "a data set of {} images, fewer than one batch of {batch_size}",
+            state.dataset_len
+        ));
+    }
     if state.losses.len() as u64 != state.step {
         return Err(format!(
             "{} losses for {} steps (one per step)",
