@@ -86,10 +86,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    if args.out.exists() && !args.out.is_dir() {
-        return Err(format!("--out {}: not a folder", args.out.display()).into());
+    // Grids written into the image folder would become training images of a class.
+    if let Some(folder) = &args.folder {
+        cadet_report::cli::not_an_input("--out", &args.out, &[folder])?;
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    cadet_report::cli::output_folder("--out", &args.out)?;
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir)
             .resize(args.size as u32, args.size as u32)

@@ -68,6 +68,24 @@ pub fn cadet_eval(size: usize) -> CadetEval {
 }
 
 impl CadetEval {
+    /// Checks every setting (sizes 1 to [`MAX_SIDE`](crate::transforms::MAX_SIDE), the crop's area and ratio
+    /// ranges, the flip's probability) without transforming anything: a pipeline read from a file is refused
+    /// when loaded, not at its first use.
+    ///
+    /// ```
+    /// let mut eval = cadet_augment::cadet_eval(32);
+    /// assert!(eval.check().is_ok());
+    /// eval.flip.p = -0.5;
+    /// assert!(eval.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        if let Some(resize) = &self.resize {
+            resize.check()?;
+        }
+        self.crop.check()?;
+        crate::transforms::check_probability("HorizontalFlip.p", self.flip.p)
+    }
+
     /// Resizes the shorter side to `size` first (the ImageNet setting: `cadet_eval(224).with_resize(256)`).
     pub fn with_resize(mut self, size: usize) -> Self {
         self.resize = Some(Resize { size });

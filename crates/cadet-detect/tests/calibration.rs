@@ -798,3 +798,37 @@ fn a_reference_no_features_give_is_refused() {
         assert!(e.contains("μ has norm"), "{e}");
     }
 }
+
+/// A re-signed file whose evaluation pipeline is out of range (a crop area over the image, a negative flip
+/// probability, a resize to 2⁴⁰ pixels) is refused when loaded, naming the setting: before, it loaded with
+/// exit 0 and failed, or allocated, only when a library user transformed images with it.
+#[test]
+fn an_out_of_range_pipeline_is_refused_at_load() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v2 = std::fs::read_to_string(fixture("calibration_v2.json")).unwrap();
+    for (from, to, name) in [
+        (
+            "\"scale\":[0.75,0.75]",
+            "\"scale\":[2.0,3.0]",
+            "RandomResizedCrop.scale",
+        ),
+        (
+            "\"flip\":{\"p\":0.5}",
+            "\"flip\":{\"p\":-0.5}",
+            "HorizontalFlip.p",
+        ),
+        (
+            "\"resize\":null",
+            "\"resize\":{\"size\":1099511627776}",
+            "Resize.size",
+        ),
+        ("\"size\":32,", "\"size\":0,", "RandomResizedCrop.size"),
+    ] {
+        assert!(v2.contains(from), "{from}");
+        let edited = v2.replacen(from, to, 1);
+        let e = Calibration::from_bytes(common::resign(&edited).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(name), "{to}: {e}");
+    }
+}

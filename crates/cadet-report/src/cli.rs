@@ -54,17 +54,23 @@ pub fn count_between(
     }
 }
 
-/// The path as the file system resolves it, or — for a file not yet written — its folder's resolved path
-/// joined with its name.
+/// The path as the file system resolves it: its longest existing ancestor resolved (symbolic links, `.`,
+/// `..`), joined with the components that do not exist yet.
 fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = path.canonicalize() {
-        return Some(p);
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
     };
-    Some(parent.canonicalize().ok()?.join(path.file_name()?))
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(p) = existing.canonicalize() {
+            return Some(rest.iter().rev().fold(p, |acc, c| acc.join(c)));
+        }
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    }
 }
 
 /// Checks an output file given by `flag` before any work: its folder exists and is a folder, the path is not a
@@ -113,6 +119,22 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
             path.display()
         ));
     }
+    not_an_input(flag, path, inputs)
+}
+
+/// Checks that the output `path` given by `flag` (a file or a folder) is none of `inputs` and lies inside none
+/// of the input folders: writing it would destroy what the program reads, or add files to a data set.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let images = dir.path().join("images");
+/// std::fs::create_dir_all(images.join("cat"))?;
+/// let inside = images.join("cat").join("grids").join("new");
+/// assert!(cadet_report::cli::not_an_input("--out", &inside, &[&images]).is_err());
+/// assert!(cadet_report::cli::not_an_input("--out", &dir.path().join("grids"), &[&images]).is_ok());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
     let Some(out) = resolved(path) else {
         return Ok(());
     };

@@ -7,6 +7,10 @@ use super::{AugmentRng, Transform, check_probability};
 use crate::functional::{self, CropBox, center_box, full_box, resize_box};
 use crate::{Error, Image, ImageView, Result};
 
+/// The largest output side of a crop or resize (a view of 16384² pixels is already 3 GiB in `f32`): a size
+/// read from a file is bounded before any allocation.
+pub const MAX_SIDE: usize = 16_384;
+
 /// torchvision's `RandomResizedCrop`: a box of random area fraction and aspect ratio, resized (bilinear,
 /// antialiased) to `size × size`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,15 +39,18 @@ impl RandomResizedCrop {
         self
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let bad = |name, reason: String| {
             Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name,
                 reason,
             }))
         };
-        if self.size == 0 {
-            return bad("RandomResizedCrop.size", "must be at least 1".into());
+        if !(1..=MAX_SIDE).contains(&self.size) {
+            return bad(
+                "RandomResizedCrop.size",
+                format!("1 to {MAX_SIDE} pixels, got {}", self.size),
+            );
         }
         let (s0, s1) = self.scale;
         if !(0.0 < s0 && s0 <= s1 && s1 <= 1.0) {
@@ -176,14 +183,21 @@ impl Resize {
     }
 }
 
-impl Transform for Resize {
-    fn apply(&self, image: ImageView<'_>, _rng: &mut AugmentRng) -> Result<Image> {
-        if self.size == 0 {
+impl Resize {
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(1..=MAX_SIDE).contains(&self.size) {
             return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "Resize.size",
-                reason: "must be at least 1".into(),
+                reason: format!("1 to {MAX_SIDE} pixels, got {}", self.size),
             }));
         }
+        Ok(())
+    }
+}
+
+impl Transform for Resize {
+    fn apply(&self, image: ImageView<'_>, _rng: &mut AugmentRng) -> Result<Image> {
+        self.check()?;
         let (_, h, w) = image.dim();
         let (oh, ow) = self.output_size(h, w);
         resize_box(image, full_box(image), oh, ow)

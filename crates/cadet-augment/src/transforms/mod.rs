@@ -7,7 +7,7 @@ mod color;
 mod geometry;
 
 pub use color::{ColorJitter, GaussianBlur, JitterParams, RandomGrayscale};
-pub use geometry::{CenterCrop, HorizontalFlip, Normalize, RandomResizedCrop, Resize};
+pub use geometry::{CenterCrop, HorizontalFlip, MAX_SIDE, Normalize, RandomResizedCrop, Resize};
 
 use std::fmt::Debug;
 use std::sync::Arc;

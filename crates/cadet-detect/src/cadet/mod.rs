@@ -139,6 +139,7 @@ impl CadetParams {
     /// Validates the settings.
     pub fn check(self) -> Result<Cadet> {
         self.method.check()?;
+        self.pipeline.check()?;
         if self.method.needs_identity_view() && self.layout != ViewLayout::IdentityFirst {
             return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "identity_view",
