@@ -116,7 +116,7 @@ impl EotPgd {
                 reason: "at least 1".into(),
             }));
         }
-        self.transform.check()
+        self.transform.validate()
     }
 
     /// The attack, with the detector's reward when `surrogate` is given.

@@ -483,7 +483,7 @@ impl<'a> CadetSurrogate<'a> {
         seed: u64,
         device: &Device,
     ) -> Result<SurrogateStatistics> {
-        transform.check()?;
+        transform.validate()?;
         let (b, _, h, w) = images.dim();
         if b == 0 || n == 0 {
             return Err(Error::Input {

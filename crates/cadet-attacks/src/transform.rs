@@ -56,7 +56,7 @@ impl EvalTransform {
     }
 
     /// Checks the ranges.
-    pub fn check(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let bad = |name, reason: String| {
             Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name,

@@ -74,11 +74,11 @@ impl CadetEval {
     ///
     /// ```
     /// let mut eval = cadet_augment::cadet_eval(32);
-    /// assert!(eval.check().is_ok());
+    /// assert!(eval.validate().is_ok());
     /// eval.flip.p = -0.5;
-    /// assert!(eval.check().is_err());
+    /// assert!(eval.validate().is_err());
     /// ```
-    pub fn check(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         if let Some(resize) = &self.resize {
             resize.check()?;
         }

@@ -30,6 +30,7 @@ pub mod io;
 pub mod limits;
 pub mod linalg;
 pub mod metrics;
+pub mod params;
 mod progress;
 pub mod simd;
 mod traits;

@@ -47,6 +47,7 @@ pub use cadet::{
     Cadet, CadetParams, Calibration, EmbedderIdentity, ImageScore, MAX_TRANSFORMS, Scorer, Stream,
 };
 /// The traits this crate's signatures use, so that depending on `cadet-detect` alone is enough.
+pub use cadet_core::params::ParamGuard;
 pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use decision::{Correction, Decisions, Verdict, decide, decide_scores};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};

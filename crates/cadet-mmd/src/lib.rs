@@ -40,6 +40,7 @@ mod pooled;
 mod sampling;
 
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
+pub use cadet_core::params::ParamGuard;
 pub use cadet_core::{Embedder, Kernel, NoProgress, Progress};
 pub use drift::{DriftMonitor, DriftResult};
 pub use error::{Error, Result};

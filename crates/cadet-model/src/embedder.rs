@@ -38,7 +38,7 @@ impl Normalization {
     }
     /// Checks that every mean is finite and every standard deviation finite and positive (settings read from a
     /// checkpoint may say anything; a zero or negative deviation would divide by zero or flip the images).
-    pub fn check(&self) -> crate::Result<()> {
+    pub fn validate(&self) -> crate::Result<()> {
         let bad = self
             .mean
             .iter()

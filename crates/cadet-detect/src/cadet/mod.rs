@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::{DetectionMethod, ViewLayout};
 use crate::{Error, Result};
+use cadet_core::params::ParamGuard;
 
 /// Which random stream an image's evaluation transforms are drawn from. An image's stream is its set's domain
 /// plus a 40-bit hash of its pixels, so the sets' streams never overlap and an image's views depend on its
@@ -136,10 +137,10 @@ impl CadetParams {
         };
         self
     }
-    /// Validates the settings.
-    pub fn check(self) -> Result<Cadet> {
-        self.method.check()?;
-        self.pipeline.check()?;
+    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    pub fn validate(&self) -> Result<()> {
+        self.method.validate()?;
+        self.pipeline.validate()?;
         if self.method.needs_identity_view() && self.layout != ViewLayout::IdentityFirst {
             return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "identity_view",
@@ -165,6 +166,13 @@ impl CadetParams {
                 reason: "must be at least 1".into(),
             }));
         }
+        Ok(())
+    }
+
+    /// Validates the settings and makes the detector (the [`ParamGuard`] way in, without importing the
+    /// trait).
+    pub fn check(self) -> Result<Cadet> {
+        self.validate()?;
         Ok(Cadet { params: self })
     }
 
@@ -211,6 +219,17 @@ impl CadetParams {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cadet {
     pub(crate) params: CadetParams,
+}
+
+impl ParamGuard for CadetParams {
+    type Checked = Cadet;
+    type Error = Error;
+    fn validate(&self) -> Result<()> {
+        CadetParams::validate(self)
+    }
+    fn check(self) -> Result<Cadet> {
+        CadetParams::check(self)
+    }
 }
 
 impl Cadet {

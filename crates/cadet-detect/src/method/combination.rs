@@ -309,7 +309,7 @@ impl DetectionMethod {
     }
 
     /// Validates the method: at least one statistic, none twice, one tail per statistic, `k ≥ 1`.
-    pub fn check(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| {
             Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "method",
@@ -372,7 +372,7 @@ fn mean_sd(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
 impl FittedCombination {
     /// Fits `method`'s combination on X⁽²⁾'s statistics (`x2[i][k]`: image `i`, statistic `k`).
     pub fn fit(method: &DetectionMethod, x2: Vec<Vec<f64>>) -> Result<Self> {
-        method.check()?;
+        method.validate()?;
         let s = method.statistics.len();
         if x2.len() < 2 {
             return Err(Error::Degenerate(format!(
@@ -931,13 +931,13 @@ mod tests {
             statistics: vec![Statistic::MIn, Statistic::MIn],
             combination: Combination::WeightedSum,
         };
-        assert!(bad.check().is_err());
+        assert!(bad.validate().is_err());
         let tails = DetectionMethod {
             statistics: vec![Statistic::MIn],
             combination: Combination::Fisher { tails: vec![] },
         };
-        assert!(tails.check().is_err());
-        assert!(DetectionMethod::fisher_local(5).check().is_ok());
+        assert!(tails.validate().is_err());
+        assert!(DetectionMethod::fisher_local(5).validate().is_ok());
         assert_eq!(DetectionMethod::paper().label(), "m_in + γ·m_out");
         assert_eq!(
             DetectionMethod::fisher_local(5).label(),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{reseeded, rows, run_test};
 use crate::sampling::{stream, subset};
 use crate::{Error, Method, PermutationTest, PermutationTestParams, Result};
+use cadet_core::params::ParamGuard;
 
 /// Unchecked settings of a [`RejectionRate`] experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,8 +47,8 @@ impl RejectionRateParams {
         self.test = test;
         self
     }
-    /// Validates the settings.
-    pub fn check(self) -> Result<RejectionRate> {
+    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    pub fn validate(&self) -> Result<()> {
         if self.sample_size < 2 {
             return Err(Error::TooFewSamples {
                 set: "sample_size",
@@ -67,8 +68,26 @@ impl RejectionRateParams {
                 reason: format!("must lie in (0, 1), got {}", self.alpha),
             }));
         }
+        self.test.validate()
+    }
+
+    /// Validates the settings and makes the experiment (the [`ParamGuard`] way in, without importing the
+    /// trait).
+    pub fn check(self) -> Result<RejectionRate> {
+        self.validate()?;
         let test = self.test.clone().check()?;
         Ok(RejectionRate { params: self, test })
+    }
+}
+
+impl ParamGuard for RejectionRateParams {
+    type Checked = RejectionRate;
+    type Error = Error;
+    fn validate(&self) -> Result<()> {
+        RejectionRateParams::validate(self)
+    }
+    fn check(self) -> Result<RejectionRate> {
+        RejectionRateParams::check(self)
     }
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{reseeded, rows, run_test};
 use crate::sampling::{stream, subset};
 use crate::{Error, Method, PermutationTest, PermutationTestParams, Result};
+use cadet_core::params::ParamGuard;
 
 /// Unchecked settings of a [`SmallSetAuroc`] experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +52,8 @@ impl SmallSetAurocParams {
         self.test = test;
         self
     }
-    /// Validates the settings.
-    pub fn check(self) -> Result<SmallSetAuroc> {
+    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    pub fn validate(&self) -> Result<()> {
         if self.set_sizes.is_empty() {
             return Err(Error::Core(cadet_core::Error::InvalidParameter {
                 name: "set_sizes",
@@ -79,8 +80,26 @@ impl SmallSetAurocParams {
                 reason: "must be at least 1".into(),
             }));
         }
+        self.test.validate()
+    }
+
+    /// Validates the settings and makes the experiment (the [`ParamGuard`] way in, without importing the
+    /// trait).
+    pub fn check(self) -> Result<SmallSetAuroc> {
+        self.validate()?;
         let test = self.test.clone().check()?;
         Ok(SmallSetAuroc { params: self, test })
+    }
+}
+
+impl ParamGuard for SmallSetAurocParams {
+    type Checked = SmallSetAuroc;
+    type Error = Error;
+    fn validate(&self) -> Result<()> {
+        SmallSetAurocParams::validate(self)
+    }
+    fn check(self) -> Result<SmallSetAuroc> {
+        SmallSetAurocParams::check(self)
     }
 }
 

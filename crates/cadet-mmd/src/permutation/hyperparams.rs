@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PermutationTest;
 use crate::{Error, Result};
+use cadet_core::params::ParamGuard;
 
 /// The most permutations a test accepts: 10⁷ (80 MB of null samples; p-values down to 10⁻⁷).
 pub const MAX_PERMUTATIONS: usize = 10_000_000;
@@ -55,8 +56,8 @@ impl PermutationTestParams {
         self
     }
 
-    /// Validates the settings.
-    pub fn check(self) -> Result<PermutationTest> {
+    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    pub fn validate(&self) -> Result<()> {
         if self.n_perm == 0 {
             return Err(Error::ZeroPermutations);
         }
@@ -75,6 +76,23 @@ impl PermutationTestParams {
                 reason: "must be at least 1".into(),
             }));
         }
+        Ok(())
+    }
+
+    /// Validates the settings and makes the test (the [`ParamGuard`] way in, without importing the trait).
+    pub fn check(self) -> Result<PermutationTest> {
+        self.validate()?;
         Ok(PermutationTest { params: self })
+    }
+}
+
+impl ParamGuard for PermutationTestParams {
+    type Checked = PermutationTest;
+    type Error = Error;
+    fn validate(&self) -> Result<()> {
+        PermutationTestParams::validate(self)
+    }
+    fn check(self) -> Result<PermutationTest> {
+        PermutationTestParams::check(self)
     }
 }

@@ -242,7 +242,7 @@ impl SimClrTrainer {
                 reason: format!("{value}: a finite number {range} is needed"),
             });
         }
-        normalization.check()?;
+        normalization.validate()?;
         if dataset_len < config.batch_size {
             return Err(Error::InvalidConfig {
                 name: "batch_size",
