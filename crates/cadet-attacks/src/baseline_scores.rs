@@ -36,11 +36,7 @@ fn check_batch(batch_size: usize) -> Result<()> {
 /// Logits of a batch on the host, `(n, classes)` as rows of `f64`.
 fn logits_rows(logits: Tensor<2>) -> Result<Vec<Vec<f64>>> {
     let [n, c] = logits.dims();
-    let v = logits
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    let v = logits.into_data().convert::<f32>().try_to_vec::<f32>()?;
     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
         return Err(Error::Backend(format!("non-finite logit {x}")));
     }

@@ -15,7 +15,7 @@ pub(crate) fn to_tensor(images: ArrayView4<'_, f32>, device: &Device) -> Tensor<
 
 /// A tensor back on the host (standard layout): `cadet-model`'s conversion.
 pub(crate) fn to_array(t: Tensor<4>) -> Result<Array4<f32>> {
-    cadet_model::tensor_to_array(t).map_err(|e| Error::Backend(e.to_string()))
+    Ok(cadet_model::tensor_to_array(t)?)
 }
 
 pub(crate) fn labels_tensor(labels: &[u32], device: &Device) -> Tensor<2, Int> {
@@ -28,8 +28,7 @@ pub(crate) fn labels_tensor(labels: &[u32], device: &Device) -> Tensor<2, Int> {
 pub(crate) fn predictions(clf: &dyn Classifier, x: Tensor<4>) -> Result<Vec<u32>> {
     let p = clf.logits(x).argmax(1).into_data();
     Ok(p.convert::<i64>()
-        .as_slice::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
+        .as_slice::<i64>()?
         .iter()
         .map(|&v| v as u32)
         .collect())

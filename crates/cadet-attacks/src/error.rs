@@ -16,9 +16,15 @@ pub enum Error {
     /// workspace's one such variant.
     #[error(transparent)]
     Core(#[from] cadet_core::Error),
-    /// A gradient or a tensor that could not be obtained from the backend.
+    /// A gradient that could not be obtained from the backend, or a non-finite logit.
     #[error("backend: {0}")]
     Backend(String),
+    /// A tensor that could not be read back from the device (Burn's error kept as the source).
+    #[error("reading a tensor back from the device: {0}")]
+    Readback(#[from] burn::tensor::DataError),
+    /// An error of the model crate (its source kept).
+    #[error(transparent)]
+    Model(#[from] cadet_model::Error),
 }
 
 /// `Result` with [`enum@Error`].

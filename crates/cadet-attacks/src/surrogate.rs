@@ -266,7 +266,7 @@ fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+        .map_err(Error::Readback)
 }
 
 /// Per row of the row-major `rows × cols` matrix `values`, the indices of the `k` largest (ties to the lower

@@ -33,8 +33,7 @@ pub fn predict(
             .argmax(1)
             .into_data()
             .convert::<i64>()
-            .try_to_vec::<i64>()
-            .map_err(|e| Error::Readback(format!("{e:?}")))?;
+            .try_to_vec::<i64>()?;
         out.extend(predicted.into_iter().map(|p| p as u32));
     }
     Ok(out)

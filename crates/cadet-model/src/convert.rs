@@ -74,14 +74,10 @@ where
     Dim<[Ix; D]>: Dimension,
 {
     let dims = tensor.dims();
-    let values = tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| Error::Readback(format!("{e:?}")))?;
+    let values = tensor.into_data().convert::<f32>().try_into_vec::<f32>()?;
     Array::from_shape_vec(ndarray::IxDyn(&dims), values)
         .and_then(|a| a.into_dimensionality())
-        .map_err(|e| Error::Readback(e.to_string()))
+        .map_err(Error::ReadbackShape)
 }
 
 #[cfg(test)]

@@ -161,9 +161,12 @@ pub enum Error {
         /// The input file it is.
         input: PathBuf,
     },
-    /// A tensor could not be read back from the device.
+    /// A tensor could not be read back from the device (Burn's error kept as the source).
     #[error("reading a tensor back from the device: {0}")]
-    Readback(String),
+    Readback(#[from] burn::tensor::DataError),
+    /// A tensor read back whose values do not fit its shape.
+    #[error("a tensor read back does not fit its shape: {0}")]
+    ReadbackShape(#[from] ndarray::ShapeError),
     /// A file could not be written; the message names it (written by `cadet_core::io::write_atomic`).
     #[error("{0}")]
     Write(#[source] std::io::Error),
