@@ -104,46 +104,12 @@ type BoxError = Box<dyn std::error::Error>;
 /// The most memory a request may need (images as `f32`, the features, one batch of views).
 const MEMORY_LIMIT: u64 = 16 << 30;
 
-/// A number of kB after `key` in a Linux `/proc` file (`/proc/meminfo`, `/proc/self/status`), in bytes.
-fn proc_kb(file: &str, key: &str) -> Option<u64> {
-    let text = cadet_core::limits::read_capped(std::path::Path::new(file), 1 << 16).ok()?;
-    let text = String::from_utf8_lossy(&text);
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(key))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    kb.checked_mul(1024)
-}
-
-/// The address space this process may still map under its soft `RLIMIT_AS` (`ulimit -v`), when one is set:
-/// the limit from `/proc/self/limits` less the `VmSize` mapped now. Read from `/proc` because `getrlimit` would
-/// need `unsafe` or a crate for one number.
-fn address_space_left() -> Option<u64> {
-    let text =
-        cadet_core::limits::read_capped(std::path::Path::new("/proc/self/limits"), 1 << 16).ok()?;
-    let text = String::from_utf8_lossy(&text);
-    let soft = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Max address space"))?
-        .split_whitespace()
-        .next()?;
-    let limit: u64 = soft.parse().ok()?; // "unlimited" does not parse: no limit
-    Some(limit.saturating_sub(proc_kb("/proc/self/status", "VmSize:").unwrap_or(0)))
-}
-
 /// Refuses a request whose buffers exceed [`MEMORY_LIMIT`], the memory available now or the address space
 /// left under `ulimit -v`, naming the sizes and which bound holds.
 fn check_memory(what: &str, bytes: u128) -> Result<(), BoxError> {
-    let mut limit = (MEMORY_LIMIT, "embed's ceiling");
-    if let Some(free) = proc_kb("/proc/meminfo", "MemAvailable:").filter(|&f| f < limit.0) {
-        limit = (free, "the memory available now");
-    }
-    if let Some(left) = address_space_left().filter(|&l| l < limit.0) {
-        limit = (left, "the address space left under ulimit -v");
+    let mut limit = cadet_core::limits::memory_budget(MEMORY_LIMIT);
+    if limit.0 == MEMORY_LIMIT {
+        limit.1 = "embed's ceiling";
     }
     if bytes > u128::from(limit.0) {
         return Err(format!(

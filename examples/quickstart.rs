@@ -141,6 +141,22 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
+    let held_out = &args.held_out;
+    // Each seen shape gives TRAIN_PER_CLASS training images and 100 to the 600 of X1, X2, the MMD pool and the
+    // test set: at least 6 shapes stay in distribution.
+    let mut distinct = held_out.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != held_out.len()
+        || !(1..=4).contains(&held_out.len())
+        || held_out.iter().any(|&c| c as usize >= SHAPES.len())
+    {
+        return Err(format!(
+            "--held-out: 1 to 4 distinct shapes among 0..{}, got {held_out:?}",
+            SHAPES.len() - 1
+        )
+        .into());
+    }
     let reference_size = match args.reference.as_str() {
         "train" => (SHAPES.len() - args.held_out.len().min(SHAPES.len())) * TRAIN_PER_CLASS,
         "x1" => 100,
@@ -157,8 +173,12 @@ fn run(args: Args) -> Result<(), BoxError> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
     }
-    if args.classifier_epochs == 0 {
-        return Err("--classifier-epochs: at least 1 (default 3)".into());
+    if !(1..=1000).contains(&args.classifier_epochs) {
+        return Err(format!(
+            "--classifier-epochs: 1 to 1000 (default 3), got {}",
+            args.classifier_epochs
+        )
+        .into());
     }
     // Output folders made first, so that a bad path is refused before minutes of training.
     std::fs::create_dir_all(&args.out).map_err(|e| {
@@ -188,22 +208,6 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     .generate()?
     .to_grayscale();
-    let held_out = &args.held_out;
-    // Each seen shape gives TRAIN_PER_CLASS training images and 100 to the 600 of X1, X2, the MMD pool and the
-    // test set: at least 6 shapes stay in distribution.
-    let mut distinct = held_out.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() != held_out.len()
-        || !(1..=4).contains(&held_out.len())
-        || held_out.iter().any(|&c| c as usize >= SHAPES.len())
-    {
-        return Err(format!(
-            "--held-out: 1 to 4 distinct shapes among 0..{}, got {held_out:?}",
-            SHAPES.len() - 1
-        )
-        .into());
-    }
     let seen = all.without_classes(held_out);
     let n_seen = SHAPES.len() - held_out.len();
     let parts = seen.split(&[n_seen * TRAIN_PER_CLASS, 100, 200, 100, TEST_IMAGES], 1)?;

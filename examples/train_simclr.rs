@@ -43,17 +43,17 @@ struct Args {
     /// Time budget in minutes (0 to 525600, i.e. a year).
     #[arg(long, default_value_t = 5.0, value_parser = cadet_report::cli::minutes, allow_negative_numbers = true)]
     minutes: f64,
-    /// Epochs of the schedule.
-    #[arg(long, default_value_t = 50)]
+    /// Epochs of the schedule (a resumed run keeps its checkpoint's).
+    #[arg(long, default_value_t = 50, conflicts_with = "resume")]
     epochs: usize,
-    /// Images per step.
-    #[arg(long, default_value_t = 64)]
+    /// Images per step (a resumed run keeps its checkpoint's).
+    #[arg(long, default_value_t = 64, conflicts_with = "resume")]
     batch: usize,
-    /// ResNet depth (18, 34, 50), CIFAR stem.
-    #[arg(long, default_value_t = 18)]
+    /// ResNet depth (18, 34, 50), CIFAR stem (a resumed run keeps its checkpoint's).
+    #[arg(long, default_value_t = 18, conflicts_with = "resume")]
     depth: usize,
-    /// Base width of the ResNet (torchvision: 64).
-    #[arg(long, default_value_t = 16)]
+    /// Base width of the ResNet (torchvision: 64; a resumed run keeps its checkpoint's).
+    #[arg(long, default_value_t = 16, conflicts_with = "resume")]
     base_width: usize,
     /// Checkpoint folder.
     #[arg(long, default_value = "out/simclr")]
@@ -188,8 +188,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .with_hidden(args.base_width.saturating_mul(32))
             .with_output(64);
         let config = TrainConfig::new(args.batch, args.epochs, LarsConfig::new())
-            // Two epochs of warm-up, or the whole schedule when it is shorter.
-            .with_warmup_epochs(2.0f64.min(args.epochs as f64))
+            .with_warmup_epochs(2.0)
             .with_shards(devices.len())
             .with_sync_batch_norm(!args.no_sync_bn);
         SimClrTrainer::new(

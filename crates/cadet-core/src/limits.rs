@@ -233,3 +233,68 @@ mod tests {
         assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 }
+
+/// How much memory a program may ask for now, and which bound sets it: the smallest of `ceiling`, the memory
+/// available (`MemAvailable` of `/proc/meminfo`) and the address space left under `ulimit -v` (the soft
+/// `RLIMIT_AS` of `/proc/self/limits`, less the `VmSize` mapped already). Where `/proc` cannot be read (not
+/// Linux), `ceiling` alone. A request checked against it is refused with a message instead of aborting in the
+/// allocator.
+///
+/// ```
+/// let (bytes, why) = cadet_core::limits::memory_budget(16 << 30);
+/// assert!(bytes <= 16 << 30 && !why.is_empty());
+/// ```
+pub fn memory_budget(ceiling: u64) -> (u64, &'static str) {
+    let mut budget = (ceiling, "the ceiling");
+    if let Some(free) = proc_kb("/proc/meminfo", "MemAvailable:").filter(|&f| f < budget.0) {
+        budget = (free, "the memory available now");
+    }
+    if let Some(left) = address_space_left().filter(|&l| l < budget.0) {
+        budget = (left, "the address space left under ulimit -v");
+    }
+    budget
+}
+
+/// Refuses `bytes` for `what` when over [`memory_budget`]`(ceiling)`, naming both sizes, the bound that holds
+/// and `advice`.
+pub fn check_memory(what: &str, bytes: u128, ceiling: u64, advice: &str) -> Result<()> {
+    let (limit, why) = memory_budget(ceiling);
+    if bytes > u128::from(limit) {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(Error::LimitExceeded {
+            what: format!("{what} would need {:.1} GiB", gib(bytes as f64)),
+            limit: format!("{:.1} GiB ({why}): {advice}", gib(limit as f64)),
+        });
+    }
+    Ok(())
+}
+
+/// A number of kB after `key` in a Linux `/proc` file (`/proc/meminfo`, `/proc/self/status`), in bytes.
+fn proc_kb(file: &str, key: &str) -> Option<u64> {
+    let text = read_capped(Path::new(file), 1 << 16).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+/// The address space this process may still map under its soft `RLIMIT_AS` (`ulimit -v`), when one is set:
+/// the limit from `/proc/self/limits` less the `VmSize` mapped now. Read from `/proc` because `getrlimit` would
+/// need `unsafe` or a crate for one number.
+fn address_space_left() -> Option<u64> {
+    let text = read_capped(Path::new("/proc/self/limits"), 1 << 16).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let soft = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Max address space"))?
+        .split_whitespace()
+        .next()?;
+    let limit: u64 = soft.parse().ok()?; // "unlimited" does not parse: no limit
+    Some(limit.saturating_sub(proc_kb("/proc/self/status", "VmSize:").unwrap_or(0)))
+}

@@ -36,19 +36,27 @@ impl Normalization {
     pub fn simclrv2() -> Self {
         Self::identity()
     }
-    /// Checks that every mean is finite and every standard deviation finite and positive (settings read from a
-    /// checkpoint may say anything; a zero or negative deviation would divide by zero or flip the images).
+    /// Checks that every mean is finite (within ±1000) and every standard deviation in [0.001, 1000] (settings
+    /// read from a checkpoint may say anything; a zero or negative deviation would divide by zero or flip the
+    /// images, a tiny one blow them up to ~1e29).
     pub fn validate(&self) -> crate::Result<()> {
+        // Inputs lie in [0, 1]: a mean far outside it, or a deviation so small that the normalised images are
+        // ~1e29 (the network then learns nothing, and embeds to huge features), is no normalisation of them.
         let bad = self
             .mean
             .iter()
-            .any(|m| !m.is_finite())
-            .then(|| format!("means {:?} must be finite", self.mean))
+            .any(|m| !(m.is_finite() && m.abs() <= 1e3))
+            .then(|| format!("means {:?} must be finite, within ±1000", self.mean))
             .or_else(|| {
                 self.std
                     .iter()
-                    .any(|s| !(s.is_finite() && *s > 0.0))
-                    .then(|| format!("standard deviations {:?} must be finite and > 0", self.std))
+                    .any(|s| !(s.is_finite() && (1e-3..=1e3).contains(s)))
+                    .then(|| {
+                        format!(
+                            "standard deviations {:?} must lie in [0.001, 1000]",
+                            self.std
+                        )
+                    })
             });
         match bad {
             Some(reason) => Err(Error::InvalidConfig {

@@ -167,7 +167,7 @@ fn resume_after_json_edit(
 #[test]
 fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
     type Edit = fn(&mut serde_json::Value);
-    let settings: [(&str, Edit); 5] = [
+    let settings: [(&str, Edit); 7] = [
         ("temperature", |s| s["train"]["temperature"] = 1e308.into()),
         ("warmup_epochs", |s| {
             s["train"]["warmup_epochs"] = 1e308.into()
@@ -179,6 +179,10 @@ fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
             s["train"]["lars"]["momentum"] = 1e308.into()
         }),
         ("base_lr", |s| s["train"]["base_lr"] = 1e300.into()),
+        ("temperature", |s| s["train"]["temperature"] = 1e-300.into()),
+        ("normalization", |s| {
+            s["normalization"]["std"] = serde_json::json!([1e-30, 1.0, 1.0])
+        }),
     ];
     for (name, edit) in settings {
         let dir = tempfile::tempdir().unwrap();
@@ -189,7 +193,10 @@ fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
             "{name}: {err}"
         );
     }
-    let state: [(&str, Edit); 5] = [
+    let state: [(&str, Edit); 6] = [
+        ("NT-Xent losses are finite and ≥ 0", |s| {
+            s["losses"] = serde_json::json!([-5.62])
+        }),
         ("fewer than one batch", |s| s["dataset_len"] = 0.into()),
         ("invalid type: null", |s| {
             s["losses"] = serde_json::json!([null])
@@ -420,4 +427,53 @@ fn non_finite_optimizer_state_in_a_checkpoint_is_refused() {
     let other = tempfile::tempdir().unwrap();
     checkpoint(other.path());
     assert!(SimClrTrainer::resume(other.path(), &Device::flex()).is_ok());
+}
+
+/// Two training processes on one checkpoint folder: while one trains (it holds `dir/.lock`), the other's
+/// training and clearing are refused ("in use") instead of removing the first one's writes in progress (the
+/// fifth hostile pass lost a checkpoint that way); reading the checkpoint meanwhile is fine and removes none of
+/// its temporaries. Once the lock is free, all of it works again, and a killed write's temporary goes.
+#[test]
+fn a_folder_another_process_trains_in_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = StopAfter {
+        steps: Some(1),
+        time: None,
+    };
+    checkpoint(dir.path());
+    let in_progress = dir.path().join(".ckpt-00000002.a1b2c3.tmp");
+    std::fs::create_dir(&in_progress).unwrap();
+    // Another process training there: it holds the folder's lock.
+    let other = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join(".lock"))
+        .unwrap();
+    other.lock().unwrap();
+    let mut reader = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert!(
+        in_progress.exists(),
+        "another process's write in progress was removed"
+    );
+    let err = reader
+        .train(&Flat, &cadet_core::NoProgress, steps, Some((dir.path(), 1)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("in use by another training process"), "{err}");
+    let err = SimClrTrainer::clear_checkpoints(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("in use"), "{err}");
+    assert!(reader.save_checkpoint(dir.path()).is_err());
+    drop(other);
+    let mut resumed = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert!(
+        !in_progress.exists(),
+        "a killed write's temporary is removed once the folder is free"
+    );
+    resumed
+        .train(&Flat, &cadet_core::NoProgress, steps, Some((dir.path(), 1)))
+        .unwrap();
+    // The same run's older state, saved beside `resumed`'s newer checkpoint once the folder is free.
+    reader.save_checkpoint(dir.path()).unwrap();
+    SimClrTrainer::clear_checkpoints(dir.path()).unwrap();
 }

@@ -24,6 +24,11 @@ impl SimClrTrainer {
     /// [`Error::Checkpoint`] (see [`Self::clear_checkpoints`] to start over there).
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        // The folder's lock for this write, unless this run holds it already.
+        let _lock = match &self.folder_lock {
+            Some(lock) if lock.holds(dir) => None,
+            _ => Some(FolderLock::acquire(dir)?),
+        };
         let state_json = erased::Json::json(&self.state);
         let live = self.check_folder(dir)?;
         // The folder takes this run's checkpoints: what killed writes left of them goes.
@@ -139,6 +144,10 @@ impl SimClrTrainer {
     /// of a checkpoint), so that a fresh run may use it. Refuses, removing nothing, when the folder holds
     /// anything else: it may not be a checkpoint folder. A missing folder is fine.
     pub fn clear_checkpoints(dir: &Path) -> Result<()> {
+        if !dir.exists() {
+            return Ok(());
+        }
+        let _lock = FolderLock::acquire(dir)?;
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -153,6 +162,9 @@ impl SimClrTrainer {
         for entry in entries {
             let entry = entry.map_err(io_error(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == LOCK_FILE {
+                continue;
+            }
             let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
             let temporary = is_temporary(&name);
             if name == "latest" || checkpoint || temporary {
@@ -180,7 +192,11 @@ impl SimClrTrainer {
     /// Resumes from the checkpoint `dir/latest` names, on `device`, after checking every file of it against
     /// the checksums recorded when it was written ([`Error::ChecksumMismatch`] for altered bytes).
     pub fn resume(dir: &Path, device: &Device) -> Result<Self> {
-        remove_stale_temporaries(dir)?;
+        // With the folder's lock, what killed writes left goes; without it (a run is training there: reading
+        // its checkpoint is fine), nothing is removed, and training this one there is refused until it ends.
+        if dir.is_dir() && FolderLock::try_acquire(dir)?.is_some() {
+            remove_stale_temporaries(dir)?;
+        }
         let latest_path = dir.join("latest");
         let latest = read_small(&latest_path)?;
         let name = latest.trim();
@@ -359,9 +375,14 @@ fn check_state(state: &TrainState, batch_size: usize) -> std::result::Result<(),
             state.step
         ));
     }
-    if let Some(i) = state.losses.iter().position(|l| !l.is_finite()) {
+    // NT-Xent is a cross-entropy: never negative; a run stops at a non-finite loss.
+    if let Some(i) = state
+        .losses
+        .iter()
+        .position(|l| !(l.is_finite() && *l >= 0.0))
+    {
         return Err(format!(
-            "the loss of step {} is {} (a run stops at a non-finite loss)",
+            "the loss of step {} is {} (NT-Xent losses are finite and ≥ 0)",
             i + 1,
             state.losses[i]
         ));
@@ -473,6 +494,63 @@ fn read_train_config(mut train: serde_json::Value) -> serde_json::Result<TrainCo
 
 /// The files of a checkpoint, each with its checksum in `checksums.json`.
 const CHECKPOINT_FILES: [&str; 4] = ["model.bpk", "optim.bpk", "settings.json", "state.json"];
+
+/// The lock file of a checkpoint folder (never removed: a second file would make a second lock).
+const LOCK_FILE: &str = ".lock";
+
+/// An exclusive advisory lock on a checkpoint folder (`dir/.lock`), held while a trainer writes there: a second
+/// process training into the same folder is refused, instead of each removing the other's writes in progress.
+/// The lock dies with the process, so a killed run leaves nothing to clean.
+pub(super) struct FolderLock {
+    dir: PathBuf,
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    /// Takes the lock of `dir` (created if needed); `Ok(None)` when another process holds it.
+    fn try_acquire(dir: &Path) -> Result<Option<Self>> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let path = dir.join(LOCK_FILE);
+        // A FIFO or a device planted as the lock file would block or misbehave: only a regular file.
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(Error::Checkpoint {
+                path,
+                reason: "the folder's lock file is not a regular file".into(),
+            });
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self {
+                dir: dir.canonicalize().map_err(io_error(dir))?,
+                _file: file,
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Io { path, source: e }),
+        }
+    }
+
+    /// Takes the lock of `dir`, or says the folder is in use.
+    pub(super) fn acquire(dir: &Path) -> Result<Self> {
+        Self::try_acquire(dir)?.ok_or_else(|| Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason: "in use by another training process (it holds the folder's lock): wait for it to end, \
+                     or choose another folder"
+                .into(),
+        })
+    }
+
+    /// Whether this is the lock of `dir`.
+    pub(super) fn holds(&self, dir: &Path) -> bool {
+        dir.canonicalize().is_ok_and(|d| d == self.dir)
+    }
+}
 
 /// `(step, k)` of a checkpoint folder named `ckpt-<step>` or `ckpt-<step>-<k>`.
 fn parse_checkpoint(name: &str) -> Option<(u64, u64)> {

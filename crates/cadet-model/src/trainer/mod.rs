@@ -125,6 +125,8 @@ pub struct SimClrTrainer {
     state: TrainState,
     monitor: Option<KnnMonitor>,
     run: Option<u64>,
+    /// The lock of the checkpoint folder while [`train`](Self::train) writes to it.
+    folder_lock: Option<checkpoints::FolderLock>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -193,20 +195,23 @@ impl SimClrTrainer {
         }
         // Numbers that also come from checkpoints' settings: a NaN temperature or learning rate would only
         // show later, as a "diverged" loss; a huge temperature (a constant loss), a warm-up longer than the
-        // schedule (a learning rate that never rises) or a negative weight decay would train silently wrong.
+        // schedule (a learning rate that never rises; up to two epochs are allowed) or a negative weight decay
+        // would train silently wrong.
         let (lr, lars) = (config.base_lr.unwrap_or(1.0), &config.lars);
         let numbers = [
             (
                 "temperature",
                 config.temperature,
-                0.0 < config.temperature && config.temperature <= 100.0,
-                "in (0, 100]".to_string(),
+                (1e-3..=100.0).contains(&config.temperature),
+                "in [0.001, 100]".to_string(),
             ),
             (
                 "warmup_epochs",
                 config.warmup_epochs,
-                (0.0..=config.epochs as f64).contains(&config.warmup_epochs),
-                format!("in [0, epochs = {}]", config.epochs),
+                // At most the schedule, or two epochs (the warm-up train_simclr has always written,
+                // whatever the schedule's length).
+                (0.0..=(config.epochs as f64).max(2.0)).contains(&config.warmup_epochs),
+                format!("in [0, max(epochs, 2)] (epochs = {})", config.epochs),
             ),
             (
                 "base_lr",
@@ -272,6 +277,7 @@ impl SimClrTrainer {
             },
             monitor: None,
             run: Some(new_run_id()),
+            folder_lock: None,
         })
     }
 
@@ -487,9 +493,25 @@ impl SimClrTrainer {
         stop: StopAfter,
         checkpoints: Option<(&Path, u64)>,
     ) -> Result<()> {
-        if let Some((dir, _)) = checkpoints
-            && dir.is_dir()
-        {
+        // One training process per checkpoint folder: its lock is held while this call runs, taken before any
+        // step is spent (a second process's call is refused, rather than each removing the other's writes).
+        self.folder_lock = match checkpoints {
+            Some((dir, _)) => Some(checkpoints::FolderLock::acquire(dir)?),
+            None => None,
+        };
+        let trained = self.train_holding_the_lock(data, progress, stop, checkpoints);
+        self.folder_lock = None;
+        trained
+    }
+
+    fn train_holding_the_lock(
+        &mut self,
+        data: &dyn ViewPairs,
+        progress: &dyn Progress,
+        stop: StopAfter,
+        checkpoints: Option<(&Path, u64)>,
+    ) -> Result<()> {
+        if let Some((dir, _)) = checkpoints {
             // A folder this run may not write to is refused before any step is spent.
             self.check_folder(dir)?;
         }
