@@ -33,9 +33,9 @@ struct Args {
     /// Views per image (1 to 1000).
     #[arg(long, default_value_t = 8, value_parser = count(1_000))]
     views: usize,
-    /// Side of the views in pixels (8 to 2048).
+    /// Side of the views in pixels (8 to 1024).
     #[arg(long, default_value_t = 32,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=2048))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=1024))]
     size: usize,
     /// Colour-jitter strength of the training views.
     #[arg(long, default_value_t = 1.0)]

@@ -70,7 +70,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    cadet_report::cli::output_folder("--out", &args.out)?;
     let timed = |f: &dyn Fn() -> Result<Dataset, cadet::data::Error>| -> Result<(Dataset, f64), cadet::data::Error> {
         let t = Instant::now();
         let d = f()?;

@@ -475,20 +475,26 @@ fn check_outputs(args: &Args) -> Result<(), BoxError> {
     if args.out.exists() && !args.out.is_dir() {
         return Err(format!("--out {}: exists and is not a folder", args.out.display()).into());
     }
+    // Every file the run reads, the layout sidecars beside features included, is refused as an output.
+    let mut inputs: Vec<PathBuf> = [&args.x1, &args.x2, &args.calibration]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(args.sets.iter().map(|(_, path)| path.clone()))
+        .collect();
+    let sidecars: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|i| i.parent().map(|d| d.join("layout.json")))
+        .collect();
+    inputs.extend(sidecars);
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    // The pictures go into --out under fixed names: none may be an input (`--set in=out/roc.png`).
+    if !args.no_plots {
+        for name in cadet_report::report::CADET_PICTURES {
+            cadet_report::cli::not_an_input("--out", &args.out.join(name), &inputs)?;
+        }
+    }
     if let Some(p) = &args.save_calibration {
-        // Every file the run reads, the layout sidecars beside features included, is refused as the output.
-        let mut inputs: Vec<PathBuf> = [&args.x1, &args.x2, &args.calibration]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .chain(args.sets.iter().map(|(_, path)| path.clone()))
-            .collect();
-        let sidecars: Vec<PathBuf> = inputs
-            .iter()
-            .filter_map(|i| i.parent().map(|d| d.join("layout.json")))
-            .collect();
-        inputs.extend(sidecars);
-        let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
         cadet_report::cli::check_output_file("--save-calibration", p, &inputs)?;
         if p.is_dir() {
             return Err(format!("--save-calibration {}: is a folder", p.display()).into());

@@ -77,7 +77,7 @@ struct Args {
     /// At most this many images per class folder.
     #[arg(long)]
     limit_per_class: Option<usize>,
-    /// CADet evaluation transforms per image (2 to 10000); 0 for plain features.
+    /// CADet evaluation transforms per image (2 to 4096); 0 for plain features.
     #[arg(long, default_value_t = 0,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     n_trs: usize,

@@ -99,7 +99,7 @@ struct Args {
     ood: Vec<String>,
     /// JPEG quality at which the unseen sets are re-encoded after resizing to 32 × 32, so that they pass through
     /// the same compression as the in-distribution CIFAR-10 JPEGs (quality 75); 0 keeps them as decoded.
-    #[arg(long, default_value_t = 75)]
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(0..=100))]
     ood_jpeg: u8,
     /// The largest number of CADet transforms (Figure 2 uses prefixes of them).
     #[arg(long, default_value_t = 50)]

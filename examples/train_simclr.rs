@@ -84,6 +84,11 @@ struct Args {
     probe: Option<PathBuf>,
 }
 
+/// The k-NN monitor's neighbours: 20 (SimCLR's k-NN probe), fewer when the training data has fewer images.
+fn knn_k(images: usize) -> usize {
+    20.min(images)
+}
+
 /// The k-NN monitor: `data` (evenly spaced, at most 2000) as neighbours, the probe images as queries.
 fn monitor(args: &Args, data: &Dataset) -> Result<Option<KnnMonitor>, Box<dyn std::error::Error>> {
     let queries = match (&args.probe, &args.folder) {
@@ -108,7 +113,11 @@ fn monitor(args: &Args, data: &Dataset) -> Result<Option<KnnMonitor>, Box<dyn st
     let bank = data.select(&picked)?;
     let bank = (bank.images_f32(), bank.labels().to_vec());
     let queries = (queries.images_f32(), queries.labels().to_vec());
-    Ok(Some(KnnMonitor::new(bank, queries, 20, args.knn_every)?))
+    let k = knn_k(data.len());
+    Ok(Some(
+        KnnMonitor::new(bank, queries, k, args.knn_every)
+            .map_err(|e| format!("the k-NN monitor (--knn-every; --probe): {e}"))?,
+    ))
 }
 
 /// The synthetic set the example trains on by default (8 classes).
@@ -239,7 +248,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some((step, accuracy)) = trainer.state().knn.last() {
         println!(
-            "k-NN accuracy (k = 20) at step {step}: {:.1}%",
+            "k-NN accuracy (k = {}) at step {step}: {:.1}%",
+            knn_k(trainer.state().dataset_len),
             100.0 * accuracy
         );
     }

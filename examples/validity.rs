@@ -221,6 +221,28 @@ fn run(args: Args) -> Result<(), BoxError> {
             .into());
         }
     }
+    // With the reference from x1.npy, the pool must not hold it: X1 and X2 would share every image.
+    if x1_from_pool == 0 {
+        let x1 = dir.join("x1.npy");
+        let x1 = x1.canonicalize().unwrap_or(x1);
+        if let Some(name) = resolved.get(&x1) {
+            return Err(format!(
+                "--pool: {name} is X1 (x1.npy, the reference of --reference file); the pool holds the \
+                 in-distribution images X2 and the test images are drawn from"
+            )
+            .into());
+        }
+    }
+    // The report goes into --out under fixed names: none may be a file this run reads.
+    let inputs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(n))
+        .chain(["x1.npy", "layout.json"].map(|n| dir.join(n)))
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    for name in ["results.md", "ecdf.png", "ecdf_low.png"] {
+        cadet_report::cli::not_an_input("--out", &args.out.join(name), &inputs)?;
+    }
     let mut parts = Vec::new();
     let mut ranges = Vec::new();
     for name in &names {

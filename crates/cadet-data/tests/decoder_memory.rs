@@ -50,3 +50,27 @@ fn an_iccp_zlib_bomb_is_not_inflated() {
     // Pixel (0, 1)'s red value is byte 3 of the row.
     assert_eq!(data.images()[[0, 0, 0, 1]], 21);
 }
+
+/// A valid image with a 12 MiB text chunk is refused with what the decoder was allowed and why (the image
+/// crate's own message named nothing: "Memory limit exceeded").
+#[test]
+fn a_huge_text_chunk_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("a");
+    std::fs::create_dir(&class).unwrap();
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 8, 8);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap();
+    let mut text = b"Comment\0".to_vec();
+    text.resize(12 << 20, b'x');
+    writer.write_chunk(png::chunk::tEXt, &text).unwrap();
+    writer.write_image_data(&[7u8; 8 * 8 * 3]).unwrap();
+    writer.finish().unwrap();
+    std::fs::write(class.join("0.png"), &out).unwrap();
+    let err = ImageFolder::new(dir.path()).load().unwrap_err().to_string();
+    assert!(
+        err.contains("0.png") && err.contains("MiB allowed") && err.contains("text chunk"),
+        "{err}"
+    );
+}

@@ -502,8 +502,12 @@ pub fn compare_methods(
     Ok((table, results))
 }
 
+/// The files [`cadet_pictures`] writes into its folder, for programs that check their outputs against their
+/// inputs before any work.
+pub const CADET_PICTURES: [&str; 4] = ["roc.png", "scores.png", "m_in.png", "m_out.png"];
+
 /// Writes `roc.png` (each set against the first), `scores.png`, `m_in.png` and `m_out.png` into `dir`
-/// (created if missing); returns their paths.
+/// (created if missing; [`CADET_PICTURES`]); returns their paths.
 pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>, PlotError> {
     std::fs::create_dir_all(dir).map_err(|e| PlotError {
         path: dir.to_path_buf(),

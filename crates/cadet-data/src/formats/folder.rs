@@ -154,6 +154,23 @@ fn undecodable(path: &Path, e: image::ImageError) -> Error {
     }
 }
 
+/// A decoder's error, where it ran over the memory allowed (`max_alloc` bytes) said as such: what the decoder
+/// was allowed and why (the image crate says only "Memory limit exceeded").
+fn undecodable_within(path: &Path, e: image::ImageError, max_alloc: u64) -> Error {
+    match e {
+        image::ImageError::Limits(_) => Error::Undecodable {
+            path: path.to_path_buf(),
+            reason: format!(
+                "decoding needs more than the {:.1} MiB allowed for it (the pixels its header declares, plus \
+                 {} MiB for metadata: a huge colour profile or text chunk?)",
+                max_alloc as f64 / f64::from(1u32 << 20),
+                ANCILLARY_BYTES >> 20
+            ),
+        },
+        e => undecodable(path, e),
+    }
+}
+
 /// The decoder's complaint as one readable line: the image crate quotes some decoders' messages in `Debug`
 /// form (the JPEG decoder's string with its `\n`, the PNG decoder's `ChunkType { type: …, critical: … }`).
 fn decoder_message(e: &image::ImageError) -> String {
@@ -213,7 +230,7 @@ fn dimensions(path: &Path, limits: &Limits) -> Result<(u32, u32)> {
     // Reading the header parses the chunks before the pixels (an ICC profile among them): bounded too.
     let (w, h) = reader(path, ANCILLARY_BYTES)?
         .into_dimensions()
-        .map_err(|e| undecodable(path, e))?;
+        .map_err(|e| undecodable_within(path, e, ANCILLARY_BYTES))?;
     limits
         .check_image(&path.display().to_string(), w, h)
         .map_err(Error::Core)?;
@@ -238,7 +255,9 @@ fn decode(
     bounds.max_image_height = Some(limits.max_image_side);
     bounds.max_alloc = Some(max_alloc);
     reader.limits(bounds);
-    let img = reader.decode().map_err(|e| undecodable(path, e))?;
+    let img = reader
+        .decode()
+        .map_err(|e| undecodable_within(path, e, max_alloc))?;
     limits
         .check_image(&path.display().to_string(), img.width(), img.height())
         .map_err(Error::Core)?;
