@@ -376,6 +376,41 @@ fn run(args: Args) -> Result<(), BoxError> {
     if args.x1 == 0 {
         return Err("--x1: at least 1 reference image (the paper: 300)".into());
     }
+    // Table 1's smallest sample size is 50: a smaller --max-n would leave it empty.
+    if args.max_n < 50 {
+        return Err(format!(
+            "--max-n: at least 50 (Table 1's sample sizes are 50, 100, … up to it), got {}",
+            args.max_n
+        )
+        .into());
+    }
+    // Table 2 draws sets of up to 20 images from every scored set, each --n-test images.
+    if args.n_test < 20 {
+        return Err(format!(
+            "--n-test: at least 20 (Table 2 draws sets of up to 20 from each scored set), got {}",
+            args.n_test
+        )
+        .into());
+    }
+    if args.train_batch < 2 {
+        return Err(format!(
+            "--train-batch: at least 2 (NT-Xent needs another image's views as negatives), got {}",
+            args.train_batch
+        )
+        .into());
+    }
+    // Unseen sets named well before any of them is loaded.
+    for spec in &args.ood {
+        match spec.split_once('=') {
+            Some((name, dir)) if !name.is_empty() && Path::new(dir).is_dir() => {}
+            _ => {
+                return Err(format!(
+                    "--ood {spec:?}: expected NAME=DIR with a name and an existing folder"
+                )
+                .into());
+            }
+        }
+    }
     if args.k == 0 || args.k > args.x1 {
         return Err(format!("--k: 1 to --x1 ({}), got {}", args.x1, args.k).into());
     }
