@@ -174,66 +174,6 @@ pub fn read_capped(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alloc_bound_and_overflow() {
-        let l = Limits {
-            max_alloc_bytes: 1000,
-            ..Limits::default()
-        };
-        assert_eq!(l.check_alloc("x", &[10, 25], 4).unwrap(), 1000);
-        assert!(matches!(
-            l.check_alloc("x", &[10, 26], 4),
-            Err(Error::LimitExceeded { .. })
-        ));
-        assert!(l.check_alloc("x", &[usize::MAX, usize::MAX], 4).is_err());
-        assert_eq!(l.check_alloc("x", &[0, usize::MAX], 4).unwrap(), 0);
-    }
-
-    #[test]
-    fn image_bounds() {
-        let l = Limits::default();
-        assert!(l.check_image("a.png", 32, 32).is_ok());
-        assert!(l.check_image("a.png", 0, 32).is_err());
-        assert!(l.check_image("a.png", 32, 0).is_err());
-        assert!(l.check_image("a.png", 100_000, 1).is_err());
-        assert!(l.check_image("a.png", 8000, 9000).is_err());
-    }
-
-    #[test]
-    fn only_regular_files_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.bin");
-        std::fs::write(&file, [1u8, 2, 3]).unwrap();
-        assert_eq!(read_capped(&file, 3).unwrap(), vec![1, 2, 3]);
-        let e = read_capped(&file, 2).unwrap_err();
-        assert_eq!(e.to_string(), "3 bytes, more than the limit of 2");
-        let e = open_regular(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("a folder"), "{e}");
-        #[cfg(unix)]
-        {
-            let e = read_capped(Path::new("/dev/zero"), 1 << 20).unwrap_err();
-            assert!(e.to_string().contains("a device"), "{e}");
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_fifo_is_refused_without_blocking() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if !matches!(status, Ok(s) if s.success()) {
-            return; // no mkfifo on this machine: nothing to test
-        }
-        let e = open_regular(&fifo).unwrap_err();
-        assert!(e.to_string().contains("a FIFO"), "{e}");
-    }
-}
-
 /// How much memory a program may ask for now, and which bound sets it: the smallest of `ceiling`, the memory
 /// available (`MemAvailable` of `/proc/meminfo`) and the address space left under `ulimit -v` (the soft
 /// `RLIMIT_AS` of `/proc/self/limits`, less the `VmSize` mapped already). Where `/proc` cannot be read (not
@@ -297,4 +237,64 @@ fn address_space_left() -> Option<u64> {
         .next()?;
     let limit: u64 = soft.parse().ok()?; // "unlimited" does not parse: no limit
     Some(limit.saturating_sub(proc_kb("/proc/self/status", "VmSize:").unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_bound_and_overflow() {
+        let l = Limits {
+            max_alloc_bytes: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(l.check_alloc("x", &[10, 25], 4).unwrap(), 1000);
+        assert!(matches!(
+            l.check_alloc("x", &[10, 26], 4),
+            Err(Error::LimitExceeded { .. })
+        ));
+        assert!(l.check_alloc("x", &[usize::MAX, usize::MAX], 4).is_err());
+        assert_eq!(l.check_alloc("x", &[0, usize::MAX], 4).unwrap(), 0);
+    }
+
+    #[test]
+    fn image_bounds() {
+        let l = Limits::default();
+        assert!(l.check_image("a.png", 32, 32).is_ok());
+        assert!(l.check_image("a.png", 0, 32).is_err());
+        assert!(l.check_image("a.png", 32, 0).is_err());
+        assert!(l.check_image("a.png", 100_000, 1).is_err());
+        assert!(l.check_image("a.png", 8000, 9000).is_err());
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.bin");
+        std::fs::write(&file, [1u8, 2, 3]).unwrap();
+        assert_eq!(read_capped(&file, 3).unwrap(), vec![1, 2, 3]);
+        let e = read_capped(&file, 2).unwrap_err();
+        assert_eq!(e.to_string(), "3 bytes, more than the limit of 2");
+        let e = open_regular(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("a folder"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = read_capped(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert!(e.to_string().contains("a device"), "{e}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !matches!(status, Ok(s) if s.success()) {
+            return; // no mkfifo on this machine: nothing to test
+        }
+        let e = open_regular(&fifo).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+    }
 }
