@@ -197,6 +197,14 @@ pub fn memory_budget(ceiling: u64) -> (u64, &'static str) {
 
 /// Refuses `bytes` for `what` when over [`memory_budget`]`(ceiling)`, naming both sizes, the bound that holds
 /// and `advice`.
+///
+/// ```
+/// use cadet_core::limits::check_memory;
+/// assert!(check_memory("a small batch", 1 << 20, 16 << 30, "use a smaller --batch").is_ok());
+/// let err = check_memory("a huge batch", 1 << 50, 16 << 30, "use a smaller --batch").unwrap_err();
+/// let text = err.to_string();
+/// assert!(text.contains("a huge batch would need 1048576.0 GiB") && text.ends_with("use a smaller --batch"));
+/// ```
 pub fn check_memory(what: &str, bytes: u128, ceiling: u64, advice: &str) -> Result<()> {
     let (limit, why) = memory_budget(ceiling);
     if bytes > u128::from(limit) {
