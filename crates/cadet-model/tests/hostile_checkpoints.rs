@@ -477,3 +477,31 @@ fn a_folder_another_process_trains_in_is_refused() {
     reader.save_checkpoint(dir.path()).unwrap();
     SimClrTrainer::clear_checkpoints(dir.path()).unwrap();
 }
+
+/// A checkpoint folder whose lock cannot be taken (read-only, or a planted `.lock` that is not a file) still
+/// resumes for reading, removing nothing; training there is refused, naming the lock file.
+#[test]
+fn a_folder_whose_lock_cannot_be_taken_still_resumes_for_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path());
+    let lock = dir.path().join(".lock");
+    let _ = std::fs::remove_file(&lock);
+    std::fs::create_dir(&lock).unwrap();
+    let in_progress = dir.path().join(".ckpt-00000002.a1b2c3.tmp");
+    std::fs::create_dir(&in_progress).unwrap();
+    let mut resumed = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    assert_eq!(resumed.state().step, 1);
+    assert!(in_progress.exists());
+    let steps = StopAfter {
+        steps: Some(1),
+        time: None,
+    };
+    let err = resumed
+        .train(&Flat, &cadet_core::NoProgress, steps, Some((dir.path(), 1)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(".lock") && err.contains("not a regular file"),
+        "{err}"
+    );
+}

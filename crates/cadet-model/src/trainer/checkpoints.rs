@@ -192,9 +192,10 @@ impl SimClrTrainer {
     /// Resumes from the checkpoint `dir/latest` names, on `device`, after checking every file of it against
     /// the checksums recorded when it was written ([`Error::ChecksumMismatch`] for altered bytes).
     pub fn resume(dir: &Path, device: &Device) -> Result<Self> {
-        // With the folder's lock, what killed writes left goes; without it (a run is training there: reading
-        // its checkpoint is fine), nothing is removed, and training this one there is refused until it ends.
-        if dir.is_dir() && FolderLock::try_acquire(dir)?.is_some() {
+        // With the folder's lock, what killed writes left goes. Without it — a run is training there, or the
+        // folder is read-only (a downloaded checkpoint): reading is fine — nothing is removed, and training
+        // this one there is refused until the lock can be taken.
+        if dir.is_dir() && matches!(FolderLock::try_acquire(dir), Ok(Some(_))) {
             remove_stale_temporaries(dir)?;
         }
         let latest_path = dir.join("latest");
