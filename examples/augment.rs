@@ -57,7 +57,10 @@ fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 /// The most memory the images and views of a request may take.
-const MEMORY_LIMIT: u128 = 4 << 30;
+const MEMORY_LIMIT: u64 = 4 << 30;
+
+/// The program itself (code, allocator, threads), counted in every memory check.
+const PROGRAM_BYTES: u128 = 256 << 20;
 
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(&Args::parse()))
@@ -74,18 +77,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Images (u8 and f32), two sets of views, and the grids, before anything is allocated.
     let pixels = 3 * (args.size as u128).pow(2);
     let images = args.images as u128 + 10 * args.samples_per_class.unwrap_or(0) as u128;
-    let needed = pixels * (images * 5 + 2 * args.images as u128 * args.views as u128 * 4);
-    if needed > MEMORY_LIMIT {
-        return Err(format!(
-            "{} images of {} px with {} views each would need {:.1} GiB, more than the limit of {} GiB",
-            images,
-            args.size,
-            args.views,
-            needed as f64 / (1u64 << 30) as f64,
-            MEMORY_LIMIT >> 30
-        )
-        .into());
-    }
+    // (Half again for the transforms' working buffers, and the program itself.)
+    let needed = pixels * (images * 5 + 2 * args.images as u128 * args.views as u128 * 4) * 3 / 2
+        + PROGRAM_BYTES;
+    cadet_core::limits::check_memory(
+        &format!(
+            "{images} images of {} px with {} views each",
+            args.size, args.views
+        ),
+        needed,
+        MEMORY_LIMIT,
+        "use fewer --images or --views, or a smaller --size",
+    )?;
     // Grids written into the image folder would become training images of a class.
     if let Some(folder) = &args.folder {
         cadet_report::cli::not_an_input("--out", &args.out, &[folder])?;

@@ -496,6 +496,22 @@ fn check_outputs(args: &Args) -> Result<(), BoxError> {
     }
     if let Some(p) = &args.save_calibration {
         cadet_report::cli::check_output_file("--save-calibration", p, &inputs)?;
+        // Nor one of the pictures: one output would replace the other.
+        if !args.no_plots {
+            let pictures: Vec<PathBuf> = cadet_report::report::CADET_PICTURES
+                .iter()
+                .map(|name| args.out.join(name))
+                .collect();
+            let pictures: Vec<&std::path::Path> = pictures.iter().map(PathBuf::as_path).collect();
+            cadet_report::cli::not_an_input("--save-calibration", p, &pictures)
+                .map_err(|_| {
+                    format!(
+                        "--save-calibration {}: is one of the pictures written into --out {}; save it elsewhere",
+                        p.display(),
+                        args.out.display()
+                    )
+                })?;
+        }
         if p.is_dir() {
             return Err(format!("--save-calibration {}: is a folder", p.display()).into());
         }

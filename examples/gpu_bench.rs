@@ -51,11 +51,11 @@ struct Args {
     /// CIFAR stem (3 × 3, no max-pool) instead of the ImageNet stem.
     #[arg(long)]
     cifar_stem: bool,
-    /// Hidden width of the SimCLRv2 head (the quickstart: 256; 1 to 65536).
-    #[arg(long, default_value_t = 2048, value_parser = cadet_report::cli::count_up_to(65_536))]
+    /// Hidden width of the SimCLRv2 head (the quickstart: 256; 1 to 16384).
+    #[arg(long, default_value_t = 2048, value_parser = cadet_report::cli::count_up_to(16_384))]
     hidden: usize,
-    /// Output width of the SimCLRv2 head (the quickstart: 64; 1 to 65536).
-    #[arg(long, default_value_t = 128, value_parser = cadet_report::cli::count_up_to(65_536))]
+    /// Output width of the SimCLRv2 head (the quickstart: 64; 1 to 16384).
+    #[arg(long, default_value_t = 128, value_parser = cadet_report::cli::count_up_to(16_384))]
     output: usize,
     /// Image side (8 to 4096).
     #[arg(long, default_value_t = 224, value_parser = cadet_report::cli::count_between(8, 4096))]
@@ -184,8 +184,11 @@ fn main() -> std::process::ExitCode {
 /// scaled by the base width, bounds inference's memory (measured: 41× for ResNet-50 at 4096 px); training
 /// keeps every activation for the backward pass, two views each. A loose bound that stops absurd flags on the
 /// CPU, where running out of memory aborts the process (a GPU reports its own out-of-memory error).
-const INFERENCE_PER_INPUT: u128 = 48;
+const INFERENCE_PER_INPUT: u128 = 64;
 const TRAINING_PER_VIEW: u128 = 160;
+
+/// The program itself (code, allocator, threads), counted in the memory check.
+const PROGRAM_BYTES: u128 = 256 << 20;
 
 fn run(args: Args) -> Result<(), BoxError> {
     if args.device.trim().eq_ignore_ascii_case("cpu")
@@ -194,17 +197,33 @@ fn run(args: Args) -> Result<(), BoxError> {
         let width = args.base_width.div_ceil(64).max(1) as u128;
         let input = |batch: usize| 4 * 3 * (batch * args.size * args.size) as u128;
         let trains = matches!(args.what, What::All | What::Train | What::Phases);
-        let inference = match args.what {
-            What::Infer => input(args.batch),
-            What::Pgd => input(args.pgd_batch),
-            _ => input(args.batch.max(args.pgd_batch)),
-        };
+        let attacks = matches!(args.what, What::All | What::Pgd);
         let training = if trains {
             2 * TRAINING_PER_VIEW * input(args.batch)
         } else {
             0
         };
-        let needed = (INFERENCE_PER_INPUT * inference).max(training) * width;
+        // PGD differentiates through the network: its activations are kept as training's are.
+        let attack = if attacks {
+            TRAINING_PER_VIEW * input(args.pgd_batch)
+        } else {
+            0
+        };
+        // The head's weights, gradients, velocities and working copies (16 bytes a parameter) when trained.
+        let (hidden, output) = (args.hidden as u128, args.output as u128);
+        let features = (args.base_width as u128) * 32;
+        let head = if trains {
+            16 * (features * hidden + hidden * hidden + hidden * output)
+        } else {
+            0
+        };
+        let infers = matches!(args.what, What::All | What::Infer);
+        let inference = if infers {
+            INFERENCE_PER_INPUT * input(args.batch)
+        } else {
+            0
+        };
+        let needed = inference.max(training).max(attack) * width + head + PROGRAM_BYTES;
         cadet_core::limits::check_memory(
             &format!(
                 "batches of {} (PGD: {}) at {} px and their activations",

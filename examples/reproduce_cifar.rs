@@ -399,9 +399,13 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    // Unseen sets named well before any of them is loaded.
+    // Unseen sets named well before any of them is loaded, each name once (the tables' rows).
+    let mut ood_names = std::collections::HashSet::new();
     for spec in &args.ood {
         match spec.split_once('=') {
+            Some((name, _)) if !ood_names.insert(name) => {
+                return Err(format!("--ood {spec:?}: the name {name:?} is given twice").into());
+            }
             Some((name, dir)) if !name.is_empty() && Path::new(dir).is_dir() => {}
             _ => {
                 return Err(format!(

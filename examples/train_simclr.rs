@@ -132,6 +132,39 @@ fn synthetic(seed: u64, per_class: usize) -> cadet::data::Result<Dataset> {
     .generate()
 }
 
+/// A training step keeps every activation of both views for the backward pass: about this many times the
+/// views' bytes at base width 16 and depth 18 (more with width and depth), checked against what the process
+/// may map before anything is allocated — on the CPU, where running out aborts (a GPU reports its own error).
+/// A resumed run's sizes are its checkpoint's, checked when the model is built.
+const ACTIVATIONS_PER_VIEW_BYTE: u128 = 160;
+
+fn check_memory(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let cpu = |d: &String| matches!(d.trim().to_ascii_lowercase().as_str(), "cpu" | "flex");
+    let on_cpu = if args.devices.is_empty() {
+        cpu(&args.device)
+    } else {
+        args.devices.iter().all(cpu)
+    };
+    if args.resume || !on_cpu {
+        return Ok(());
+    }
+    let views = 2 * 4 * 3 * 32 * 32 * args.batch as u128;
+    let width = args.base_width.div_ceil(16).max(1) as u128;
+    let depth = args.depth.div_ceil(18).max(1) as u128;
+    let hidden = 32 * args.base_width as u128;
+    let head = 16 * (hidden * hidden * 2 + hidden * 64);
+    cadet_core::limits::check_memory(
+        &format!(
+            "a training step of batch {} (ResNet-{}, base width {})",
+            args.batch, args.depth, args.base_width
+        ),
+        ACTIVATIONS_PER_VIEW_BYTE * views * width * depth + head + (256 << 20),
+        cadet_core::limits::Limits::default().max_alloc_bytes,
+        "use a smaller --batch or --base-width",
+    )?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     cadet_report::exit_code(run(&Args::parse()))
 }
@@ -142,8 +175,11 @@ fn check_fresh_folder(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if dir.exists() && !dir.is_dir() {
         return Err(format!("--checkpoints {}: not a folder", dir.display()).into());
     }
+    // The folder's lock file is no run: a fresh run killed before its first checkpoint leaves only it.
     let held = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.count(),
+        Ok(entries) => entries
+            .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != ".lock"))
+            .count(),
         Err(_) => 0,
     };
     if held > 0 && !args.overwrite {
@@ -168,6 +204,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.resume {
         check_fresh_folder(args)?;
     }
+    check_memory(args)?;
     let data: Dataset = match &args.folder {
         Some(dir) => ImageFolder::new(dir).resize(32, 32).load()?,
         None => synthetic(0, 250)?,

@@ -267,6 +267,19 @@ fn run(args: Args) -> Result<(), BoxError> {
     } else {
         None
     };
+    // A pool file holding X1's own features (a copy of x1.npy under another name) would make X1 and X2 share
+    // every image, as x1.npy itself would.
+    if let Some(x1) = &x1_file {
+        for (name, range) in names.iter().zip(&ranges) {
+            if range.len() == x1.dim().0 && pool.slice(ndarray::s![range.clone(), .., ..]) == x1 {
+                return Err(format!(
+                    "--pool: {name} holds the same features as x1.npy, the reference X1 (--reference file); \
+                     the pool holds the in-distribution images X2 and the test images are drawn from"
+                )
+                .into());
+            }
+        }
+    }
     let x1_size = x1_file.as_ref().map_or(x1_from_pool, |f| f.dim().0);
     eprintln!(
         "pool: {n_pool} images ({}), {views} views, d = {}; X1: {}",

@@ -29,6 +29,9 @@ pub(crate) const MAX_HEAD_WIDTH: usize = 1 << 20;
 /// Refuses a model of `params` parameters (f32) over [`Limits::max_alloc_bytes`](cadet_core::limits::Limits):
 /// settings come from flags and from checkpoints' settings files, and a typo or a hostile file must not
 /// allocate hundreds of gigabytes (or overflow a size) before anything checks them.
+/// It is also refused when the weights and one working copy of them (a forward pass reorders convolution
+/// kernels) exceed what this process may still map (`cadet_core::limits::memory_budget`: `MemAvailable`,
+/// `ulimit -v`), so that building it fails with a message instead of aborting in the allocator.
 pub(crate) fn check_model_size(name: &'static str, what: &str, params: u128) -> crate::Result<()> {
     let limit = cadet_core::limits::Limits::default().max_alloc_bytes;
     let bytes = params.saturating_mul(4);
@@ -41,7 +44,16 @@ pub(crate) fn check_model_size(name: &'static str, what: &str, params: u128) -> 
             ),
         });
     }
-    Ok(())
+    cadet_core::limits::check_memory(
+        &format!("{what}: {params} parameters and a working copy"),
+        bytes.saturating_mul(2),
+        limit,
+        "a smaller model, or more memory",
+    )
+    .map_err(|e| crate::Error::InvalidConfig {
+        name,
+        reason: e.to_string(),
+    })
 }
 
 /// Batch norm with PyTorch's defaults (momentum 0.1, ε 1e-5).

@@ -193,9 +193,12 @@ fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
             "{name}: {err}"
         );
     }
-    let state: [(&str, Edit); 6] = [
-        ("NT-Xent losses are finite and ≥ 0", |s| {
+    let state: [(&str, Edit); 7] = [
+        ("NT-Xent losses lie in [0, ", |s| {
             s["losses"] = serde_json::json!([-5.62])
+        }),
+        ("NT-Xent losses lie in [0, ", |s| {
+            s["losses"] = serde_json::json!([1e30])
         }),
         ("fewer than one batch", |s| s["dataset_len"] = 0.into()),
         ("invalid type: null", |s| {

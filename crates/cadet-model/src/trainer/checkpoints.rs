@@ -222,11 +222,16 @@ impl SimClrTrainer {
             .map_err(|e| io(&settings_path, format!("`train`: {e}")))?;
         let model_config: SimClrConfig = serde_json::from_value(settings.model)
             .map_err(|e| io(&settings_path, format!("`model`: {e}")))?;
-        // state.json before the model is built: its data set size sizes the schedule.
-        check_state(&state, config.batch_size).map_err(|reason| Error::Checkpoint {
-            path: state_path.clone(),
-            reason,
-        })?;
+        // state.json's data set size before the model is built: it sizes the schedule.
+        if state.dataset_len < config.batch_size {
+            return Err(Error::Checkpoint {
+                path: state_path,
+                reason: format!(
+                    "a data set of {} images, fewer than one batch of {}",
+                    state.dataset_len, config.batch_size
+                ),
+            });
+        }
         // The settings are checked (model sizes bounded) before the model is built.
         let mut trainer = Self::new(
             model_config,
@@ -279,6 +284,11 @@ impl SimClrTrainer {
                 value: f64::from(value),
             });
         }
+        // The rest of state.json once the settings are known to be in range (the loss bound uses them).
+        check_state(&state, &trainer.config).map_err(|reason| Error::Checkpoint {
+            path: ckpt.join("state.json"),
+            reason,
+        })?;
         check_velocities(&trainer.model, &loaded.shapes, state.step).map_err(|reason| {
             Error::Checkpoint {
                 path: ckpt.join("optim.bpk"),
@@ -359,16 +369,10 @@ fn check_velocities(
     Ok(())
 }
 
-/// What a run writes into `state.json` holds together: a data set of at least one batch, one loss per step, each
-/// finite; k-NN evaluations at
+/// What a run writes into `state.json` holds together: one loss per step, each within NT-Xent's range; k-NN evaluations at
 /// steps done, in order, with accuracies in [0, 1]. Anything else was edited, and would be reported as results.
-fn check_state(state: &TrainState, batch_size: usize) -> std::result::Result<(), String> {
-    if state.dataset_len < batch_size {
-        return Err(format!(
-            "a data set of {} images, fewer than one batch of {batch_size}",
-            state.dataset_len
-        ));
-    }
+fn check_state(state: &TrainState, config: &TrainConfig) -> std::result::Result<(), String> {
+    let batch_size = config.batch_size;
     if state.losses.len() as u64 != state.step {
         return Err(format!(
             "{} losses for {} steps (one per step)",
@@ -376,16 +380,21 @@ fn check_state(state: &TrainState, batch_size: usize) -> std::result::Result<(),
             state.step
         ));
     }
-    // NT-Xent is a cross-entropy: never negative; a run stops at a non-finite loss.
+    // NT-Xent is a cross-entropy over 2N − 1 candidates of cosine / τ, cosines in [−1, 1]: it lies in
+    // [0, 2/τ + ln(2N − 1)] (N the batch; micro-batches are smaller, and their mean stays below). A run stops
+    // at a non-finite loss. (f32 rounding: a relative margin.)
+    let most =
+        (2.0 / config.temperature + (2.0 * batch_size as f64 - 1.0).max(1.0).ln()) * (1.0 + 1e-4);
     if let Some(i) = state
         .losses
         .iter()
-        .position(|l| !(l.is_finite() && *l >= 0.0))
+        .position(|&l| !(l.is_finite() && l >= 0.0 && f64::from(l) <= most))
     {
         return Err(format!(
-            "the loss of step {} is {} (NT-Xent losses are finite and ≥ 0)",
+            "the loss of step {} is {} (NT-Xent losses lie in [0, {most:.3}] at temperature {} and batch {batch_size})",
             i + 1,
-            state.losses[i]
+            state.losses[i],
+            config.temperature
         ));
     }
     let mut last = 0;
