@@ -508,3 +508,38 @@ fn a_folder_whose_lock_cannot_be_taken_still_resumes_for_reading() {
         "{err}"
     );
 }
+
+/// A lock file deleted by hand while a run trains: the run stops at its next checkpoint with a message rather
+/// than write on beside a second run that took a new lock.
+#[cfg(unix)]
+#[test]
+fn a_run_whose_lock_file_is_deleted_stops_at_its_next_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    struct DeleteLockAfterFirstStep<'a>(&'a std::path::Path, std::sync::atomic::AtomicUsize);
+    impl cadet_core::Progress for DeleteLockAfterFirstStep<'_> {
+        fn start(&self, _: &str, _: u64) {}
+        fn advance(&self, _: u64) {
+            if self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                std::fs::remove_file(self.0.join(".lock")).unwrap();
+            }
+        }
+    }
+    let mut t = SimClrTrainer::new(
+        tiny_model(4),
+        TrainConfig::new(4, 2, LarsConfig::new()).with_seed(1),
+        Normalization::identity(),
+        &Device::flex(),
+        8,
+    )
+    .unwrap();
+    let progress = DeleteLockAfterFirstStep(dir.path(), Default::default());
+    let steps = StopAfter {
+        steps: Some(2),
+        time: None,
+    };
+    let err = t
+        .train(&Flat, &progress, steps, Some((dir.path(), 1)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lock file was removed or replaced"), "{err}");
+}

@@ -26,7 +26,10 @@ impl SimClrTrainer {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         // The folder's lock for this write, unless this run holds it already.
         let _lock = match &self.folder_lock {
-            Some(lock) if lock.holds(dir) => None,
+            Some(lock) if lock.holds(dir) => {
+                lock.check_still_held()?;
+                None
+            }
             _ => Some(FolderLock::acquire(dir)?),
         };
         let state_json = erased::Json::json(&self.state);
@@ -513,7 +516,7 @@ const LOCK_FILE: &str = ".lock";
 /// The lock dies with the process, so a killed run leaves nothing to clean.
 pub(super) struct FolderLock {
     dir: PathBuf,
-    _file: std::fs::File,
+    file: std::fs::File,
 }
 
 impl FolderLock {
@@ -539,7 +542,7 @@ impl FolderLock {
         match file.try_lock() {
             Ok(()) => Ok(Some(Self {
                 dir: dir.canonicalize().map_err(io_error(dir))?,
-                _file: file,
+                file,
             })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::Io { path, source: e }),
@@ -559,6 +562,28 @@ impl FolderLock {
     /// Whether this is the lock of `dir`.
     pub(super) fn holds(&self, dir: &Path) -> bool {
         dir.canonicalize().is_ok_and(|d| d == self.dir)
+    }
+
+    /// Checks that `.lock` is still the file this lock holds: a lock file deleted or replaced by hand while a
+    /// run trains would let a second run in, so the first stops at its next checkpoint instead of writing on.
+    pub(super) fn check_still_held(&self) -> Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let path = self.dir.join(LOCK_FILE);
+            let ours = self.file.metadata().map_err(io_error(&path))?;
+            let same = std::fs::symlink_metadata(&path)
+                .is_ok_and(|now| now.dev() == ours.dev() && now.ino() == ours.ino());
+            if !same {
+                return Err(Error::Checkpoint {
+                    path,
+                    reason: "the folder's lock file was removed or replaced while this run trained: another \
+                             run may be writing here, so this one stops (its last checkpoint is kept)"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
