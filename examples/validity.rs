@@ -296,24 +296,11 @@ fn run(args: Args) -> Result<(), BoxError> {
     let with_view = layout == ViewLayout::IdentityFirst;
     let selection = select(compared_methods(args.k), x1_size, with_view);
     // Methods the reference or the layout rule out are named, in the log and the report.
-    let mut left_out = String::new();
-    if !selection.too_small.is_empty() {
-        let names: Vec<String> = selection
-            .too_small
-            .iter()
-            .map(|(n, needed)| format!("{n} (needs {needed})"))
-            .collect();
-        left_out.push_str(&format!(
-            "Left out, |X1| = {x1_size} being too small: {}.\n",
-            names.join("; ")
-        ));
-    }
-    if !selection.no_view.is_empty() {
-        left_out.push_str(&format!(
-            "Left out, the features having no un-augmented view: {}.\n",
-            selection.no_view.join("; ")
-        ));
-    }
+    let left_out: String = selection
+        .left_out(x1_size)
+        .iter()
+        .map(|line| format!("{line}.\n"))
+        .collect();
     eprint!("{left_out}");
     let methods: Vec<(String, DetectionMethod)> = selection.usable;
     if methods.is_empty() {

@@ -46,3 +46,22 @@ pub trait ParamGuard: Sized {
     /// Validates and converts into the checked type.
     fn check(self) -> Result<Self::Checked, Self::Error>;
 }
+
+/// Implements [`ParamGuard`] for an unchecked parameter type through its inherent `validate(&self)` and
+/// `check(self)`, which the crates keep so that calling them needs no import:
+/// `cadet_core::param_guard!(PermutationTestParams => PermutationTest, Error);`.
+#[macro_export]
+macro_rules! param_guard {
+    ($params:ty => $checked:ty, $error:ty) => {
+        impl $crate::params::ParamGuard for $params {
+            type Checked = $checked;
+            type Error = $error;
+            fn validate(&self) -> ::std::result::Result<(), $error> {
+                <$params>::validate(self)
+            }
+            fn check(self) -> ::std::result::Result<$checked, $error> {
+                <$params>::check(self)
+            }
+        }
+    };
+}

@@ -101,6 +101,32 @@ pub struct Selection {
     pub no_view: Vec<String>,
 }
 
+impl Selection {
+    /// One line per reason methods were left out (none when every method is usable): the methods averaging
+    /// more reference images than `x1_size`, with what each needs; those needing the un-augmented view.
+    pub fn left_out(&self, x1_size: usize) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.too_small.is_empty() {
+            let names: Vec<String> = self
+                .too_small
+                .iter()
+                .map(|(n, needed)| format!("{n} (needs {needed})"))
+                .collect();
+            lines.push(format!(
+                "Left out, |X1| = {x1_size} being too small: {}",
+                names.join("; ")
+            ));
+        }
+        if !self.no_view.is_empty() {
+            lines.push(format!(
+                "Left out, the features having no un-augmented view: {}",
+                self.no_view.join("; ")
+            ));
+        }
+        lines
+    }
+}
+
 /// Sorts `methods` into those a reference of `x1_size` images and the features' layout allow, and the others
 /// with the reason ([`DetectionMethod::reference_images_needed`], [`DetectionMethod::needs_identity_view`]).
 pub fn select(

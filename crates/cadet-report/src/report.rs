@@ -470,23 +470,9 @@ pub fn compare_methods(
     let with_view = base.settings().layout() == ViewLayout::IdentityFirst;
     let selection = select(compared_methods(k), x1.dim().0, with_view);
     let mut header = header.into();
-    if !selection.too_small.is_empty() {
-        let names: Vec<String> = selection
-            .too_small
-            .iter()
-            .map(|(n, needed)| format!("{n} (needs {needed})"))
-            .collect();
-        header.push_str(&format!(
-            "\nLeft out, |X1| = {} being too small: {}",
-            x1.dim().0,
-            names.join("; ")
-        ));
-    }
-    if !selection.no_view.is_empty() {
-        header.push_str(&format!(
-            "\nLeft out, the features having no un-augmented view: {}",
-            selection.no_view.join("; ")
-        ));
+    for line in selection.left_out(x1.dim().0) {
+        header.push('\n');
+        header.push_str(&line);
     }
     let methods = selection.usable;
     let results = score_methods(base, &methods, identity, x1, x2, &views)?;

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::{DetectionMethod, ViewLayout};
 use crate::{Error, Result};
-use cadet_core::params::ParamGuard;
 
 /// Which random stream an image's evaluation transforms are drawn from. An image's stream is its set's domain
 /// plus a 40-bit hash of its pixels, so the sets' streams never overlap and an image's views depend on its
@@ -137,7 +136,7 @@ impl CadetParams {
         };
         self
     }
-    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    /// Checks every setting without consuming them (see [`ParamGuard`](cadet_core::params::ParamGuard)).
     pub fn validate(&self) -> Result<()> {
         self.method.validate()?;
         self.pipeline.validate()?;
@@ -169,7 +168,7 @@ impl CadetParams {
         Ok(())
     }
 
-    /// Validates the settings and makes the detector (the [`ParamGuard`] way in, without importing the
+    /// Validates the settings and makes the detector (the [`ParamGuard`](cadet_core::params::ParamGuard) way in, without importing the
     /// trait).
     pub fn check(self) -> Result<Cadet> {
         self.validate()?;
@@ -221,16 +220,7 @@ pub struct Cadet {
     pub(crate) params: CadetParams,
 }
 
-impl ParamGuard for CadetParams {
-    type Checked = Cadet;
-    type Error = Error;
-    fn validate(&self) -> Result<()> {
-        CadetParams::validate(self)
-    }
-    fn check(self) -> Result<Cadet> {
-        CadetParams::check(self)
-    }
-}
+cadet_core::param_guard!(CadetParams => Cadet, Error);
 
 impl Cadet {
     /// The recommended settings for `size × size` views: [`DetectionMethod::recommended`] (Fisher's combination

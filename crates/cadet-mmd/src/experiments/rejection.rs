@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::{reseeded, rows, run_test};
 use crate::sampling::{stream, subset};
 use crate::{Error, Method, PermutationTest, PermutationTestParams, Result};
-use cadet_core::params::ParamGuard;
 
 /// Unchecked settings of a [`RejectionRate`] experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +46,7 @@ impl RejectionRateParams {
         self.test = test;
         self
     }
-    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    /// Checks every setting without consuming them (see [`ParamGuard`](cadet_core::params::ParamGuard)).
     pub fn validate(&self) -> Result<()> {
         if self.sample_size < 2 {
             return Err(Error::TooFewSamples {
@@ -71,7 +70,7 @@ impl RejectionRateParams {
         self.test.validate()
     }
 
-    /// Validates the settings and makes the experiment (the [`ParamGuard`] way in, without importing the
+    /// Validates the settings and makes the experiment (the [`ParamGuard`](cadet_core::params::ParamGuard) way in, without importing the
     /// trait).
     pub fn check(self) -> Result<RejectionRate> {
         self.validate()?;
@@ -80,16 +79,7 @@ impl RejectionRateParams {
     }
 }
 
-impl ParamGuard for RejectionRateParams {
-    type Checked = RejectionRate;
-    type Error = Error;
-    fn validate(&self) -> Result<()> {
-        RejectionRateParams::validate(self)
-    }
-    fn check(self) -> Result<RejectionRate> {
-        RejectionRateParams::check(self)
-    }
-}
+cadet_core::param_guard!(RejectionRateParams => RejectionRate, Error);
 
 /// Rejection rate of H0 over repeated samplings of `n` samples per set (the paper's Table 1).
 ///

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::{reseeded, rows, run_test};
 use crate::sampling::{stream, subset};
 use crate::{Error, Method, PermutationTest, PermutationTestParams, Result};
-use cadet_core::params::ParamGuard;
 
 /// Unchecked settings of a [`SmallSetAuroc`] experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +51,7 @@ impl SmallSetAurocParams {
         self.test = test;
         self
     }
-    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    /// Checks every setting without consuming them (see [`ParamGuard`](cadet_core::params::ParamGuard)).
     pub fn validate(&self) -> Result<()> {
         if self.set_sizes.is_empty() {
             return Err(Error::Core(cadet_core::Error::InvalidParameter {
@@ -83,7 +82,7 @@ impl SmallSetAurocParams {
         self.test.validate()
     }
 
-    /// Validates the settings and makes the experiment (the [`ParamGuard`] way in, without importing the
+    /// Validates the settings and makes the experiment (the [`ParamGuard`](cadet_core::params::ParamGuard) way in, without importing the
     /// trait).
     pub fn check(self) -> Result<SmallSetAuroc> {
         self.validate()?;
@@ -92,16 +91,7 @@ impl SmallSetAurocParams {
     }
 }
 
-impl ParamGuard for SmallSetAurocParams {
-    type Checked = SmallSetAuroc;
-    type Error = Error;
-    fn validate(&self) -> Result<()> {
-        SmallSetAurocParams::validate(self)
-    }
-    fn check(self) -> Result<SmallSetAuroc> {
-        SmallSetAurocParams::check(self)
-    }
-}
+cadet_core::param_guard!(SmallSetAurocParams => SmallSetAuroc, Error);
 
 /// AUROC of telling sets of `n` anomalies from sets of `n` in-distribution samples (the paper's Table 2).
 ///

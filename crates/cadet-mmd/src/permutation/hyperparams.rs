@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::PermutationTest;
 use crate::{Error, Result};
-use cadet_core::params::ParamGuard;
 
 /// The most permutations a test accepts: 10⁷ (80 MB of null samples; p-values down to 10⁻⁷).
 pub const MAX_PERMUTATIONS: usize = 10_000_000;
@@ -56,7 +55,7 @@ impl PermutationTestParams {
         self
     }
 
-    /// Checks every setting without consuming them (see [`ParamGuard`]).
+    /// Checks every setting without consuming them (see [`ParamGuard`](cadet_core::params::ParamGuard)).
     pub fn validate(&self) -> Result<()> {
         if self.n_perm == 0 {
             return Err(Error::ZeroPermutations);
@@ -79,20 +78,11 @@ impl PermutationTestParams {
         Ok(())
     }
 
-    /// Validates the settings and makes the test (the [`ParamGuard`] way in, without importing the trait).
+    /// Validates the settings and makes the test (the [`ParamGuard`](cadet_core::params::ParamGuard) way in, without importing the trait).
     pub fn check(self) -> Result<PermutationTest> {
         self.validate()?;
         Ok(PermutationTest { params: self })
     }
 }
 
-impl ParamGuard for PermutationTestParams {
-    type Checked = PermutationTest;
-    type Error = Error;
-    fn validate(&self) -> Result<()> {
-        PermutationTestParams::validate(self)
-    }
-    fn check(self) -> Result<PermutationTest> {
-        PermutationTestParams::check(self)
-    }
-}
+cadet_core::param_guard!(PermutationTestParams => PermutationTest, Error);
