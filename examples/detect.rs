@@ -117,11 +117,11 @@ enum MethodName {
     Views,
 }
 
-/// `NAME=PATH` with both parts non-empty.
+/// `NAME=PATH` with both parts non-empty (the name trimmed: table rows differing by a space look alike).
 fn named_path(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
-            Ok((name.to_string(), PathBuf::from(path)))
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim().to_string(), PathBuf::from(path)))
         }
         _ => Err(format!(
             "expected NAME=PATH with both parts non-empty, got {s:?}"

@@ -199,7 +199,7 @@ fn load_ood(spec: &str, quality: u8) -> Result<(String, Dataset), BoxError> {
     let (name, dir) = spec
         .split_once('=')
         .ok_or_else(|| format!("--ood: expected NAME=DIR, got {spec:?}"))?;
-    let dir = Path::new(dir);
+    let (name, dir) = (name.trim(), Path::new(dir));
     let data = if dir.join("val_annotations.txt").exists() {
         tiny_imagenet_val(dir, Some((32, 32)))?
     } else {
@@ -403,10 +403,12 @@ fn run(args: Args) -> Result<(), BoxError> {
     let mut ood_names = std::collections::HashSet::new();
     for spec in &args.ood {
         match spec.split_once('=') {
-            Some((name, _)) if !ood_names.insert(name) => {
-                return Err(format!("--ood {spec:?}: the name {name:?} is given twice").into());
+            Some((name, _)) if !ood_names.insert(name.trim()) => {
+                return Err(
+                    format!("--ood {spec:?}: the name {:?} is given twice", name.trim()).into(),
+                );
             }
-            Some((name, dir)) if !name.is_empty() && Path::new(dir).is_dir() => {}
+            Some((name, dir)) if !name.trim().is_empty() && Path::new(dir).is_dir() => {}
             _ => {
                 return Err(format!(
                     "--ood {spec:?}: expected NAME=DIR with a name and an existing folder"

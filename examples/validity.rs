@@ -78,10 +78,10 @@ struct Args {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
-    Ok(cadet::data::formats::read_npy::<Array3<f32>>(
-        path,
-        &cadet_core::limits::Limits::default(),
-    )?)
+    Ok(
+        cadet::data::formats::read_npy::<Array3<f32>>(path, &cadet_core::limits::Limits::default())
+            .map_err(|e| format!("{e} (expected (images, views, d) float32 features)"))?,
+    )
 }
 
 /// One procedure under study: a CADet method (columns of the shared statistics) or a baseline's anomaly

@@ -396,7 +396,7 @@ impl FittedCombination {
             // NaN-safe: a NaN spread is degenerate too.
             if sd.is_nan() || sd <= MIN_RELATIVE_SD * mean.abs().max(1e-300) {
                 return Err(Error::Degenerate(format!(
-                    "{} is constant over X(2) (mean {mean:.6e}, sd {sd:.3e}): is X(2) one image repeated?",
+                    "{} is constant over X(2) (mean {mean:.6e}, sd {sd:.3e}): is X(2) one image repeated, or made of X(1)'s own images?",
                     stat.label()
                 )));
             }
