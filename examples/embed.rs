@@ -74,8 +74,8 @@ struct Args {
     /// Resize folder images to `size × size` (needed when their sizes differ; 1 to 4096).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     size: Option<u32>,
-    /// At most this many images per class folder.
-    #[arg(long)]
+    /// At most this many images per class folder (at least 1).
+    #[arg(long, value_parser = cadet_report::cli::count_up_to(usize::MAX))]
     limit_per_class: Option<usize>,
     /// CADet evaluation transforms per image (2 to 4096); 0 for plain features.
     #[arg(long, default_value_t = 0,

@@ -543,3 +543,20 @@ fn a_run_whose_lock_file_is_deleted_stops_at_its_next_checkpoint() {
         .to_string();
     assert!(err.contains("lock file was removed or replaced"), "{err}");
 }
+
+/// The state.json of an earlier checkpoint of the same run put into a later one (checksums recomputed): one
+/// loss per step, every value in range, yet the schedule would restart at the earlier step with the later
+/// weights. A checkpoint is named after its step, and the two must agree.
+#[test]
+fn a_state_of_another_step_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    let err = resume_after_json_edit(dir.path(), &ckpt, "state.json", |s| {
+        s["step"] = 0.into();
+        s["losses"] = serde_json::json!([]);
+    });
+    assert!(
+        err.contains("state.json") && err.contains("written at step 1"),
+        "{err}"
+    );
+}

@@ -205,14 +205,14 @@ impl SimClrTrainer {
         let latest = read_small(&latest_path)?;
         let name = latest.trim();
         // `latest` names a folder beside it, never a path elsewhere.
-        if parse_checkpoint(name).is_none() {
+        let Some((named_step, _)) = parse_checkpoint(name) else {
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
                 reason: format!(
                     "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
                 ),
             });
-        }
+        };
         let ckpt = dir.join(name);
         integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
         let read = |file: &str| read_small(&ckpt.join(file));
@@ -225,6 +225,17 @@ impl SimClrTrainer {
             .map_err(|e| io(&settings_path, format!("`train`: {e}")))?;
         let model_config: SimClrConfig = serde_json::from_value(settings.model)
             .map_err(|e| io(&settings_path, format!("`model`: {e}")))?;
+        // A checkpoint is named after its step: a state.json of another step (an earlier checkpoint's, checksums
+        // recomputed) would resume the schedule there with this checkpoint's weights.
+        if state.step != named_step {
+            return Err(Error::Checkpoint {
+                path: state_path,
+                reason: format!(
+                    "step {}, but the checkpoint `{name}` was written at step {named_step}",
+                    state.step
+                ),
+            });
+        }
         // state.json's data set size before the model is built: it sizes the schedule.
         if state.dataset_len < config.batch_size {
             return Err(Error::Checkpoint {
