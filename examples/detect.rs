@@ -121,7 +121,7 @@ enum MethodName {
 fn named_path(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
-            Ok((name.trim().to_string(), PathBuf::from(path)))
+            Ok((cadet_report::cli::set_name(name)?, PathBuf::from(path)))
         }
         _ => Err(format!(
             "expected NAME=PATH with both parts non-empty, got {s:?}"

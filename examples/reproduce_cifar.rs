@@ -402,6 +402,11 @@ fn run(args: Args) -> Result<(), BoxError> {
     // Unseen sets named well before any of them is loaded, each name once (the tables' rows).
     let mut ood_names = std::collections::HashSet::new();
     for spec in &args.ood {
+        if let Some((name, _)) = spec.split_once('=')
+            && !name.trim().is_empty()
+        {
+            cadet_report::cli::set_name(name).map_err(|e| format!("--ood {spec:?}: {e}"))?;
+        }
         match spec.split_once('=') {
             Some((name, _)) if !ood_names.insert(name.trim()) => {
                 return Err(

@@ -183,3 +183,46 @@ pub fn output_folder(flag: &str, path: &Path) -> Result<(), String> {
     std::fs::create_dir_all(path)
         .map_err(|e| format!("{flag} {}: cannot create the folder: {e}", path.display()))
 }
+
+/// A set's display name from a flag (`--set NAME=…`, `--ood NAME=…`): trimmed, not empty, and without
+/// characters that make two different names look alike in a table (control and invisible format characters,
+/// combining marks: `e` + U+0301 shows as `é`).
+///
+/// ```
+/// use cadet_report::cli::set_name;
+/// assert_eq!(set_name(" pgd ").unwrap(), "pgd");
+/// assert_eq!(set_name("café").unwrap(), "café");
+/// for bad in ["", "  ", "a\u{200b}", "cafe\u{301}", "a\tb"] {
+///     assert!(set_name(bad).is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn set_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("an empty name".into());
+    }
+    let look_alike = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{0300}'..='\u{036f}'
+                    | '\u{1ab0}'..='\u{1aff}'
+                    | '\u{1dc0}'..='\u{1dff}'
+                    | '\u{20d0}'..='\u{20ff}'
+                    | '\u{fe00}'..='\u{fe0f}'
+                    | '\u{fe20}'..='\u{fe2f}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{feff}'
+            )
+    };
+    if let Some(c) = name.chars().find(|&c| look_alike(c)) {
+        return Err(format!(
+            "the name {name:?} holds U+{:04X}, a control, invisible or combining character: two names \
+             would look alike in the tables (type accented letters precomposed, e.g. é)",
+            c as u32
+        ));
+    }
+    Ok(name.to_string())
+}
