@@ -70,6 +70,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Grids written into the data folder would land among the data sets.
+    cadet_report::cli::not_an_input("--out", &args.out, &[&args.data])?;
     cadet_report::cli::output_folder("--out", &args.out)?;
     let timed = |f: &dyn Fn() -> Result<Dataset, cadet::data::Error>| -> Result<(Dataset, f64), cadet::data::Error> {
         let t = Instant::now();
