@@ -189,8 +189,10 @@ where
     let tmp = builder(&prefix, path, false)
         .tempfile_in(&dir)
         .map_err(named)?;
-    // Held until the file is renamed or removed: another process's clean-up sees a write in progress.
-    tmp.as_file().lock().map_err(named)?;
+    // Held until the file is renamed or removed: another process's clean-up sees a write in progress. Best
+    // effort: where the file system has no locks, clean-up's own `try_lock` fails too and removes nothing, so
+    // the write goes on rather than failing over a lock.
+    let _ = tmp.as_file().lock();
     let mut writer = std::io::BufWriter::new(tmp);
     write(&mut writer)?;
     let tmp = writer.into_inner().map_err(|e| named(e.into_error()))?;
