@@ -28,12 +28,13 @@ use cadet_report::progress::Lines;
 use std::path::{Path, PathBuf};
 
 use cadet::data::Synthetic;
-use cadet::detect::features_layout::FeaturesLayout;
+use cadet::detect::features::{FeaturesLayout, TransformFeatures};
 use cadet::detect::{
     Cadet, Calibration, Correction, DetectionMethod, ImageScore, Statistic, ViewLayout,
     decide_scores,
 };
 use cadet_core::Embedder;
+use cadet_core::limits::Limits;
 use cadet_report::report::{
     CadetReport, MethodTable, cadet_pictures, compare_methods, push_feature_baselines,
 };
@@ -213,21 +214,10 @@ fn transforms(args: &Args, x2: &Array3<f32>) -> usize {
         .max(2)
 }
 
+/// Features `(n, views, d)` from an `.npy` file, bounded by the default limits (the sidecar, if any, is checked
+/// by the caller against the flags or the calibration).
 fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
-    // The header's shape against the file's size and the limits first: a lying header is an error, not a huge
-    // allocation.
-    let x: Array3<f32> =
-        cadet::data::formats::read_npy(path, &cadet_core::limits::Limits::default())
-            .map_err(|e| format!("{e} (expected (n, views, d) float32)"))?;
-    if x.is_empty() {
-        return Err(format!(
-            "{}: shape {:?}: expected at least one image with at least one view and one feature",
-            path.display(),
-            x.dim()
-        )
-        .into());
-    }
-    Ok(x)
+    Ok(TransformFeatures::read_npy(path, ViewLayout::Transforms, &Limits::default())?.array)
 }
 
 /// The demo: calibrate on 8 shapes, score their test images, 2 unseen shapes, and noisy test images.
@@ -313,9 +303,10 @@ fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>), BoxError>
             for path in [x1, x2].into_iter().chain(args.sets.iter().map(|(_, p)| p)) {
                 FeaturesLayout::check_against(path, told)?;
             }
-            let (f1, f2) = (load3(x1)?, load3(x2)?);
             // X2 and the sets have the views their sidecar promises (X1 may have fewer transforms).
-            FeaturesLayout::check_views(x2, f2.dim().1)?;
+            let limits = Limits::default();
+            let f1 = TransformFeatures::load_reference(x1, told, &limits)?.array;
+            let f2 = TransformFeatures::load(x2, told, &limits)?.array;
             for (_, path, f) in &sets {
                 FeaturesLayout::check_views(path, f.dim().1)?;
             }

@@ -39,8 +39,8 @@ use cadet::attacks::{
 };
 use cadet::augment::simclr_train;
 use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
+use cadet::detect::FeatureFolder;
 use cadet::detect::comparison::headline_scores;
-use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
 use cadet::mmd::experiments::RejectionRate;
 use cadet::mmd::{CosineKernel, Method, PermutationTest};
@@ -329,17 +329,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         ));
     }
     if let Some(dir) = &args.save_features {
-        std::fs::create_dir_all(dir)?;
-        let mut files = vec![("x1".to_string(), &f1), ("x2".to_string(), &f2)];
-        let short = ["test", "heldout", "pgd", "cw", "fgsm"];
-        files.extend(
-            short
-                .iter()
-                .map(|s| s.to_string())
-                .zip(named.iter().map(|(_, f)| f)),
-        );
-        for (name, f) in files {
-            cadet::data::formats::save_npy(f, dir.join(format!("{name}.npy")))?;
+        let folder = FeatureFolder::create(dir, cadet.settings().layout(), args.n_trs)?;
+        folder.save_reference(f1.view())?;
+        folder.save("x2", f2.view())?;
+        for (name, (_, f)) in ["test", "heldout", "pgd", "cw", "fgsm"].iter().zip(&named) {
+            folder.save(name, f.view())?;
         }
         // More in-distribution images for the `validity` example's re-splits (|X2| up to 2000): the same
         // generator with another seed, the seen shapes only; drawn apart so that the run's own data and model
@@ -354,15 +348,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         .generate()?
         .to_grayscale()
         .without_classes(held_out);
-        cadet::data::formats::save_npy(
-            &tf(&extra.images_f32(), Stream::Extra(0))?,
-            dir.join("pool.npy"),
-        )?;
-        FeaturesLayout {
-            layout: cadet.settings().layout(),
-            n_trs: args.n_trs,
-        }
-        .save(dir)?;
+        folder.save("pool", tf(&extra.images_f32(), Stream::Extra(0))?.view())?;
         eprintln!("transform features saved in {}", dir.display());
     }
     let shape = test_images.shape();

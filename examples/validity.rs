@@ -24,16 +24,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cadet::detect::comparison::{compared_methods, select};
-use cadet::detect::features_layout::FeaturesLayout;
 use cadet::detect::validity::{Resplits, ValidityRow, ValidityStudy};
 use cadet::detect::{
     Calibrator, ClassifierOutputs, DetectionMethod, Detector, Reference, Statistic, ViewLayout,
     baselines::{HuCalibration, Knn, Mahalanobis},
     method::{FittedCombination, image_statistics},
 };
+use cadet::detect::{FeatureFolder, TransformFeatures};
+use cadet_core::limits::Limits;
 use cadet_report::report::ClassifierScores;
 use clap::Parser;
-use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, concatenate};
+use ndarray::{Array1, Array2, ArrayView3, Axis, concatenate};
 use rayon::prelude::*;
 
 #[derive(Parser)]
@@ -76,13 +77,6 @@ struct Args {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-fn load3(path: &Path) -> Result<Array3<f32>, BoxError> {
-    Ok(
-        cadet::data::formats::read_npy::<Array3<f32>>(path, &cadet_core::limits::Limits::default())
-            .map_err(|e| format!("{e} (expected (images, views, d) float32 features)"))?,
-    )
-}
 
 /// One procedure under study: a CADet method (columns of the shared statistics) or a baseline's anomaly
 /// scores of every pool image.
@@ -160,12 +154,8 @@ fn main() -> std::process::ExitCode {
 fn run(args: Args) -> Result<(), BoxError> {
     let started = Instant::now();
     let dir = &args.features;
-    let saved = FeaturesLayout::load(dir)?.ok_or_else(|| {
-        format!(
-            "{}: no layout.json; save features with reproduce_cifar or quickstart --save-features",
-            dir.display()
-        )
-    })?;
+    let folder = FeatureFolder::open(dir)?;
+    let saved = folder.layout();
     let layout = saved.layout;
     let views = layout.views(saved.n_trs);
     let x1_from_pool: usize = match args.reference.as_str() {
@@ -246,15 +236,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     let mut parts = Vec::new();
     let mut ranges = Vec::new();
     for name in &names {
-        let f = load3(&dir.join(name))?;
-        if f.dim().1 != views {
-            return Err(format!(
-                "{}: {} views per image, layout.json promises {views}",
-                dir.join(name).display(),
-                f.dim().1
-            )
-            .into());
-        }
+        let f = TransformFeatures::load(&dir.join(name), layout, &Limits::default())?.array;
         let start = ranges.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
         ranges.push(start..start + f.dim().0);
         parts.push(f);
@@ -263,7 +245,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     drop(parts);
     let n_pool = pool.dim().0;
     let x1_file = if x1_from_pool == 0 {
-        Some(load3(&dir.join("x1.npy"))?)
+        Some(folder.load_reference()?.array)
     } else {
         None
     };

@@ -59,6 +59,15 @@ pub enum Error {
         /// The count or size found.
         got: String,
     },
+    /// An image that JPEG could not encode or decode in [`Dataset::jpeg_round_trip`](crate::Dataset::jpeg_round_trip).
+    #[error("JPEG round trip of image {image}: {source}")]
+    JpegRoundTrip {
+        /// The image's index in the data set.
+        image: usize,
+        /// The codec's error.
+        #[source]
+        source: image::ImageError,
+    },
     /// A split or filter that asks for more than the data set holds (`InvalidParameter`), a size over a
     /// [`Limits`](cadet_core::limits::Limits) bound, or another error of `cadet-core`.
     #[error(transparent)]

@@ -25,6 +25,7 @@
 mod dataset;
 mod error;
 pub mod formats;
+mod jpeg;
 mod render;
 mod synthetic;
 

@@ -34,7 +34,7 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A saved features' layout sidecar (`layout.json`) that cannot be written or read, or disagrees with the
-    /// features or with the layout a reader was told ([`crate::features_layout`]).
+    /// features or with the layout a reader was told ([`crate::features`]).
     #[error("{path}: {reason}")]
     FeaturesFile {
         /// The sidecar.
@@ -62,6 +62,17 @@ pub enum Error {
     /// A failure while making the views.
     #[error(transparent)]
     Augment(#[from] cadet_augment::Error),
+    /// A features file that could not be read as `(images, views, d)` float32 (its path, a lying header, the
+    /// limits, another dtype or number of dimensions).
+    #[error("{source} (expected (images, views, d) float32 features)")]
+    FeaturesRead {
+        /// The reader's error, naming the file.
+        #[source]
+        source: cadet_data::Error,
+    },
+    /// A features file that could not be written.
+    #[error(transparent)]
+    Data(#[from] cadet_data::Error),
 }
 
 /// `Result` with [`enum@Error`].

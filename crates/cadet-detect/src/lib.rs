@@ -22,6 +22,8 @@
 //! - [`decision`]: per-image [`Verdict`]s at a level `α`, for one image or a batch with Bonferroni or
 //!   Benjamini–Hochberg ([`decide_scores`]); small p-value = anomalous, everywhere.
 //! - [`evaluation`]: AUROC, FPR@95TPR, AUPR-in/out and the rejection rate at `α` per named set; Table 5.
+//! - [`features`]: saved transform features ([`TransformFeatures`]) and the folder the examples write them to
+//!   ([`FeatureFolder`]: `x1.npy`, `x2.npy`, the scored sets, and a `layout.json` saying how views are laid out).
 //! - [`validity`]: is the false-positive rate what the p-value promises? The exact law of the rejection count
 //!   ([`validity::RejectionLaw`]) and resampling studies over many calibration/test splits.
 //!
@@ -37,7 +39,7 @@ pub mod decision;
 mod detector;
 mod error;
 pub mod evaluation;
-pub mod features_layout;
+pub mod features;
 pub mod method;
 mod pvalue;
 pub mod stats;
@@ -52,6 +54,7 @@ pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use decision::{Correction, Decisions, Verdict, decide, decide_scores};
 pub use detector::{CadetDetector, Calibrated, ClassifierOutputs, Detector};
 pub use error::{Error, Result};
+pub use features::{FeatureFolder, TransformFeatures};
 pub use method::{Combination, DetectionMethod, Reference, Statistic, Tail, ViewLayout};
 pub use pvalue::Calibrator;
 pub use stats::{ViewStats, stats_from_features};
