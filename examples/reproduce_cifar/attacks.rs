@@ -12,6 +12,9 @@ use super::BoxError;
 /// An attack's name, its per-image success and its time in seconds.
 pub(super) type AttackRun = (String, Vec<bool>, f64);
 
+/// Adversarial images, named by their attack.
+pub(super) type Adversarial = Vec<(String, Array4<f32>)>;
+
 /// The three attacks on `images` (with their `labels`) against `target`, their table in `md`: the adversarial
 /// images, named, and plain PGD's run (the adaptive-attack table's first row).
 pub(super) fn attack_all(
@@ -19,8 +22,8 @@ pub(super) fn attack_all(
     (images, labels): (ArrayView4<'_, f32>, &[u32]),
     progress: &dyn Progress,
     md: &mut String,
-) -> Result<(Vec<(String, Array4<f32>)>, AttackRun), BoxError> {
-    let mut adversarial: Vec<(String, Array4<f32>)> = Vec::new();
+) -> Result<(Adversarial, AttackRun), BoxError> {
+    let mut adversarial = Adversarial::new();
     writeln!(
         md,
         "## Attacks on ResNet-20 ({} JPEG test images)\n\n| attack | clean acc | adversarial acc | success | mean L∞ | mean L2 |\n|---|---|---|---|---|---|",
