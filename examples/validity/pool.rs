@@ -1,0 +1,124 @@
+//! The pool of in-distribution features the splits are drawn from: its files (checked to be distinct, none of
+//! them X1 or an output), concatenated, each file's range kept for the saved split.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use cadet::detect::{FeatureFolder, TransformFeatures};
+use cadet_core::limits::Limits;
+use ndarray::{Array3, Axis, concatenate};
+
+use super::{Args, BoxError};
+
+/// The pool, read.
+pub(super) struct Pool {
+    /// Its files in the features folder, in order.
+    pub names: Vec<String>,
+    /// Each file's images in the pool.
+    pub ranges: Vec<Range<usize>>,
+    /// The features of every pool image, `(n, views, d)`.
+    pub features: Array3<f32>,
+    /// `x1.npy`, the fixed reference, with `--reference file`.
+    pub x1: Option<Array3<f32>>,
+}
+
+/// The pool's files (`--pool`, or `x2.npy`, the in-distribution test set and `pool.npy`), checked and read;
+/// `x1_from_pool` is 0 with `--reference file`.
+pub(super) fn load(
+    args: &Args,
+    folder: &FeatureFolder,
+    x1_from_pool: usize,
+) -> Result<Pool, BoxError> {
+    let dir = folder.dir();
+    let layout = folder.layout().layout;
+    // The pool: in-distribution files, concatenated; each file's range kept for the original split.
+    let names: Vec<String> = if args.pool.is_empty() {
+        let mut first_set: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n == "test.npy" || (n.starts_with("0_") && n.ends_with(".npy")))
+            .collect();
+        first_set.sort();
+        let mut names = vec!["x2.npy".to_string()];
+        names.push(
+            first_set
+                .into_iter()
+                .next()
+                .ok_or("no in-distribution test set (test.npy or 0_*.npy) beside x2.npy")?,
+        );
+        if dir.join("pool.npy").exists() {
+            names.push("pool.npy".into());
+        }
+        names
+    } else {
+        args.pool.clone()
+    };
+    // The same file twice would put each of its images in the pool twice: X2 and the test set would share
+    // images, and the rates measured would not be of exchangeable data.
+    let mut resolved = std::collections::HashMap::new();
+    for name in &names {
+        let path = dir.join(name);
+        let key = path.canonicalize().unwrap_or(path);
+        if let Some(first) = resolved.insert(key, name) {
+            return Err(format!(
+                "--pool: {name} and {first} are the same file; each pool file once"
+            )
+            .into());
+        }
+    }
+    // With the reference from x1.npy, the pool must not hold it: X1 and X2 would share every image.
+    if x1_from_pool == 0 {
+        let x1 = dir.join("x1.npy");
+        let x1 = x1.canonicalize().unwrap_or(x1);
+        if let Some(name) = resolved.get(&x1) {
+            return Err(format!(
+                "--pool: {name} is X1 (x1.npy, the reference of --reference file); the pool holds the \
+                 in-distribution images X2 and the test images are drawn from"
+            )
+            .into());
+        }
+    }
+    // The report goes into --out under fixed names: none may be a file this run reads.
+    let inputs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(n))
+        .chain(["x1.npy", "layout.json"].map(|n| dir.join(n)))
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    for name in ["results.md", "ecdf.png", "ecdf_low.png"] {
+        cadet_report::cli::not_an_input("--out", &args.out.join(name), &inputs)?;
+    }
+    let mut parts = Vec::new();
+    let mut ranges = Vec::new();
+    for name in &names {
+        let f = TransformFeatures::load(&dir.join(name), layout, &Limits::default())?.array;
+        let start = ranges.last().map_or(0, |r: &Range<usize>| r.end);
+        ranges.push(start..start + f.dim().0);
+        parts.push(f);
+    }
+    let pool = concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>())?;
+    drop(parts);
+    let x1_file = if x1_from_pool == 0 {
+        Some(folder.load_reference()?.array)
+    } else {
+        None
+    };
+    // A pool file holding X1's own features (a copy of x1.npy under another name) would make X1 and X2 share
+    // every image, as x1.npy itself would.
+    if let Some(x1) = &x1_file {
+        for (name, range) in names.iter().zip(&ranges) {
+            if range.len() == x1.dim().0 && pool.slice(ndarray::s![range.clone(), .., ..]) == x1 {
+                return Err(format!(
+                    "--pool: {name} holds the same features as x1.npy, the reference X1 (--reference file); \
+                     the pool holds the in-distribution images X2 and the test images are drawn from"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(Pool {
+        names,
+        ranges,
+        features: pool,
+        x1: x1_file,
+    })
+}
