@@ -29,33 +29,27 @@
 #[cfg(any(feature = "cuda", feature = "jit-cpu"))]
 cadet::model::define_arc4random!();
 
-use cadet_report::progress::{Lines, Notes};
+mod adaptive;
+mod attacks;
+mod checks;
+mod mmd;
+mod training;
+
 use std::path::PathBuf;
-use std::time::Instant;
 
 use burn::prelude::*;
-use cadet::attacks::{
-    Attack, CarliniWagner, EotPgd, Fgsm, Goal, Pgd, SurrogateReference, SurrogateTerms,
-};
-use cadet::augment::simclr_train;
-use cadet::data::{Dataset, SHAPES, Synthetic, save_grid};
+use cadet::data::{SHAPES, Synthetic, save_grid};
 use cadet::detect::FeatureFolder;
 use cadet::detect::comparison::headline_scores;
 use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
-use cadet::mmd::experiments::RejectionRate;
-use cadet::mmd::{CosineKernel, Method, PermutationTest};
-use cadet::model::{
-    BurnEmbedder, InMemory, LarsConfig, Normalization, Normalized, ResNetConfig, SimClrConfig,
-    SimClrTrainer, StopAfter, SupervisedConfig, TrainConfig, ViewPairs, accuracy, train_supervised,
-};
-use cadet::training::SimclrPairs;
-use cadet_core::{Embedder, NoProgress};
-use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages, score_by_each};
-use cadet_report::report::{
-    CadetReport, attack_grid, cadet_pictures, compare_methods, push_feature_baselines,
-};
+use cadet::model::{BurnEmbedder, Normalization, Normalized, accuracy};
+use cadet_core::Embedder;
+use cadet_report::progress::{Lines, Notes};
+use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
 use ndarray::{Array3, Array4, s};
+
+use training::{train_classifier, train_simclr};
 
 #[derive(Parser)]
 #[command(about = "CADet end to end on synthetic shapes: SimCLR, a classifier, attacks, detection")]
@@ -111,14 +105,6 @@ const TEST_IMAGES: usize = 200;
 /// Extra in-distribution images per seen shape saved as `pool.npy` with `--save-features`.
 const VALIDITY_POOL_PER_CLASS: usize = 300;
 
-/// The encoder and classifier layout: ResNet-18 blocks, ImageNet stem (32 px → 8 × 8 after the stem), base
-/// width 16 (256-d features).
-fn resnet(args: &Args) -> ResNetConfig {
-    ResNetConfig::new(18)
-        .with_cifar_stem(args.cifar_stem)
-        .with_base_width(args.base_width)
-}
-
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> std::process::ExitCode {
@@ -126,75 +112,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<(), BoxError> {
-    // Settings that would fail after minutes of training are checked first.
-    if !(1..=10_000_000).contains(&args.simclr_steps) {
-        return Err(format!(
-            "--simclr-steps: 1 to 10000000 (default 3000), got {}",
-            args.simclr_steps
-        )
-        .into());
-    }
-    if !(16..=256).contains(&args.size) {
-        return Err(format!(
-            "--size: 16 to 256 pixels (the quickstart trains on its own synthetic images; default 32), got {}",
-            args.size
-        )
-        .into());
-    }
+    checks::check_args(&args)?;
     let held_out = &args.held_out;
-    // Each seen shape gives TRAIN_PER_CLASS training images and 100 to the 600 of X1, X2, the MMD pool and the
-    // test set: at least 6 shapes stay in distribution.
-    let mut distinct = held_out.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() != held_out.len()
-        || !(1..=4).contains(&held_out.len())
-        || held_out.iter().any(|&c| c as usize >= SHAPES.len())
-    {
-        return Err(format!(
-            "--held-out: 1 to 4 distinct shapes among 0..{}, got {held_out:?}",
-            SHAPES.len() - 1
-        )
-        .into());
-    }
-    let reference_size = match args.reference.as_str() {
-        "train" => (SHAPES.len() - args.held_out.len().min(SHAPES.len())) * TRAIN_PER_CLASS,
-        "x1" => 100,
-        other => return Err(format!("--reference: train or x1, got {other:?}").into()),
-    };
-    if args.k == 0 || args.k > reference_size {
-        return Err(format!(
-            "--k: 1 to {reference_size} (the reference's size), got {}",
-            args.k
-        )
-        .into());
-    }
-    Cadet::paper(args.size).n_trs(args.n_trs).check()?;
-    if !(args.alpha > 0.0 && args.alpha < 1.0) {
-        return Err(format!("--alpha: in (0, 1), got {}", args.alpha).into());
-    }
-    if !(1..=1000).contains(&args.classifier_epochs) {
-        return Err(format!(
-            "--classifier-epochs: 1 to 1000 (default 3), got {}",
-            args.classifier_epochs
-        )
-        .into());
-    }
-    // Output folders made first, so that a bad path is refused before minutes of training.
-    std::fs::create_dir_all(&args.out).map_err(|e| {
-        format!(
-            "--out {}: cannot create the folder: {e}",
-            args.out.display()
-        )
-    })?;
-    if let Some(dir) = &args.save_features {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "--save-features {}: cannot create the folder: {e}",
-                dir.display()
-            )
-        })?;
-    }
     let progress = Lines::new().with_notes(Notes::Every(50));
 
     // 1. Data. Grayscale: colour is the first shortcut a small contrastive encoder learns, and shapes are the
@@ -247,51 +166,17 @@ fn run(args: Args) -> Result<(), BoxError> {
     // 4. Attacks on the in-distribution test images.
     let test_images = test.images_f32();
     let labels = test.labels();
-    let attacks: Vec<(&str, Box<dyn Attack>)> = vec![
-        ("PGD", Box::new(Pgd::paper())),
-        ("CW", Box::new(CarliniWagner::paper())),
-        ("FGSM", Box::new(Fgsm::paper())),
-    ];
-    let mut attacked = Vec::new();
-    // PGD's per-image success and time, for the adaptive-attack table's first row.
-    let mut pgd = None;
     let clean_accuracy = accuracy(&classifier, test_images.view(), labels, 200)?;
     println!(
         "classifier accuracy on the in-distribution test set: {:.1}%",
         100.0 * clean_accuracy
     );
-    for (name, attack) in &attacks {
-        let started = Instant::now();
-        let out = attack.attack(
-            &classifier,
-            test_images.view(),
-            labels,
-            &Goal::Untargeted,
-            &progress,
-        )?;
-        let (linf, l2) = out.mean_norms();
-        println!(
-            "{:<48} accuracy {:>5.1}% → {:>5.1}%, success {:>5.1}%, mean L∞ {linf:.4}, L2 {l2:.4}",
-            attack.name(),
-            100.0 * out.clean_accuracy(labels),
-            100.0 * out.adversarial_accuracy(labels),
-            100.0 * out.success_rate()
-        );
-        attack_grid(
-            test_images.view(),
-            out.adversarial.view(),
-            8,
-            &args.out.join(format!("{}.png", name.to_lowercase())),
-        )?;
-        if *name == "PGD" {
-            pgd = Some((
-                attack.name(),
-                out.samples.iter().map(|s| s.success).collect::<Vec<bool>>(),
-                started.elapsed().as_secs_f64(),
-            ));
-        }
-        attacked.push((*name, out.adversarial));
-    }
+    let (attacked, pgd) = attacks::attack_all(
+        &classifier,
+        (test_images.view(), labels),
+        &args.out,
+        &progress,
+    )?;
 
     // 5. CADet: the transform features of every set once, then the paper's method and the extensions side by
     //    side on the same features.
@@ -399,46 +284,13 @@ fn run(args: Args) -> Result<(), BoxError> {
         "{}",
         CadetReport::new(&headline.calibration, &sets, args.alpha)?
     );
-    // MMD-CC on small sets: 100 random sets of 20 images from each pool against the in-distribution images
-    // of `mmd_pool` (the clean sets S_P, S_P⁽²⁾), each test at α.
-    let n = 20;
-    println!(
-        "\nMMD-CC on sets of {n} (encoder features, cosine kernel, 500 permutations): share of 100 tests with p ≤ {}",
-        args.alpha
-    );
-    let pool = embedder.embed(mmd_pool.images_f32().view())?;
-    let experiment = RejectionRate::params(n)
-        .repeats(100)
-        .alpha(args.alpha)
-        .method(Method::MmdCc)
-        .seed(3)
-        .test(PermutationTest::params().n_perm(500))
-        .check()?;
-    let mut mmd_sets = vec![
-        (
-            "in-distribution test (the null holds)".to_string(),
-            embedder.embed(test_images.view())?,
-        ),
-        (
-            "held-out shapes".to_string(),
-            embedder.embed(unseen.images_f32().view())?,
-        ),
-    ];
-    for (name, adversarial) in &attacked {
-        mmd_sets.push((
-            format!("{name} adversarial"),
-            embedder.embed(adversarial.view())?,
-        ));
-    }
-    for (name, q) in &mmd_sets {
-        let r = experiment.run_two_pools(pool.view(), q.view(), &CosineKernel, &NoProgress)?;
-        println!(
-            "  {name:<40} {:>5.1}%  (95% interval {:.1}–{:.1}%)",
-            100.0 * r.rate,
-            100.0 * r.interval.0,
-            100.0 * r.interval.1
-        );
-    }
+    let mmd_sets = mmd::small_sets(
+        &args,
+        &embedder,
+        mmd_pool,
+        [test_images.view(), unseen.images_f32().view()],
+        &attacked,
+    )?;
 
     // Baselines on the same encoder's single-view features, calibrated on X2.
     let train_features = embedder.embed(train.images_f32().view())?;
@@ -472,64 +324,24 @@ fn run(args: Args) -> Result<(), BoxError> {
     );
 
     if args.adaptive {
-        let (pgd_name, pgd_success, pgd_seconds) = pgd.ok_or("PGD runs first")?;
-        let detectors = [
-            (results[0].name.clone(), &results[0]),
-            (format!("headline: {}", headline.name), headline),
-        ];
-        let mut table = AdaptiveAttackTable::new(
-            format!(
-                "Adaptive attacks on the quickstart's classifier ({} test images, clean accuracy {:.1}%), judged \
-                 by CADet on the SimCLR encoder: {} transforms, |X1| = {}, |X2| = {}; EOT: {EOT_SAMPLES} transforms \
-                 per step; the surrogate rewards the headline's statistics (λ = 1) against X1.",
-                test_images.dim().0,
-                100.0 * clean_accuracy,
-                args.n_trs,
-                f1.dim().0,
-                f2.dim().0
-            ),
-            detectors
-                .iter()
-                .map(|(name, m)| (name.clone(), m.scores[0].clone()))
-                .collect(),
-            args.alpha,
-        )?;
-        // Plain PGD, scored above with the other sets (the third).
-        table.push(&AttackedImages {
-            attack: pgd_name,
-            success: pgd_success,
-            scores: detectors.iter().map(|(_, m)| m.scores[2].clone()).collect(),
-            seconds: pgd_seconds,
-        })?;
-        let calibrations = detectors.map(|(_, m)| &m.calibration);
-        table.push_eot_attacks(
-            &classifier,
-            &Normalized::new(
-                encoder,
-                Normalization::identity(),
-                device.clone().autodiff(),
-            ),
-            SurrogateReference::from_features(f1.view())?,
-            SurrogateTerms::headline(),
-            &EotPgd {
-                samples: EOT_SAMPLES,
-                batch_size: 50,
-                ..EotPgd::paper()
+        adaptive::adaptive_table(
+            &args,
+            adaptive::Inputs {
+                pgd,
+                results: &results,
+                headline,
+                reference: &f1,
+                x2_images: f2.dim().0,
+                attacked: (test_images.view(), labels, clean_accuracy),
+                classifier: &classifier,
+                surrogate: &Normalized::new(
+                    encoder,
+                    Normalization::identity(),
+                    device.clone().autodiff(),
+                ),
+                tf: &tf,
+                progress: &progress,
             },
-            test_images.view(),
-            labels,
-            |adversarial, i| {
-                score_by_each(
-                    &calibrations,
-                    tf(adversarial, Stream::Extra(1 + i as u32))?.view(),
-                )
-            },
-            &progress,
-        )?;
-        println!("\n{table}");
-        cadet_core::io::write_atomic(
-            &args.out.join("adaptive_attack.md"),
-            table.to_string().as_bytes(),
         )?;
     }
 
@@ -548,91 +360,4 @@ fn run(args: Args) -> Result<(), BoxError> {
             .join(", ")
     );
     Ok(())
-}
-
-/// EOT transforms per image and step of the adaptive attacks (the library's default is 8; 4 halves the time).
-const EOT_SAMPLES: usize = 4;
-
-/// SimCLR on `train`: batch 128, LARS (peak lr 0.8, square-root scaling for small batches), temperature 0.2,
-/// crops of 25–100% of the image, strong colour jitter, no blur at 32 px.
-fn train_simclr(
-    args: &Args,
-    train: &Dataset,
-    device: &Device,
-    progress: &Lines,
-) -> Result<cadet::model::Encoder, BoxError> {
-    let mut pipeline = simclr_train(args.size, 1.0);
-    pipeline.crop = pipeline.crop.with_scale(0.25, 1.0);
-    pipeline.blur.p = 0.0;
-    let source = SimclrPairs {
-        images: train.images_f32(),
-        pipeline,
-    };
-    let batch = 128;
-    let per_epoch = (source.len() / batch) as u64;
-    let steps = args.simclr_steps;
-    let epochs = steps.div_ceil(per_epoch).max(1) as usize;
-    let model = SimClrConfig::new(resnet(args).into())
-        .with_hidden(256)
-        .with_output(64);
-    let config = TrainConfig::new(batch, epochs, LarsConfig::new())
-        .with_base_lr(Some(0.8))
-        .with_temperature(0.2)
-        .with_warmup_epochs(1.0);
-    let mut trainer = SimClrTrainer::new(
-        model,
-        config,
-        Normalization::identity(),
-        device,
-        source.len(),
-    )?;
-    trainer.train(
-        &source,
-        progress,
-        StopAfter {
-            steps: Some(steps),
-            time: None,
-        },
-        None,
-    )?;
-    let losses = &trainer.state().losses;
-    eprintln!(
-        "[{:>5.0}s] SimCLR: {} steps, loss {:.3} → {:.3}",
-        progress.elapsed(),
-        losses.len(),
-        losses.first().copied().unwrap_or(f32::NAN),
-        losses.last().copied().unwrap_or(f32::NAN)
-    );
-    Ok(trainer.model().encoder.clone())
-}
-
-/// The supervised classifier on `train`, on the autodiff device (attacks need input gradients).
-fn train_classifier(
-    args: &Args,
-    train: &Dataset,
-    device: &Device,
-    progress: &Lines,
-) -> Result<Normalized<cadet::model::ResNet>, BoxError> {
-    let device = device.clone().autodiff();
-    device.seed(5);
-    let net = resnet(args)
-        .with_num_classes(Some(train.classes().len()))
-        .init(&device)?;
-    let data = InMemory {
-        images: train.images_f32(),
-        labels: train.labels().to_vec(),
-    };
-    let config = SupervisedConfig::new(128, args.classifier_epochs)
-        .with_lr(0.1)
-        .with_seed(5);
-    let (net, losses) =
-        train_supervised(net, &data, &config, &Normalization::identity(), progress)?;
-    eprintln!(
-        "[{:>5.0}s] classifier: {} steps, loss {:.3} → {:.3}",
-        progress.elapsed(),
-        losses.len(),
-        losses.first().copied().unwrap_or(f32::NAN),
-        losses.last().copied().unwrap_or(f32::NAN)
-    );
-    Ok(Normalized::new(net, Normalization::identity(), device))
 }
