@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side CPU speed of cadet-rs (Burn flex, `examples/gpu_bench.rs --device cpu`) and PyTorch
+"""Side-by-side CPU speed of cadet-rs (Burn flex, `examples/gpu_bench --device cpu`) and PyTorch
 (`scripts/torch_peer.py`) on the same networks, batches and thread count, in one invocation, interleaved
 (Rust, PyTorch, Rust, PyTorch, ...) so that the machine's load hits both alike. Prints a markdown table of the
 medians and the ratio cadet-rs / PyTorch (above 1: cadet-rs is faster).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of `examples/gpu_bench.rs --device cpu`: the same network (torchvision-layout ResNet-18/50 with
+"""PyTorch CPU peer of `examples/gpu_bench --device cpu`: the same network (torchvision-layout ResNet-18/50 with
 a base width and an ImageNet or CIFAR stem, SimCLRv2 head of `hidden`-`hidden`-`output` with BN), the same
 NT-Xent step (two views of `batch` images, SGD momentum in place of LARS: the optimizer is a sliver of the step)
 and the same inference batch. Prints one JSON object per measurement, with the same keys as gpu_bench.
@@ -81,7 +81,7 @@ def resnet(depth, w, cifar_stem):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), i
 
 
-CONVS = [  # the quickstart encoder's convolutions at 32 px, as examples/gpu_bench.rs QUICKSTART_CONVS
+CONVS = [  # the quickstart encoder's convolutions at 32 px, as examples/gpu_bench/main.rs QUICKSTART_CONVS
     ("stem 7x7/2, 3->16, 32 px", 3, 32, 16, 7, 2, 3, 1),
     ("3x3, 16->16, 8 px", 16, 8, 16, 3, 1, 1, 4),
     ("3x3/2, 16->32, 8 px", 16, 8, 32, 3, 2, 1, 1),

@@ -14,20 +14,13 @@
 #[cfg(any(feature = "cuda", feature = "jit-cpu"))]
 cadet::model::define_arc4random!();
 
+mod measures;
+
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
-use cadet::attacks::{Attack, Goal, Pgd};
-use cadet::model::kernels::conv as cpu_conv;
-use cadet::model::{
-    FeatureModel, LarsConfig, Normalization, Normalized, ResNetConfig, SimClr, SimClrConfig,
-    device, nt_xent,
-};
-use cadet_core::NoProgress;
+use cadet::model::{ResNetConfig, SimClr, SimClrConfig, device};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
@@ -235,191 +228,30 @@ fn run(args: Args) -> Result<(), BoxError> {
         )?;
     }
     let dev = device(&args.device)?;
-    let (b, s) = (args.batch, args.size);
     let run = |w: What| (args.what == What::All && w != What::Phases) || args.what == w;
 
     if run(What::Compare) {
-        // Same weights and inputs on the CPU and on the device (small, so the CPU side stays quick).
-        let cpu = Device::flex();
-        cpu.seed(1);
-        let net = ResNetConfig::new(50).init(&cpu)?;
-        let x = Tensor::<4>::random([4, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &cpu);
-        let want = net.forward_features(x.clone());
-        let got = net
-            .to_device(&dev)
-            .forward_features(x.to_device(&dev))
-            .to_device(&cpu);
-        let err = (got - want.clone())
-            .square()
-            .sum()
-            .sqrt()
-            .into_scalar::<f32>()
-            / want.square().sum().sqrt().into_scalar::<f32>();
-        println!(
-            "{}",
-            serde_json::json!({"check": "resnet50 features, device vs cpu", "relative_l2_error": err})
-        );
+        measures::compare(&args, &dev)?;
     }
 
     if run(What::Infer) {
-        let (config, name) = encoder(&args);
-        let net = config.init(&dev)?;
-        let x = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &dev);
-        let (per, warm) = time(&dev, args.warmup, args.steps, || {
-            let _ = net.forward_features(x.clone());
-            Ok(())
-        })?;
-        println!(
-            "{}",
-            serde_json::json!({"bench": format!("{name} inference"), "batch": b, "size": s,
-                "images_per_s": b as f64 / per, "warmup_s": warm})
-        );
+        measures::infer(&args, &dev)?;
     }
 
     if run(What::Train) {
-        let ad = dev.clone().autodiff();
-        let (mut model, name, v1, v2) = training_setup(&args, &ad)?;
-        let mut optim = LarsConfig::new().init()?;
-        let mut last = f32::NAN;
-        let (per, warm) = time(&ad, args.warmup, args.steps, || {
-            let loss = model.loss(v1.clone(), v2.clone(), 0.1);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(0.3, model.clone(), grads);
-            last = loss.into_scalar::<f32>();
-            Ok(())
-        })?;
-        println!(
-            "{}",
-            serde_json::json!({"bench": format!("simclr step {name}"), "optimizer": "lars", "batch": b, "size": s,
-                "source_images_per_s": b as f64 / per, "warmup_s": warm, "last_loss": last})
-        );
+        measures::train(&args, &dev)?;
     }
 
     if run(What::Phases) {
-        let ad = dev.clone().autodiff();
-        let (mut model, name, v1, v2) = training_setup(&args, &ad)?;
-        let mut optim = LarsConfig::new().init()?;
-        // Seconds per phase, summed over the timed steps.
-        let mut spent = [0.0f64; 4];
-        for i in 0..args.warmup + args.steps {
-            let t = Instant::now();
-            let features = model
-                .encoder
-                .forward_features(Tensor::cat(vec![v1.clone(), v2.clone()], 0));
-            let _ = features.clone().sum().into_scalar::<f32>();
-            let encoder_s = t.elapsed().as_secs_f64();
-            let z = model.head.forward(features);
-            let loss = nt_xent(z.clone().narrow(0, 0, b), z.narrow(0, b, b), 0.1);
-            let _ = loss.clone().into_scalar::<f32>();
-            let forward_s = t.elapsed().as_secs_f64();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            sync(&ad)?;
-            let backward_s = t.elapsed().as_secs_f64();
-            model = optim.step(0.3, model.clone(), grads);
-            sync(&ad)?;
-            let total_s = t.elapsed().as_secs_f64();
-            if i >= args.warmup {
-                let phases = [
-                    encoder_s,
-                    forward_s - encoder_s,
-                    backward_s - forward_s,
-                    total_s - backward_s,
-                ];
-                spent.iter_mut().zip(phases).for_each(|(a, p)| *a += p);
-            }
-        }
-        let total: f64 = spent.iter().sum();
-        let ms = |k: usize| 1e3 * spent[k] / args.steps.max(1) as f64;
-        println!(
-            "{}",
-            serde_json::json!({"bench": format!("simclr step phases {name}"), "batch": b, "size": s,
-                "ms_per_step": {"encoder_forward": ms(0), "head_and_loss_forward": ms(1), "backward": ms(2),
-                    "optimizer": ms(3)},
-                "share": {"encoder_forward": spent[0] / total, "head_and_loss_forward": spent[1] / total,
-                    "backward": spent[2] / total, "optimizer": spent[3] / total},
-                "source_images_per_s": b as f64 * args.steps as f64 / total})
-        );
+        measures::phases(&args, &dev)?;
     }
 
     if run(What::Convs) {
-        let ad = dev.clone().autodiff();
-        let n = 2 * b;
-        for (name, cin, side, cout, k, stride, pad, count) in QUICKSTART_CONVS {
-            if args
-                .conv_filter
-                .as_ref()
-                .is_some_and(|f| !name.contains(f.as_str()))
-            {
-                continue;
-            }
-            let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
-            let x = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &dev);
-            let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &dev);
-            // cadet-rs's path (cadet_model::kernels::conv::conv2d, which every network of the crate calls) and
-            // Burn's own conv2d, forward then forward + backward, and how far apart their outputs are.
-            let ours = |x: Tensor<4>, w: Tensor<4>| cpu_conv::conv2d(x, w, None, options.clone());
-            let burns = |x: Tensor<4>, w: Tensor<4>| conv2d(x, w, None, options.clone());
-            let diff = (ours(x.clone(), w.clone()) - burns(x.clone(), w.clone()))
-                .abs()
-                .max()
-                .into_scalar::<f32>();
-            let xa = Tensor::<4>::random([n, cin, side, side], Distribution::Normal(0.0, 1.0), &ad)
-                .require_grad();
-            let wa = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &ad)
-                .require_grad();
-            let mut ms = Vec::new();
-            for conv in [&ours as &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>, &burns] {
-                let (forward, _) = time(&dev, args.warmup, args.steps, || {
-                    let _ = conv(x.clone(), w.clone()).sum().into_scalar::<f32>();
-                    Ok(())
-                })?;
-                let (both, _) = time(&ad, args.warmup, args.steps, || {
-                    let grads = conv(xa.clone(), wa.clone()).sum().backward();
-                    let _ = wa.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
-                    Ok(())
-                })?;
-                ms.extend([1e3 * forward, 1e3 * both]);
-            }
-            println!(
-                "{}",
-                serde_json::json!({"bench": "conv", "conv": name, "batch": n, "count_in_encoder": count,
-                    "forward_ms": ms[0], "forward_backward_ms": ms[1],
-                    "burn_forward_ms": ms[2], "burn_forward_backward_ms": ms[3],
-                    "max_abs_diff_to_burn": diff})
-            );
-        }
+        measures::convs(&args, &dev)?;
     }
 
     if run(What::Pgd) {
-        let ad = dev.clone().autodiff();
-        let net = ResNetConfig::new(50)
-            .with_num_classes(Some(1000))
-            .init(&ad)?;
-        let classifier = Normalized::new(net, Normalization::imagenet(), ad.clone());
-        let n = args.pgd_batch;
-        let images = ndarray::Array4::from_shape_fn((n, 3, s, s), |(i, c, y, x)| {
-            (((i * 31 + c * 17 + y * 7 + x * 3) % 251) as f32) / 250.0
-        });
-        let labels: Vec<u32> = (0..n as u32).map(|i| i % 1000).collect();
-        let attack = Pgd::paper();
-        let mut success = 0.0;
-        let (per, warm) = time(&ad, 1, 1, || {
-            let out = attack.attack(
-                &classifier,
-                images.view(),
-                &labels,
-                &Goal::Untargeted,
-                &NoProgress,
-            )?;
-            success = out.success_rate();
-            Ok(())
-        })?;
-        println!(
-            "{}",
-            serde_json::json!({"bench": "pgd-50 resnet50 f32", "batch": n, "size": s,
-                "images_per_s": n as f64 / per, "seconds": per, "warmup_s": warm,
-                "success_rate": success})
-        );
+        measures::pgd(&args, &dev)?;
     }
     Ok(())
 }
