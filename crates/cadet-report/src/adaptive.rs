@@ -18,16 +18,7 @@ use cadet_core::{Progress, metrics};
 use cadet_detect::{Calibration, ImageScore};
 use ndarray::{Array4, ArrayView3, ArrayView4};
 
-/// Why the adaptive attacks could not run or be tabulated.
-#[derive(Debug, thiserror::Error)]
-pub enum AdaptiveError {
-    /// The attack or its surrogate refused its settings or failed.
-    #[error(transparent)]
-    Attack(#[from] cadet_attacks::Error),
-    /// Scoring the attacked images, or the table's own checks.
-    #[error(transparent)]
-    Detect(#[from] cadet_detect::Error),
-}
+use crate::Result;
 
 /// The images one attack produced, judged by every detector of the table.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,8 +73,8 @@ fn share(count: usize, n: usize) -> f64 {
     count as f64 / n.max(1) as f64
 }
 
-fn invalid(reason: String) -> cadet_detect::Error {
-    cadet_detect::Error::Core(cadet_core::Error::InvalidParameter {
+fn invalid(reason: String) -> crate::Error {
+    crate::Error::Core(cadet_core::Error::InvalidParameter {
         name: "adaptive attack table",
         reason,
     })
@@ -96,7 +87,7 @@ impl AdaptiveAttackTable {
         header: impl Into<String>,
         detectors: Vec<(String, Vec<ImageScore>)>,
         alpha: f64,
-    ) -> Result<Self, cadet_detect::Error> {
+    ) -> Result<Self> {
         if !(alpha > 0.0 && alpha < 1.0) {
             return Err(invalid(format!("α must be in (0, 1), got {alpha}")));
         }
@@ -130,7 +121,7 @@ impl AdaptiveAttackTable {
 
     /// Adds one attack's rows (one per detector); its scores must come one list per detector, one score per
     /// attacked image.
-    pub fn push(&mut self, attacked: &AttackedImages) -> Result<(), cadet_detect::Error> {
+    pub fn push(&mut self, attacked: &AttackedImages) -> Result<()> {
         let n = attacked.success.len();
         if n == 0 {
             return Err(invalid(format!("{}: no attacked images", attacked.attack)));
@@ -198,7 +189,7 @@ impl AdaptiveAttackTable {
         labels: &[u32],
         mut judge: impl FnMut(&Array4<f32>, usize) -> Result<Vec<Vec<ImageScore>>, cadet_detect::Error>,
         progress: &dyn Progress,
-    ) -> Result<(), AdaptiveError> {
+    ) -> Result<()> {
         let surrogate = CadetSurrogate::new(encoder, reference, terms)?;
         let attacks: [Box<dyn Attack + '_>; 2] = [
             Box::new(eot.clone()),

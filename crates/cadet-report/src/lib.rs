@@ -5,6 +5,7 @@
 //! side-by-side comparison of detection methods and baselines, the standard pictures), [`paper_tables`] (the paper's CIFAR tables and Figure 2 as `reproduce_cifar` writes them), [`plots`] (ROC curves,
 //! histograms and line charts as PNG with a compiled-in font, or SVG) and [`adaptive`] (attacks against
 //! detectors, as the attacker sees them); [`cli`] holds the checks the programs share for flags and output paths, [`progress`] their progress lines.
+//! Every fallible function returns [`enum@Error`], which keeps the failing crate's error as its source.
 //!
 //! ```
 //! use cadet_report::report::MethodTable;
@@ -18,10 +19,13 @@
 
 pub mod adaptive;
 pub mod cli;
+mod error;
 pub mod paper_tables;
 pub mod plots;
 pub mod progress;
 pub mod report;
+
+pub use error::{Error, Result};
 
 /// An example program's exit: success, or the error printed with `Display` (naming the file, flag or set) and
 /// exit code 1. Usage errors never get here: clap exits with 2 for them, so the two kinds stay apart.

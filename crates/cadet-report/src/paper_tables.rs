@@ -11,30 +11,10 @@ use cadet_mmd::experiments::{RejectionRate, SmallSetAuroc};
 use cadet_mmd::{CosineKernel, Method, PermutationTest};
 use ndarray::{Array2, Array3, s};
 
-use crate::plots::PlotError;
+use crate::Error;
 
 /// A set's name and CADet scores.
 pub type Scored = (String, Vec<ImageScore>);
-
-/// Why a table could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum TableError {
-    /// A calibration or a score.
-    #[error(transparent)]
-    Detect(#[from] cadet_detect::Error),
-    /// A two-sample experiment.
-    #[error(transparent)]
-    Mmd(#[from] cadet_mmd::Error),
-    /// A metric.
-    #[error(transparent)]
-    Core(#[from] cadet_core::Error),
-    /// The chart.
-    #[error(transparent)]
-    Plot(#[from] PlotError),
-    /// Writing the Markdown.
-    #[error("writing the report: {0}")]
-    Fmt(#[from] std::fmt::Error),
-}
 
 /// The paper's calibration from the first `k` transforms (after the un-augmented view, which it does not use),
 /// and the scored sets.
@@ -44,7 +24,7 @@ pub fn paper_calibration_at(
     f2: &Array3<f32>,
     sets: &[(String, Array3<f32>)],
     k: usize,
-) -> Result<(Calibration, Vec<Scored>), TableError> {
+) -> Result<(Calibration, Vec<Scored>), Error> {
     // View 0 is the un-augmented view; X1 may have fewer transforms (--x1-trs): it keeps them all.
     let cut = |f: &Array3<f32>| f.slice(s![.., 1..(1 + k).min(f.dim().1), ..]).to_owned();
     // The features are computed already: only n_trs matters here.
@@ -58,7 +38,7 @@ pub fn paper_calibration_at(
     let scored = sets
         .iter()
         .map(|(name, f)| Ok((name.clone(), cal.score_features(cut(f).view())?)))
-        .collect::<Result<Vec<_>, TableError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     Ok((cal, scored))
 }
 
@@ -73,7 +53,7 @@ pub fn auroc_against_transforms(
     n_trs: usize,
     out: &Path,
     md: &mut String,
-) -> Result<(), TableError> {
+) -> Result<(), Error> {
     let ks: Vec<usize> = [2, 5, 10, 20, 50]
         .into_iter()
         .filter(|&k| k <= n_trs)
@@ -128,7 +108,7 @@ pub fn two_sample_table(
     repeats: usize,
     max_n: usize,
     progress: &dyn Progress,
-) -> Result<(), TableError> {
+) -> Result<(), Error> {
     let sizes: Vec<usize> = [50, 100, 200, 500, 1000, 2000]
         .into_iter()
         .filter(|&n| n <= max_n)
@@ -204,7 +184,7 @@ pub fn small_set_table(
     out_pools: &[(String, Array2<f32>)],
     trials: usize,
     progress: &dyn Progress,
-) -> Result<(), TableError> {
+) -> Result<(), Error> {
     let sizes = [3usize, 5, 10, 20];
     writeln!(
         md,

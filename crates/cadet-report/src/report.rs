@@ -18,6 +18,7 @@ use cadet_detect::{
 };
 use ndarray::{ArrayView2, ArrayView3, ArrayView4, Axis, concatenate, s};
 
+use crate::Result;
 use crate::plots::{self, PlotError};
 
 /// Sets of CADet scores by name; the first is the in-distribution test set.
@@ -39,22 +40,16 @@ pub struct CadetReport {
 
 impl CadetReport {
     /// Evaluates `sets` (the first in-distribution) scored under `calibration`, at level `alpha`.
-    pub fn new(
-        calibration: &Calibration,
-        sets: &ScoredSets,
-        alpha: f64,
-    ) -> Result<Self, cadet_detect::Error> {
+    pub fn new(calibration: &Calibration, sets: &ScoredSets, alpha: f64) -> Result<Self> {
         let named: Vec<NamedScores> = sets
             .iter()
             .map(|(n, s)| NamedScores::from_cadet(n.clone(), s))
             .collect();
         let Some((first, others)) = named.split_first() else {
-            return Err(cadet_detect::Error::Core(
-                cadet_core::Error::InvalidParameter {
-                    name: "sets",
-                    reason: "no set to report".into(),
-                },
-            ));
+            return Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
+                name: "sets",
+                reason: "no set to report".into(),
+            }));
         };
         let rows = evaluate(first, others, alpha)?;
         let stats = sets
@@ -174,7 +169,7 @@ impl MethodTable {
         in_distribution: &[f64],
         in_p_values: Option<(&[f64], usize)>,
         sets: &[Vec<f64>],
-    ) -> Result<(), cadet_detect::Error> {
+    ) -> Result<()> {
         let refs: Vec<&[f64]> = sets.iter().map(Vec::as_slice).collect();
         self.rows.push(method_row(
             name,
@@ -193,15 +188,13 @@ impl MethodTable {
         name: impl Into<String>,
         calibration_size: usize,
         scored: &[Vec<ImageScore>],
-    ) -> Result<(), cadet_detect::Error> {
+    ) -> Result<()> {
         let anomaly = |s: &[ImageScore]| s.iter().map(|x| -x.score).collect::<Vec<f64>>();
         let Some((first, others)) = scored.split_first() else {
-            return Err(cadet_detect::Error::Core(
-                cadet_core::Error::InvalidParameter {
-                    name: "scored",
-                    reason: "no set".into(),
-                },
-            ));
+            return Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
+                name: "scored",
+                reason: "no set".into(),
+            }));
         };
         let p: Vec<f64> = first.iter().map(|s| s.p_value).collect();
         let others: Vec<Vec<f64>> = others.iter().map(|s| anomaly(s)).collect();
@@ -273,7 +266,7 @@ pub fn push_feature_baselines(
     x2: ArrayView2<'_, f32>,
     in_distribution: ArrayView2<'_, f32>,
     sets: &[ArrayView2<'_, f32>],
-) -> Result<(), cadet_detect::Error> {
+) -> Result<()> {
     let (features, labels) = train;
     // Dense class indices: a data set with held-out classes keeps their original labels.
     let mut present: Vec<u32> = labels.to_vec();
@@ -342,14 +335,15 @@ pub struct ClassifierScores {
 impl ClassifierScores {
     /// The scores as an `(n, 3)` array, columns ODIN, noise, steps (what `reproduce_cifar --save-features`
     /// writes under `classifier/`).
-    pub fn to_columns(&self) -> Result<ndarray::Array2<f64>, cadet_detect::Error> {
+    pub fn to_columns(&self) -> Result<ndarray::Array2<f64>> {
         let n = self.odin.len();
         if self.noise.len() != n || self.steps.len() != n {
             return Err(cadet_detect::Error::ShapeMismatch {
                 what: "classifier scores (ODIN, noise, steps)",
                 expected: vec![n, n, n],
                 got: vec![n, self.noise.len(), self.steps.len()],
-            });
+            }
+            .into());
         }
         let mut a = ndarray::Array2::zeros((n, 3));
         for (i, mut row) in a.rows_mut().into_iter().enumerate() {
@@ -363,29 +357,25 @@ impl ClassifierScores {
     /// The scores from an `(n, 3)` array written by [`to_columns`](Self::to_columns); refuses another width,
     /// non-finite values and values no score takes (ODIN's `S` is a softmax probability in `[0, 1]`; the noise
     /// change and the boundary steps are `≥ 0`).
-    pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self, cadet_detect::Error> {
+    pub fn from_columns(a: ArrayView2<'_, f64>) -> Result<Self> {
         if a.ncols() != 3 {
-            return Err(cadet_detect::Error::Core(
-                cadet_core::Error::InvalidParameter {
-                    name: "classifier scores",
-                    reason: format!(
-                        "expected one row per image and 3 columns (ODIN, noise, steps), got shape {:?}",
-                        a.shape()
-                    ),
-                },
-            ));
+            return Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
+                name: "classifier scores",
+                reason: format!(
+                    "expected one row per image and 3 columns (ODIN, noise, steps), got shape {:?}",
+                    a.shape()
+                ),
+            }));
         }
         if let Some(i) = a
             .rows()
             .into_iter()
             .position(|r| r.iter().any(|v| !v.is_finite()))
         {
-            return Err(cadet_detect::Error::Core(
-                cadet_core::Error::InvalidParameter {
-                    name: "classifier scores",
-                    reason: format!("row {i} holds a non-finite value"),
-                },
-            ));
+            return Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
+                name: "classifier scores",
+                reason: format!("row {i} holds a non-finite value"),
+            }));
         }
         let ranges = [
             ("ODIN (column 0)", 0.0, 1.0),
@@ -394,12 +384,10 @@ impl ClassifierScores {
         ];
         for (j, (name, lo, hi)) in ranges.iter().enumerate() {
             if let Some(i) = a.column(j).iter().position(|v| !(lo..=hi).contains(&v)) {
-                return Err(cadet_detect::Error::Core(
-                    cadet_core::Error::InvalidParameter {
-                        name: "classifier scores",
-                        reason: format!("row {i}: {name} is {:e}, outside [{lo}, {hi}]", a[[i, j]]),
-                    },
-                ));
+                return Err(crate::Error::Core(cadet_core::Error::InvalidParameter {
+                    name: "classifier scores",
+                    reason: format!("row {i}: {name} is {:e}, outside [{lo}, {hi}]", a[[i, j]]),
+                }));
             }
         }
         let column = |j: usize| a.column(j).to_vec();
@@ -423,7 +411,7 @@ pub fn push_classifier_baselines(
     x2: &ClassifierScores,
     in_distribution: &ClassifierScores,
     sets: &[ClassifierScores],
-) -> Result<(), cadet_detect::Error> {
+) -> Result<()> {
     let neg = |v: &[f64]| v.iter().map(|s| -s).collect::<Vec<f64>>();
     let odin = Calibrator::new(neg(&x2.odin))?;
     let inside = neg(&in_distribution.odin);
@@ -463,7 +451,7 @@ pub fn compare_methods(
     sets: &[(String, ArrayView3<'_, f32>)],
     header: impl Into<String>,
     alpha: f64,
-) -> Result<(MethodTable, Vec<MethodScores>), cadet_detect::Error> {
+) -> Result<(MethodTable, Vec<MethodScores>)> {
     let views: Vec<_> = sets.iter().map(|(_, f)| *f).collect();
     // Methods that average more reference images than X⁽¹⁾ holds, or need the un-augmented view the features
     // lack, are left out, and named in the header.
@@ -494,7 +482,7 @@ pub const CADET_PICTURES: [&str; 4] = ["roc.png", "scores.png", "m_in.png", "m_o
 
 /// Writes `roc.png` (each set against the first), `scores.png`, `m_in.png` and `m_out.png` into `dir`
 /// (created if missing; [`CADET_PICTURES`]); returns their paths.
-pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>, PlotError> {
+pub fn cadet_pictures(dir: &Path, sets: &ScoredSets) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| PlotError {
         path: dir.to_path_buf(),
         reason: e.to_string(),
@@ -563,7 +551,7 @@ pub fn attack_grid(
     adversarial: ArrayView4<'_, f32>,
     k: usize,
     path: &Path,
-) -> Result<(), cadet_data::Error> {
+) -> Result<()> {
     let k = k.min(clean.dim().0).min(adversarial.dim().0);
     let (clean, adversarial) = (
         clean.slice(s![..k, .., .., ..]),
@@ -576,7 +564,7 @@ pub fn attack_grid(
             reason: e.to_string(),
         })
     })?;
-    cadet_data::save_grid(grid.view(), k.max(1), path)
+    Ok(cadet_data::save_grid(grid.view(), k.max(1), path)?)
 }
 
 #[cfg(test)]
