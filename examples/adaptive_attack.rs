@@ -54,7 +54,7 @@ struct Args {
     /// CADet transforms per image.
     #[arg(long, default_value_t = 20)]
     n_trs: usize,
-    /// EOT transforms per image and step (the library's default is 8; 4 halves the run time).
+    /// EOT transforms per image and step, 2 to 1024 (the library's default is 8; 4 halves the run time).
     #[arg(long, default_value_t = 4)]
     samples: usize,
     /// Weight λ of the detector terms in objective (b).
@@ -95,9 +95,10 @@ impl Detector {
 
 fn run(args: Args) -> Result<(), BoxError> {
     // Flags that the attack would refuse only after the data and the features are made, checked first.
-    if !(1..=1024).contains(&args.samples) {
+    // The surrogate's local m_in compares an image's transforms with each other: two per step at least.
+    if !(2..=1024).contains(&args.samples) {
         return Err(format!(
-            "--samples: 1 to 1024 transforms per EOT step (default 4), got {}",
+            "--samples: 2 to 1024 transforms per EOT step (default 4; the surrogate's local m_in needs 2), got {}",
             args.samples
         )
         .into());
@@ -109,7 +110,9 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    // The report's folder and path first: a bad path is refused before the attacks run.
+    // The report's folder and path first: a bad path is refused before the attacks run, and the report never
+    // goes into the data folder (checked before its folder is made).
+    cadet_report::cli::not_an_input("--markdown", &args.markdown, &[&args.data])?;
     if let Some(dir) = args.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
         cadet_report::cli::output_folder("--markdown's folder", dir)?;
     }

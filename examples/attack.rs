@@ -63,6 +63,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.out.exists() && !args.out.is_dir() {
         return Err(format!("--out {}: not a folder", args.out.display()).into());
     }
+    // The adversarial images never go into the data folder: its next reader would take them for data.
+    cadet_report::cli::not_an_input("--out", &args.out, &[&args.data])?;
     let device = Device::flex().autodiff();
     let dir = args.data.join("resnet-cifar10");
     let weights = pretrained_weights(&dir, args.depth)?;

@@ -27,7 +27,8 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use cadet::data::Dataset;
 use cadet::data::formats::{ImageFolder, read_npy, save_npy};
-use cadet::detect::{Cadet, Stream};
+use cadet::detect::features::{FeaturesLayout, LAYOUT_FILE};
+use cadet::detect::{Cadet, Stream, ViewLayout};
 use cadet::model::{
     BurnEmbedder, Encoder, Normalization, ResNetConfig, SimClrTrainer, SimClrV2Config,
 };
@@ -155,6 +156,13 @@ fn count_images(dir: &std::path::Path, limit: Option<usize>) -> usize {
 /// `--out` must be a file path in an existing folder and none of the inputs (nor inside the image folder):
 /// checked before any work.
 fn check_out(args: &Args) -> Result<(), BoxError> {
+    if args.n_trs > 0 && args.out.file_name().is_some_and(|n| n == LAYOUT_FILE) {
+        return Err(format!(
+            "--out {}: {LAYOUT_FILE} is the sidecar written beside transform features; name the .npy otherwise",
+            args.out.display()
+        )
+        .into());
+    }
     let inputs: Vec<&std::path::Path> = [
         Some(&args.images),
         args.checkpoint.as_ref(),
@@ -168,6 +176,54 @@ fn check_out(args: &Args) -> Result<(), BoxError> {
     Ok(cadet_report::cli::check_output_file(
         "--out", &args.out, &inputs,
     )?)
+}
+
+/// The `layout.json` sidecar of `--out`'s folder for transform features (`--n-trs`): what a reader such as
+/// `detect` checks its `--identity-view` against. A folder whose sidecar records another layout, or fewer
+/// transforms than these features have, is refused (a reference X1 may have fewer; no set more); checked before
+/// any work, written after the features.
+fn features_sidecar(args: &Args) -> Result<Option<(PathBuf, FeaturesLayout)>, BoxError> {
+    if args.n_trs == 0 {
+        return Ok(None);
+    }
+    let dir = match args.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let layout = if args.identity_view {
+        ViewLayout::IdentityFirst
+    } else {
+        ViewLayout::Transforms
+    };
+    match FeaturesLayout::load(&dir)? {
+        Some(saved) if saved.layout != layout || saved.n_trs < args.n_trs => Err(format!(
+            "--out {}: {} records features with {} and {} transforms; these have {} and {} transforms: write \
+             them to another folder",
+            args.out.display(),
+            dir.join(LAYOUT_FILE).display(),
+            has(saved.layout),
+            saved.n_trs,
+            has(layout),
+            args.n_trs
+        )
+        .into()),
+        Some(_) => Ok(None),
+        None => Ok(Some((
+            dir,
+            FeaturesLayout {
+                layout,
+                n_trs: args.n_trs,
+            },
+        ))),
+    }
+}
+
+/// How a layout's views begin, in words.
+fn has(layout: ViewLayout) -> &'static str {
+    match layout {
+        ViewLayout::IdentityFirst => "the un-augmented view first",
+        ViewLayout::Transforms => "transforms only",
+    }
 }
 
 fn load_images(args: &Args) -> Result<Dataset, BoxError> {
@@ -302,6 +358,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
             "--identity-view: give --n-trs too (plain features are the un-augmented view)".into(),
         );
     }
+    let sidecar = features_sidecar(args)?;
     if let Some(size) = args.size
         && args.images.extension().is_none_or(|e| e != "npy")
     {
@@ -362,6 +419,10 @@ fn run(args: &Args) -> Result<(), BoxError> {
             &Lines::new().with_counts(),
         )?;
         save_npy(&features, &args.out)?;
+        // The layout beside the features, so that a reader told another one refuses them.
+        if let Some((dir, saved)) = sidecar {
+            saved.save(&dir)?;
+        }
         println!(
             "{:?} transform features → {}",
             features.dim(),

@@ -201,6 +201,13 @@ fn check_fresh_folder(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Checkpoints never go into an image folder the run reads: the next run would take them for a class.
+    let image_folders: Vec<&std::path::Path> = [&args.folder, &args.probe]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    cadet_report::cli::not_an_input("--checkpoints", &args.checkpoints, &image_folders)?;
     if !args.resume {
         check_fresh_folder(args)?;
     }

@@ -61,6 +61,28 @@ pub(super) fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>)
             let limits = Limits::default();
             let f1 = TransformFeatures::load_reference(x1, told, &limits)?.array;
             let f2 = TransformFeatures::load(x2, told, &limits)?.array;
+            // X1, X2 and the scored sets are different images: a set scored against the calibration's own
+            // images, or X1 = X2, gives p-values that promise nothing.
+            let distinct = |(a, fa): (&PathBuf, &Array3<f32>),
+                            (b, fb): (&PathBuf, &Array3<f32>)| {
+                let same_file = a
+                    .canonicalize()
+                    .ok()
+                    .is_some_and(|a| b.canonicalize().ok() == Some(a));
+                if same_file || fa == fb {
+                    return Err(format!(
+                        "{} and {} hold the same features: X1, X2 and the scored sets must be different images",
+                        a.display(),
+                        b.display()
+                    ));
+                }
+                Ok(())
+            };
+            distinct((x1, &f1), (x2, &f2))?;
+            for (_, path, f) in &sets {
+                distinct((path, f), (x1, &f1))?;
+                distinct((path, f), (x2, &f2))?;
+            }
             for (_, path, f) in &sets {
                 FeaturesLayout::check_views(path, f.dim().1)?;
             }

@@ -10,6 +10,13 @@ use super::{Args, BoxError};
 
 /// The flags' ranges and the sizes drawn from the data, checked together.
 pub(super) fn check_args(args: &Args) -> Result<(), BoxError> {
+    // Training writes a SimCLR encoder into --encoder's folder; the supervised ResNet-20 is not trained here.
+    if args.train_epochs.is_some() && args.encoder == "supervised" {
+        return Err(
+            "--train-epochs trains a SimCLR encoder into the folder --encoder names; give --encoder DIR              (the default `supervised` is the pretrained ResNet-20, which is not trained here)"
+                .into(),
+        );
+    }
     // The device named, even when the default supervised encoder does not use it: a typo is said at once.
     cadet::model::device(&args.device).map_err(|e| format!("--device: {e}"))?;
     if !matches!(args.reference.as_str(), "test" | "train") {
@@ -21,11 +28,18 @@ pub(super) fn check_args(args: &Args) -> Result<(), BoxError> {
         ("--trials", args.trials),
         ("--max-n", args.max_n),
         ("--n-test", args.n_test),
-        ("--x2", args.x2),
     ] {
         if value == 0 {
             return Err(format!("{flag}: at least 1, got 0").into());
         }
+    }
+    // A calibration needs two X2 images (a p-value's denominator, the variances).
+    if args.x2 < 2 {
+        return Err(format!(
+            "--x2: at least 2 calibration images (the paper: 2000), got {}",
+            args.x2
+        )
+        .into());
     }
     if args.x1 == 0 {
         return Err("--x1: at least 1 reference image (the paper: 300)".into());

@@ -142,6 +142,22 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<(), BoxError> {
     let progress = Lines::new().with_notes(Notes::Containing("0 loss"));
+    // The report, its figures and the saved features never go into a folder the run reads (the data, the
+    // --ood sets, the encoder's checkpoints): checked before any folder is made.
+    let mut inputs: Vec<PathBuf> = vec![args.data.clone()];
+    inputs.extend(
+        args.ood
+            .iter()
+            .filter_map(|spec| spec.split_once('=').map(|(_, dir)| PathBuf::from(dir))),
+    );
+    if args.encoder != "supervised" {
+        inputs.push(PathBuf::from(&args.encoder));
+    }
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    cadet_report::cli::not_an_input("--markdown", &args.markdown, &inputs)?;
+    if let Some(dir) = &args.save_features {
+        cadet_report::cli::not_an_input("--save-features", dir, &inputs)?;
+    }
     let out = args
         .markdown
         .parent()

@@ -99,6 +99,8 @@ fn run(args: Args) -> Result<(), BoxError> {
     };
     let _ = ValidityStudy::new(&args.alphas)?;
     // The output folder first: a bad path is refused before the splits run.
+    // Not the features folder, nor inside it: the report and plots would sit among the saved sets.
+    cadet_report::cli::not_an_input("--out", &args.out, &[&args.features])?;
     cadet_report::cli::output_folder("--out", &args.out)?;
     if !(1..=100_000).contains(&args.splits) {
         return Err(format!(

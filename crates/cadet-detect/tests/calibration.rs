@@ -607,6 +607,20 @@ fn a_resigned_file_whose_parts_disagree_is_refused() {
     std::fs::write(&path, common::resign(&edited)).unwrap();
     let e = Calibration::load(&path).unwrap_err().to_string();
     assert!(e.contains("weights"), "{e}");
+
+    // A reference size no reference has (the paper's method keeps no per-image features to count): it used to
+    // load and print |X1| = 18446744073709551615.
+    cal.save(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let size = "\"reference\":{\"size\":";
+    let at = text.find(size).unwrap() + size.len();
+    let end = at + text[at..].find([',', '}']).unwrap();
+    for huge in [u64::MAX, 1 << 40] {
+        let edited = format!("{}{huge}{}", &text[..at], &text[end..]);
+        std::fs::write(&path, common::resign(&edited)).unwrap();
+        let e = Calibration::load(&path).unwrap_err().to_string();
+        assert!(e.contains("reference"), "{e}");
+    }
 }
 
 /// With the un-augmented view: features are `(N, 1 + n_trs, d)`, view 0 the embedder's features of

@@ -173,11 +173,11 @@ impl<K: Kernel> DriftMonitor<K> {
         at_least_two("batch", batch.nrows())?;
         let mut y = Self::features(&self.kernel, "batch", batch)?;
         if y.ncols() != self.mean.len() {
-            return Err(Error::SizeMismatch {
-                what: "batch: feature dimension of the reference",
+            return Err(Error::Core(cadet_core::Error::DimensionMismatch {
+                what: "batch: features per row, the reference's",
                 expected: self.mean.len(),
                 got: y.ncols(),
-            });
+            }));
         }
         let y_norms = centre(&mut y, &self.mean);
         let (m, n) = (self.reference.nrows(), y.nrows());

@@ -6,4 +6,6 @@ mod combination;
 mod statistic;
 
 pub use combination::{Combination, DetectionMethod, FittedCombination, Tail};
-pub use statistic::{ImageStatistics, Reference, Statistic, ViewLayout, image_statistics};
+pub use statistic::{
+    ImageStatistics, MAX_REFERENCE_IMAGES, Reference, Statistic, ViewLayout, image_statistics,
+};

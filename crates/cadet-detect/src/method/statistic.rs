@@ -73,6 +73,9 @@ pub enum Statistic {
     },
 }
 
+/// The most images a reference X⁽¹⁾ may have (a billion): a calibration file claiming more is refused.
+pub const MAX_REFERENCE_IMAGES: usize = 1_000_000_000;
+
 /// Where an image's un-augmented view sits along the views axis of a features array `(N, views, d)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -384,6 +387,14 @@ impl Reference {
                 "reference: empty, or μ not finite".into(),
             ));
         }
+        // A size read from a file is a claim: beyond a billion images no reference was ever embedded, and a
+        // table would print whatever number the file holds.
+        if self.size > MAX_REFERENCE_IMAGES {
+            return Err(Error::Degenerate(format!(
+                "reference: {} images, more than the {MAX_REFERENCE_IMAGES} a reference can hold",
+                self.size
+            )));
+        }
         // μ is a mean of unit vectors: its norm is in (0, 1] (up to rounding). Zero would make every m_out 0,
         // above 1 no features give it.
         let norm = self.mu.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -414,7 +425,8 @@ impl Reference {
     /// A kept per-image matrix holds `|X⁽¹⁾| × d` finite values (or nothing).
     fn check_per_image(&self, what: &str, values: &[f32]) -> Result<()> {
         if !values.is_empty()
-            && (values.len() != self.size * self.mu.len() || values.iter().any(|v| !v.is_finite()))
+            && (Some(values.len()) != self.size.checked_mul(self.mu.len())
+                || values.iter().any(|v| !v.is_finite()))
         {
             return Err(Error::Degenerate(format!(
                 "reference: {} {what} for {} images of dimension {}, or not finite",
