@@ -66,8 +66,8 @@ struct Args {
     #[arg(long, conflicts_with = "simclrv2")]
     cifar_stem: bool,
     /// Input normalisation: default ImageNet's for torchvision weights, none for SimCLRv2 (as its released
-    /// checkpoints expect); SimCLR checkpoint folders record their own.
-    #[arg(long, value_enum)]
+    /// checkpoints expect); SimCLR checkpoint folders record their own (so it is refused with --checkpoint).
+    #[arg(long, value_enum, conflicts_with = "checkpoint")]
     normalization: Option<Norm>,
     /// Image folder or uint8 `.npy` `(N, H, W, C)`.
     #[arg(long)]
@@ -280,8 +280,9 @@ fn normalization(norm: Option<Norm>, default: Norm) -> Normalization {
 
 fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, String), BoxError> {
     if let Some(file) = &args.simclrv2 {
+        // --arch is read exactly, and keeps the file's base width unless it names one (`_w4`).
         let mut config = match &args.arch {
-            Some(arch) => SimClrV2Config::from_name(arch)?,
+            Some(arch) => SimClrV2Config::from_file_as(file, arch)?,
             None => SimClrV2Config::from_file(file)?,
         };
         if let Some(base) = args.base_width {

@@ -43,7 +43,14 @@ fn main() -> std::process::ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Without --arch: the innermost path component that names an architecture (`…/r152_3x_sk1/model.ckpt-…`).
     let config = match &args.arch {
-        Some(arch) => SimClrV2Config::from_name(arch)?,
+        // Read exactly (a typo is an error, not another network); the base width is --base-width's.
+        Some(arch) if arch.contains("_w") => {
+            return Err(format!(
+                "--arch {arch}: give the base width with --base-width, the architecture as r<depth>_<k>x_sk<0|1>"
+            )
+            .into());
+        }
+        Some(arch) => SimClrV2Config::from_arch(arch)?,
         None => args
             .tf
             .iter()

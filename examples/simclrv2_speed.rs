@@ -69,7 +69,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let config = SimClrV2Config::from_name(&args.arch)?;
+    let config = SimClrV2Config::from_arch(&args.arch)?;
     let input = 4 * 3 * (args.batch * args.size * args.size) as u128;
     cadet_core::limits::check_memory(
         &format!(

@@ -133,6 +133,18 @@ pub(super) fn convs(args: &Args, dev: &Device) -> Result<(), BoxError> {
     let b = args.batch;
     let ad = dev.clone().autodiff();
     let n = 2 * b;
+    // A filter that matches nothing would print nothing and exit 0.
+    if let Some(filter) = &args.conv_filter
+        && !QUICKSTART_CONVS
+            .iter()
+            .any(|c| c.0.contains(filter.as_str()))
+    {
+        return Err(format!(
+            "--conv-filter {filter:?}: no convolution of the quickstart encoder matches (names: {})",
+            QUICKSTART_CONVS.map(|c| c.0).join(", ")
+        )
+        .into());
+    }
     for (name, cin, side, cout, k, stride, pad, count) in QUICKSTART_CONVS {
         if args
             .conv_filter

@@ -27,6 +27,7 @@
 mod error;
 pub mod fuzz;
 pub mod io;
+pub mod json;
 pub mod limits;
 pub mod linalg;
 pub mod metrics;

@@ -84,6 +84,7 @@ impl FeaturesLayout {
         let max = cadet_core::limits::Limits::default().max_file_bytes;
         let bytes =
             cadet_core::limits::read_capped(&path, max).map_err(|e| error(e.to_string()))?;
+        cadet_core::json::unique_keys(&bytes).map_err(error)?;
         let file: File = serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
         if file.format != FORMAT {
             return Err(error(format!(

@@ -608,6 +608,19 @@ fn a_resigned_file_whose_parts_disagree_is_refused() {
     let e = Calibration::load(&path).unwrap_err().to_string();
     assert!(e.contains("weights"), "{e}");
 
+    // A part that does not deserialise is named: serde alone said "invalid type: unit variant, expected struct
+    // variant", naming no field.
+    let variant = "\"combination\":{\"combination\":{\"min_p\":{";
+    assert!(v2.contains(variant));
+    let edited = v2.replacen(
+        variant,
+        "\"combination\":{\"combination\":{\"min_p\":7,\"x\":{",
+        1,
+    );
+    std::fs::write(&path, common::resign(&edited)).unwrap();
+    let e = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e.contains("`combination`"), "{e}");
+
     // A reference size no reference has (the paper's method keeps no per-image features to count): it used to
     // load and print |X1| = 18446744073709551615.
     cal.save(&path).unwrap();

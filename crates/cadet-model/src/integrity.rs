@@ -54,6 +54,10 @@ pub(crate) fn verify_manifest(dir: &Path, files: &[&str]) -> Result<()> {
                 "no readable {MANIFEST} ({e}): incomplete, or written by an older version"
             ),
         })?;
+    cadet_core::json::unique_keys(text.as_bytes()).map_err(|e| Error::Checkpoint {
+        path: path.clone(),
+        reason: format!("not a checksum list: {e}"),
+    })?;
     let sums: BTreeMap<String, String> =
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
             path: path.clone(),
@@ -65,7 +69,8 @@ pub(crate) fn verify_manifest(dir: &Path, files: &[&str]) -> Result<()> {
             reason: format!("no checksum for {file}"),
         })?;
         let found = sha256_file(&dir.join(file))?;
-        if &found != expected {
+        // Hex digits in either case: an upper-case digest is the same digest.
+        if !found.eq_ignore_ascii_case(expected) {
             return Err(Error::ChecksumMismatch {
                 path: dir.join(file),
                 expected: expected.clone(),

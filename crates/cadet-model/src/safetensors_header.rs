@@ -86,6 +86,8 @@ pub(crate) fn read_with(path: &Path, limits: &Limits) -> Result<Header> {
     let mut text = vec![0u8; len as usize];
     file.read_exact(&mut text)
         .map_err(|e| bad(format!("truncated safetensors header: {e}")))?;
+    // A tensor or metadata key given twice would leave the one read here to serde (the last), not the file.
+    cadet_core::json::unique_keys(&text).map_err(|e| bad(format!("safetensors header: {e}")))?;
     let json: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
     let serde_json::Value::Object(json) = json else {

@@ -160,6 +160,46 @@ fn resume_after_json_edit(
         .to_string()
 }
 
+/// A key given twice in settings.json (checksums recomputed) was read as serde pleased (the last); now refused,
+/// named. And an upper-case digest in checksums.json is the same digest: it resumes, as it did not before.
+#[test]
+fn repeated_json_keys_are_refused_and_digests_compare_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint(dir.path());
+    let sums_path = ckpt.join("checksums.json");
+    let sums = std::fs::read_to_string(&sums_path).unwrap();
+    let lowercase_names: serde_json::Value = serde_json::from_str(&sums).unwrap();
+    let upper_digests: serde_json::Map<String, serde_json::Value> = lowercase_names
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_ascii_uppercase().into()))
+        .collect();
+    std::fs::write(
+        &sums_path,
+        serde_json::Value::Object(upper_digests).to_string(),
+    )
+    .unwrap();
+    assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
+
+    tamper(&ckpt, "settings.json", |bytes| {
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let key = "\"temperature\":";
+        assert!(text.contains(key));
+        *bytes = text
+            .replacen(key, "\"temperature\":50.0,\"temperature\":", 1)
+            .into_bytes();
+    });
+    let e = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .expect("a repeated key must be refused")
+        .to_string();
+    assert!(
+        e.contains("settings.json") && e.contains("temperature") && e.contains("twice"),
+        "{e}"
+    );
+}
+
 /// Values that train silently wrong rather than fail (found by the fourth hostile pass, each accepted before):
 /// a huge temperature (the loss is constant), a warm-up past the schedule (the learning rate never rises), a
 /// negative weight decay, a momentum of 1 or more; and a state.json whose k-NN record or losses cannot come
@@ -167,8 +207,12 @@ fn resume_after_json_edit(
 #[test]
 fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
     type Edit = fn(&mut serde_json::Value);
-    let settings: [(&str, Edit); 7] = [
+    let settings: [(&str, Edit); 8] = [
         ("temperature", |s| s["train"]["temperature"] = 1e308.into()),
+        // 0 pruned the checkpoint the run resumed from.
+        ("keep_checkpoints", |s| {
+            s["train"]["keep_checkpoints"] = 0.into()
+        }),
         ("warmup_epochs", |s| {
             s["train"]["warmup_epochs"] = 1e308.into()
         }),

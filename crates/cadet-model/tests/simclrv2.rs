@@ -265,6 +265,50 @@ fn missing_unknown_and_misshapen_tensors_are_errors_naming_the_key() {
     ));
 }
 
+/// A flag that names the architecture is read exactly (a typo such as `sk10` used to run `sk1`), keeps the file's
+/// base width unless it names one (it used to drop it, and the load failed on shapes), and a header that holds
+/// `__metadata__` twice is refused (the last copy won).
+#[test]
+fn architecture_flags_are_exact_and_keep_the_file_base_width() {
+    let device = Device::flex();
+    let src = fixtures().join("simclrv2_r18_sk1_base4.safetensors");
+    let config = SimClrV2Config::from_file_as(&src, "r18_1x_sk1").unwrap();
+    assert_eq!(config.base_width, 4);
+    assert!(config.load(&src, "", &device).is_ok());
+    assert_eq!(
+        SimClrV2Config::from_file_as(&src, "r18_1x_sk1_w8")
+            .unwrap()
+            .base_width,
+        8
+    );
+    for typo in [
+        "r18_1x_sk10",
+        "r18_1x_sk1x",
+        "r18_1x_sk1.safetensors",
+        "r18_1x_sk1_w",
+    ] {
+        assert!(SimClrV2Config::from_file_as(&src, typo).is_err(), "{typo}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + len]).unwrap();
+    let at = header.find("\"__metadata__\"").unwrap();
+    let doubled = format!(
+        "{{\"__metadata__\":{{\"arch\":\"r50_1x_sk1\"}},{}",
+        &header[at..]
+    );
+    // Data offsets count from the end of the header: a longer header moves nothing.
+    let mut out = (doubled.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(doubled.as_bytes());
+    out.extend_from_slice(&bytes[8 + len..]);
+    let path = dir.path().join("doubled.safetensors");
+    std::fs::write(&path, out).unwrap();
+    let e = SimClrV2Config::from_file(&path).unwrap_err().to_string();
+    assert!(e.contains("__metadata__") && e.contains("twice"), "{e}");
+}
+
 #[test]
 fn without_metadata_the_file_name_gives_the_architecture() {
     let device = Device::flex();

@@ -53,21 +53,36 @@ impl ImageFolder {
 
     /// Decodes the folder.
     pub fn load(&self) -> Result<Dataset> {
-        let mut classes: Vec<String> = list(&self.root)?
+        // Each class folder is read by its own path; its name (shown, and the class's) may be lossy when the file
+        // system's name is not UTF-8 — reading by that name found no folder.
+        let mut folders: Vec<(String, PathBuf)> = list(&self.root)?
             .into_iter()
             .filter(|p| p.is_dir())
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p)))
             .collect();
-        classes.sort();
-        if classes.is_empty() {
+        folders.sort();
+        if folders.is_empty() {
             return Err(Error::EmptyFolder {
                 path: self.root.clone(),
                 reason: "no class subfolder".into(),
             });
         }
+        if let Some(w) = folders.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::Malformed {
+                path: self.root.clone(),
+                format: "image folder",
+                reason: format!(
+                    "the class folders {:?} and {:?} show as the same name {:?} (not UTF-8): rename one",
+                    w[0].1.file_name().unwrap_or_default(),
+                    w[1].1.file_name().unwrap_or_default(),
+                    w[0].0
+                ),
+            });
+        }
+        let classes: Vec<String> = folders.iter().map(|(name, _)| name.clone()).collect();
         let mut files = Vec::new();
-        for (label, class) in classes.iter().enumerate() {
-            let mut imgs = image_files(&self.root.join(class))?;
+        for (label, (_, folder)) in folders.iter().enumerate() {
+            let mut imgs = image_files(folder)?;
             if let Some(n) = self.limit_per_class {
                 imgs.truncate(n);
             }
@@ -357,6 +372,31 @@ mod tests {
 
     fn save(path: &Path, img: image::DynamicImage) {
         img.save(path).unwrap();
+    }
+
+    /// A class folder whose name is not UTF-8 is read by its own path (its lossy name was looked up and not
+    /// found); two such names that show alike are refused, named.
+    #[cfg(unix)]
+    #[test]
+    fn class_folders_with_names_that_are_not_utf8_load() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"cl\xff"));
+        std::fs::create_dir(&odd).unwrap();
+        std::fs::create_dir(dir.path().join("dog")).unwrap();
+        let pixel = |v| {
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 2, image::Luma([v])))
+        };
+        save(&odd.join("a.png"), pixel(9));
+        save(&dir.path().join("dog/b.png"), pixel(200));
+        let d = ImageFolder::new(dir.path()).load().unwrap();
+        assert_eq!(d.classes(), &["cl\u{fffd}".to_string(), "dog".to_string()]);
+        assert_eq!((d.labels(), d.images()[[0, 0, 0, 0]]), (&[0, 1][..], 9));
+        let twin = dir.path().join(std::ffi::OsStr::from_bytes(b"cl\xfe"));
+        std::fs::create_dir(&twin).unwrap();
+        save(&twin.join("c.png"), pixel(1));
+        let e = ImageFolder::new(dir.path()).load().unwrap_err().to_string();
+        assert!(e.contains("same name"), "{e}");
     }
 
     #[test]

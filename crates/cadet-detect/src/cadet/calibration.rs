@@ -205,6 +205,27 @@ fn file_error(
     }
 }
 
+/// The first top-level part of a stored calibration that does not deserialise on its own, if one does not.
+fn failing_part(value: &serde_json::Value) -> Option<&'static str> {
+    fn fails<T: serde::de::DeserializeOwned>(value: &serde_json::Value, key: &str) -> bool {
+        value
+            .get(key)
+            .is_some_and(|v| serde_json::from_value::<T>(v.clone()).is_err())
+    }
+    [
+        (
+            "params",
+            fails::<CadetParams> as fn(&serde_json::Value, &str) -> bool,
+        ),
+        ("embedder", fails::<Option<EmbedderIdentity>>),
+        ("reference", fails::<Reference>),
+        ("combination", fails::<FittedCombination>),
+    ]
+    .into_iter()
+    .find(|(key, fails)| fails(value, key))
+    .map(|(key, _)| key)
+}
+
 /// Version 1 of the file (the paper's method only).
 #[derive(Deserialize)]
 struct CalibrationV1 {
@@ -404,6 +425,12 @@ impl Calibration {
     /// with every check [`load`](Self::load) makes (errors name the source `<calibration bytes>`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let path = Path::new(IN_MEMORY);
+        // A key given twice would leave its value to serde's choice (the last), not the file's.
+        cadet_core::json::unique_keys(bytes).map_err(|reason| Error::CalibrationFile {
+            path: path.to_path_buf(),
+            reason: format!("corrupt: {reason}"),
+            source: None,
+        })?;
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| file_error(path, "corrupt", e))?;
         Self::from_value(value).map_err(|(reason, source)| Error::CalibrationFile {
@@ -473,7 +500,16 @@ impl Calibration {
                 }
             }
             Some(v) if v == 2 || v == u64::from(VERSION) => {
-                let stored: StoredCalibration = serde_json::from_value(value).map_err(corrupt)?;
+                // serde's message names a type, not where ("invalid type: unit variant"): the part that fails
+                // alone is named with it.
+                let part = failing_part(&value);
+                let stored: StoredCalibration = serde_json::from_value(value).map_err(|e| {
+                    let (reason, source) = corrupt(e);
+                    match part {
+                        Some(part) => (format!("{reason} (in `{part}`)"), source),
+                        None => (reason, source),
+                    }
+                })?;
                 let mut cal = Self {
                     format: stored.format,
                     version: stored.version,
@@ -485,7 +521,7 @@ impl Calibration {
                 // Version 3's new fields are not written when unused, so a version-2 file's content (and so
                 // its checksum) is what this version writes for it with `version: 2`.
                 let computed = cal.checksum().map_err(corrupt)?;
-                if stored.checksum != computed {
+                if !stored.checksum.eq_ignore_ascii_case(&computed) {
                     return Err(err(format!(
                         "checksum mismatch (stored {}, content {computed}): the file was changed or damaged \
                          after it was written",

@@ -87,26 +87,98 @@ impl SimClrV2Config {
             })
     }
 
-    /// The architecture of a converted checkpoint: the `arch` entry of its safetensors metadata (and
-    /// `base_width` when present), else its file name.
+    /// The architecture named exactly, as a flag gives it: `r<depth>_<k>x_sk<0|1>`, optionally followed by
+    /// `_w<base width>` (what [`Self::name`] prints). Unlike [`Self::from_name`], nothing else may surround it:
+    /// a typo (`r50_1x_sk10`, `r50_1x_sk1x`) is an error, not another network.
+    ///
+    /// ```
+    /// use cadet_model::SimClrV2Config;
+    ///
+    /// let c = SimClrV2Config::from_arch("r50_2x_sk1")?;
+    /// assert_eq!((c.depth, c.width_multiplier, c.base_width), (50, 2, 64));
+    /// assert_eq!(SimClrV2Config::from_arch("r18_1x_sk0_w4")?.base_width, 4);
+    /// for typo in ["r50_1x_sk10", "r50_1x_sk1x", "r50_1x_sk1.safetensors", "r50_1x_sk1_w", "x_r50_1x_sk1"] {
+    ///     assert!(SimClrV2Config::from_arch(typo).is_err(), "{typo}");
+    /// }
+    /// # Ok::<(), cadet_model::Error>(())
+    /// ```
+    pub fn from_arch(arch: &str) -> Result<Self> {
+        let invalid = || Error::InvalidConfig {
+            name: "arch",
+            reason: format!(
+                "`{arch}` is no SimCLRv2 architecture: expected exactly r<depth>_<k>x_sk<0|1>, optionally \
+                 _w<base width> (e.g. r50_1x_sk1, r18_1x_sk1_w4)"
+            ),
+        };
+        let (depth, k, sk, rest) =
+            parse_prefix(arch.strip_prefix('r').ok_or_else(invalid)?).ok_or_else(invalid)?;
+        let mut config = Self::new(depth)
+            .with_width_multiplier(k)
+            .with_sk_ratio(if sk { SK_RATIO } else { 0.0 });
+        match rest {
+            "" => {}
+            width => {
+                let digits = width.strip_prefix("_w").ok_or_else(invalid)?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid());
+                }
+                config.base_width = digits.parse().map_err(|_| invalid())?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The architecture of a converted checkpoint: the `arch` entry of its safetensors metadata (read exactly,
+    /// [`Self::from_arch`]) and `base_width` when present, else its file name ([`Self::from_name`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let header = crate::safetensors_header::read(path)?;
-        let name = match header.metadata.get("arch") {
-            Some(arch) => arch.clone(),
-            None => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        let mut config = Self::from_name(&name)?;
-        if let Some(base) = header.metadata.get("base_width") {
-            config.base_width = base.parse().map_err(|_| Error::Weights {
+        let mut config = match header.metadata.get("arch") {
+            Some(arch) => Self::from_arch(arch).map_err(|e| Error::Weights {
                 path: path.to_path_buf(),
-                reason: format!("metadata base_width `{base}` is not a width"),
-            })?;
+                reason: format!("metadata arch: {e}"),
+            })?,
+            None => Self::from_name(
+                &path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )?,
+        };
+        if let Some(base) = Self::metadata_base_width(path, &header.metadata)? {
+            config.base_width = base;
         }
         Ok(config)
+    }
+
+    /// The architecture `arch` ([`Self::from_arch`]) for the checkpoint at `path`: depth, multiplier and
+    /// selective kernels from `arch`; the base width from `arch`'s `_w<width>` when it has one, else from the
+    /// file's metadata, else 64. A flag that names the architecture does not drop the file's base width.
+    pub fn from_file_as(path: impl AsRef<Path>, arch: &str) -> Result<Self> {
+        let path = path.as_ref();
+        let mut config = Self::from_arch(arch)?;
+        if !arch.contains("_w") {
+            let header = crate::safetensors_header::read(path)?;
+            if let Some(base) = Self::metadata_base_width(path, &header.metadata)? {
+                config.base_width = base;
+            }
+        }
+        Ok(config)
+    }
+
+    fn metadata_base_width(
+        path: &Path,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<usize>> {
+        metadata
+            .get("base_width")
+            .map(|base| {
+                base.parse().map_err(|_| Error::Weights {
+                    path: path.to_path_buf(),
+                    reason: format!("metadata base_width `{base}` is not a width"),
+                })
+            })
+            .transpose()
     }
 
     /// The converter's name of this architecture (`r50_1x_sk1`); base widths other than 64 are appended
@@ -237,19 +309,30 @@ impl SimClrV2Config {
 /// `(depth, k, sk)` of the first `r<depth>_<k>x_sk<0|1>` in `name`.
 fn parse_name(name: &str) -> Option<(usize, usize, bool)> {
     name.match_indices('r').find_map(|(at, _)| {
-        let rest = &name[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let depth = rest[..digits].parse().ok()?;
-        let rest = rest[digits..].strip_prefix('_')?;
-        let k_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let k = rest[..k_digits].parse().ok()?;
-        let sk = match rest[k_digits..].strip_prefix("x_sk")?.bytes().next()? {
-            b'0' => false,
-            b'1' => true,
-            _ => return None,
-        };
-        Some((depth, k, sk))
+        let (depth, k, sk, rest) = parse_prefix(&name[at + 1..])?;
+        // In a file name the architecture ends at a separator (`r50_1x_sk1_ema.safetensors`): `sk10` or `sk1x`
+        // are no architecture, not `sk1` followed by noise.
+        match rest.bytes().next() {
+            None | Some(b'_' | b'.' | b'-' | b'/') => Some((depth, k, sk)),
+            _ => None,
+        }
     })
+}
+
+/// `<depth>_<k>x_sk<0|1>` at the start of `text` (after the `r`), and what follows it.
+fn parse_prefix(text: &str) -> Option<(usize, usize, bool, &str)> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let depth = text[..digits].parse().ok()?;
+    let rest = text[digits..].strip_prefix('_')?;
+    let k_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let k = rest[..k_digits].parse().ok()?;
+    let rest = rest[k_digits..].strip_prefix("x_sk")?;
+    let sk = match rest.bytes().next()? {
+        b'0' => false,
+        b'1' => true,
+        _ => return None,
+    };
+    Some((depth, k, sk, &rest[1..]))
 }
 
 #[cfg(test)]
@@ -267,7 +350,16 @@ mod tests {
             (152, 3, SK_RATIO)
         );
         assert_eq!(c.feature_dim(), 6144);
-        for bad in ["resnet50", "r50_x_sk1", "r50_1x_sk2", "r_1x_sk0", ""] {
+        for bad in [
+            "resnet50",
+            "r50_x_sk1",
+            "r50_1x_sk2",
+            "r_1x_sk0",
+            "",
+            "r50_1x_sk10",
+            "r50_1x_sk1x",
+            "r50_2x_sk0junk",
+        ] {
             assert!(
                 matches!(
                     SimClrV2Config::from_name(bad),

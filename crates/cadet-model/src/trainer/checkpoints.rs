@@ -217,10 +217,19 @@ impl SimClrTrainer {
         integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
         let read = |file: &str| read_small(&ckpt.join(file));
         let (settings_path, state_path) = (ckpt.join("settings.json"), ckpt.join("state.json"));
-        let settings: Settings =
-            serde_json::from_str(&read("settings.json")?).map_err(|e| io(&settings_path, e))?;
-        let state: TrainState =
-            serde_json::from_str(&read("state.json")?).map_err(|e| io(&state_path, e))?;
+        // A key given twice (`temperature`) would leave its value to serde's choice, not the file's.
+        let (settings_text, state_text) = (read("settings.json")?, read("state.json")?);
+        cadet_core::json::unique_keys(settings_text.as_bytes())
+            .map_err(|e| io(&settings_path, e))?;
+        cadet_core::json::unique_keys(state_text.as_bytes()).map_err(|e| io(&state_path, e))?;
+        let settings: Settings = serde_json::from_str(&settings_text).map_err(|e| {
+            io(
+                &settings_path,
+                cadet_core::json::with_context(&e, &settings_text),
+            )
+        })?;
+        let state: TrainState = serde_json::from_str(&state_text)
+            .map_err(|e| io(&state_path, cadet_core::json::with_context(&e, &state_text)))?;
         let config = read_train_config(settings.train)
             .map_err(|e| io(&settings_path, format!("`train`: {e}")))?;
         let model_config: SimClrConfig = serde_json::from_value(settings.model)

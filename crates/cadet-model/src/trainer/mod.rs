@@ -193,6 +193,13 @@ impl SimClrTrainer {
                 reason: "at least 1, got 0".into(),
             });
         }
+        // 0 would keep only the live checkpoint, pruning the one a resume started from, while saying "none".
+        if config.keep_checkpoints == 0 {
+            return Err(Error::InvalidConfig {
+                name: "keep_checkpoints",
+                reason: "at least 1 (the newest checkpoint is always kept), got 0".into(),
+            });
+        }
         // Numbers that also come from checkpoints' settings: a NaN temperature or learning rate would only
         // show later, as a "diverged" loss; a huge temperature (a constant loss), a warm-up longer than the
         // schedule (a learning rate that never rises; up to two epochs are allowed) or a negative weight decay
