@@ -13,7 +13,7 @@ pub(super) fn check_args(args: &Args) -> Result<(), BoxError> {
     // Training writes a SimCLR encoder into --encoder's folder; the supervised ResNet-20 is not trained here.
     if args.train_epochs.is_some() && args.encoder == "supervised" {
         return Err(
-            "--train-epochs trains a SimCLR encoder into the folder --encoder names; give --encoder DIR              (the default `supervised` is the pretrained ResNet-20, which is not trained here)"
+            "--train-epochs trains a SimCLR encoder into the folder --encoder names; give --encoder DIR (the default `supervised` is the pretrained ResNet-20, which is not trained here)"
                 .into(),
         );
     }

@@ -29,7 +29,7 @@ pub fn unique_keys(bytes: &[u8]) -> Result<(), String> {
 
 /// A JSON error with the text around where it happened, so that a message such as "trailing characters at
 /// line 34 column 7" or "invalid type: unit variant" shows the field it is about (files written on one line
-/// included: some 30 characters either side of the column).
+/// included: some 40 characters before the place and 20 after, whitespace runs shown as one space).
 ///
 /// ```
 /// let text = r#"{"mean": [0.4, 0.5, 0.6, 0.7]}"#;
@@ -39,17 +39,28 @@ pub fn unique_keys(bytes: &[u8]) -> Result<(), String> {
 /// ```
 pub fn with_context(error: &serde_json::Error, text: &str) -> String {
     let (line, column) = (error.line(), error.column());
-    let Some(row) = line.checked_sub(1).and_then(|i| text.lines().nth(i)) else {
+    if line == 0 {
         return error.to_string();
-    };
-    let chars: Vec<char> = row.chars().collect();
-    let at = column.saturating_sub(1).min(chars.len());
-    let (from, to) = (at.saturating_sub(30), (at + 30).min(chars.len()));
-    let excerpt: String = chars[from..to].iter().collect();
+    }
+    // The error's place as a char index into the whole text (lines and columns count from 1).
+    let before: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(|l| l.chars().count())
+        .sum();
+    let chars: Vec<char> = text.chars().collect();
+    let at = (before + column.saturating_sub(1)).min(chars.len());
+    // Pretty-printed files put one value per line: the excerpt spans lines, whitespace runs shown as one space.
+    let (from, to) = (at.saturating_sub(40), (at + 20).min(chars.len()));
+    let excerpt = chars[from..to]
+        .iter()
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
-        "{error}, near `{}{}{}`",
+        "{error}, near `{}{excerpt}{}`",
         if from > 0 { "…" } else { "" },
-        excerpt.trim(),
         if to < chars.len() { "…" } else { "" }
     )
 }
