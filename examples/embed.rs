@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use cadet::data::Dataset;
-use cadet::data::formats::{ImageFolder, read_npy, save_npy};
+use cadet::data::formats::{ImageFolder, save_npy, unlabelled_npy_images};
 use cadet::detect::features::{FeaturesLayout, LAYOUT_FILE};
 use cadet::detect::{Cadet, Stream, ViewLayout};
 use cadet::model::{
@@ -35,7 +35,6 @@ use cadet::model::{
 use cadet_core::Embedder;
 use cadet_core::limits::Limits;
 use clap::{Parser, ValueEnum};
-use ndarray::Array4;
 
 #[derive(Parser)]
 #[command(about = "Encoder features of images to .npy")]
@@ -125,34 +124,6 @@ fn check_memory(what: &str, bytes: u128) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Image files (PNG/JPEG) in the class subfolders of `dir`, at most `limit` per class: an upper bound of the
-/// images a load decodes, counted without decoding.
-fn count_images(dir: &std::path::Path, limit: Option<usize>) -> usize {
-    let Ok(classes) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    classes
-        .filter_map(|c| c.ok())
-        .filter(|c| c.path().is_dir())
-        .map(|c| {
-            let n = std::fs::read_dir(c.path()).map_or(0, |files| {
-                files
-                    .filter_map(|f| f.ok())
-                    .filter(|f| {
-                        f.path().extension().is_some_and(|e| {
-                            matches!(
-                                e.to_ascii_lowercase().to_str(),
-                                Some("png" | "jpg" | "jpeg")
-                            )
-                        })
-                    })
-                    .count()
-            });
-            limit.map_or(n, |l| n.min(l))
-        })
-        .sum()
-}
-
 /// `--out` must be a file path in an existing folder and none of the inputs (nor inside the image folder):
 /// checked before any work.
 fn check_out(args: &Args) -> Result<(), BoxError> {
@@ -235,25 +206,7 @@ fn load_images(args: &Args) -> Result<Dataset, BoxError> {
         ..Limits::default()
     };
     if path.extension().is_some_and(|e| e == "npy") {
-        let hwc: Array4<u8> = read_npy(path, &limits)
-            .map_err(|e| format!("{e} (expected uint8 images (N, H, W, C))"))?;
-        let (n, h, w, c) = hwc.dim();
-        if n == 0 || h == 0 || w == 0 || !matches!(c, 1 | 3) {
-            return Err(format!(
-                "{}: shape ({n}, {h}, {w}, {c}): expected at least one image of at least 1 × 1 pixels \
-                 with 1 or 3 channels (N, H, W, C)",
-                path.display()
-            )
-            .into());
-        }
-        // The same per-image bound as an image folder's (the network's buffers grow with the pixels).
-        let side = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-        limits.check_image(&path.display().to_string(), side(w), side(h))?;
-        let nchw = hwc
-            .permuted_axes([0, 3, 1, 2])
-            .as_standard_layout()
-            .to_owned();
-        Ok(Dataset::new(nchw, vec![0; n], vec!["images".into()])?.to_rgb())
+        Ok(unlabelled_npy_images(path, &limits)?.to_rgb())
     } else {
         // Two u8 copies (decoded, then the array) are what the folder loader counts.
         let mut folder = ImageFolder::new(path).limits(Limits {
@@ -364,7 +317,11 @@ fn run(args: &Args) -> Result<(), BoxError> {
         && args.images.extension().is_none_or(|e| e != "npy")
     {
         // Decoded u8 images and their f32 copy, counted before anything is decoded.
-        let n = count_images(&args.images, args.limit_per_class) as u128;
+        let mut folder = ImageFolder::new(&args.images);
+        if let Some(limit) = args.limit_per_class {
+            folder = folder.limit_per_class(limit);
+        }
+        let n = folder.count_files()? as u128;
         check_memory(
             &format!("{n} images of 3 × {size} × {size}"),
             n * 3 * u128::from(size).pow(2) * 5,

@@ -51,6 +51,17 @@ impl ImageFolder {
         self
     }
 
+    /// The image files (PNG, JPEG) [`load`](Self::load) would decode, at most `limit_per_class` per class,
+    /// counted without decoding any: for a memory bound before the decoding starts.
+    pub fn count_files(&self) -> Result<usize> {
+        let mut n = 0usize;
+        for folder in list(&self.root)?.into_iter().filter(|p| p.is_dir()) {
+            let files = image_files(&folder)?.len();
+            n = n.saturating_add(self.limit_per_class.map_or(files, |l| files.min(l)));
+        }
+        Ok(n)
+    }
+
     /// Decodes the folder.
     pub fn load(&self) -> Result<Dataset> {
         // Each class folder is read by its own path; its name (shown, and the class's) may be lossy when the file

@@ -10,7 +10,10 @@ mod sheet;
 pub use cifar::{CifarKind, cifar10_binary, cifar100_binary, parse_cifar};
 pub use folder::{ImageFolder, annotated_folder, tiny_imagenet_val};
 pub use idx::{idx_dataset, parse_idx_images, parse_idx_labels};
-pub use npy::{NpyHeader, check_npy_size, npy_images, read_npy, read_npy_header, save_npy};
+pub use npy::{
+    NpyHeader, check_npy_size, npy_images, read_npy, read_npy_header, save_npy,
+    unlabelled_npy_images,
+};
 pub use sheet::{cifar10_lossless, convnetjs_labels, parse_sheet};
 
 /// CIFAR-10's class names, in label order.

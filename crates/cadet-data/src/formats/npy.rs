@@ -227,6 +227,52 @@ fn open(path: &Path) -> Result<std::fs::File> {
     })
 }
 
+/// Unlabelled images from a `uint8` `.npy` array `(N, H, W, C)` with 1 or 3 channels (every image labelled 0,
+/// class `images`), its header checked against `limits` before anything is read and each image's size against
+/// [`Limits::check_image`]: the input of an embedder, say, where no labels exist.
+///
+/// ```
+/// use cadet_core::limits::Limits;
+/// use ndarray::Array4;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("images.npy");
+/// cadet_data::formats::save_npy(&Array4::<u8>::zeros((2, 4, 5, 3)), &path)?;
+/// let images = cadet_data::formats::unlabelled_npy_images(&path, &Limits::default())?;
+/// assert_eq!((images.len(), images.image_shape()), (2, (3, 4, 5)));
+/// cadet_data::formats::save_npy(&Array4::<u8>::zeros((2, 4, 5, 2)), &path)?;
+/// assert!(cadet_data::formats::unlabelled_npy_images(&path, &Limits::default()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn unlabelled_npy_images(path: impl AsRef<Path>, limits: &Limits) -> Result<Dataset> {
+    let path = path.as_ref();
+    let hwc: Array4<u8> = read_npy(path, limits).map_err(|e| match e {
+        Error::Npy { path, reason } => Error::Npy {
+            path,
+            reason: format!("{reason} (expected uint8 images (N, H, W, C))"),
+        },
+        other => other,
+    })?;
+    let (n, h, w, c) = hwc.dim();
+    if n == 0 || h == 0 || w == 0 || !matches!(c, 1 | 3) {
+        return Err(npy_error(
+            path,
+            format!(
+                "shape ({n}, {h}, {w}, {c}): expected at least one image of at least 1 × 1 pixels with 1 or \
+                 3 channels (N, H, W, C)"
+            ),
+        ));
+    }
+    // The same per-image bound as an image folder's (a network's buffers grow with the pixels).
+    let side = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    limits.check_image(&path.display().to_string(), side(w), side(h))?;
+    let nchw = hwc
+        .permuted_axes([0, 3, 1, 2])
+        .as_standard_layout()
+        .to_owned();
+    Dataset::new(nchw, vec![0; n], vec!["images".into()])
+}
+
 /// Images `(N, H, W, C)` or `(N, H, W)` as `uint8`, and labels of any integer dtype (`int64` in CIFAR-10.1);
 /// `classes` names the labels, or `None` numbers them.
 pub fn npy_images(
