@@ -1,7 +1,7 @@
 //! Every flag checked before any data is loaded: settings that would fail after the attacks and the MMD tables
 //! are refused at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cadet::detect::Cadet;
 use cadet::detect::comparison::compared_methods;
@@ -147,4 +147,40 @@ pub(super) fn check_args(args: &Args) -> Result<(), BoxError> {
         );
     }
     Ok(())
+}
+
+/// The report, its figures and the saved features never go into a folder the run reads (the data, the --ood
+/// sets, the encoder's checkpoints): checked before any folder is made; then the folders are made. Returns the
+/// report's folder, where the figures go.
+pub(super) fn check_outputs(args: &Args) -> Result<PathBuf, BoxError> {
+    let mut inputs: Vec<PathBuf> = vec![args.data.clone()];
+    inputs.extend(
+        args.ood
+            .iter()
+            .filter_map(|spec| spec.split_once('=').map(|(_, dir)| PathBuf::from(dir))),
+    );
+    if args.encoder != "supervised" {
+        inputs.push(PathBuf::from(&args.encoder));
+    }
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    cadet_report::cli::not_an_input("--markdown", &args.markdown, &inputs)?;
+    if let Some(dir) = &args.save_features {
+        cadet_report::cli::not_an_input("--save-features", dir, &inputs)?;
+    }
+    let out = args
+        .markdown
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    std::fs::create_dir_all(&out).map_err(|e| {
+        format!(
+            "--markdown {}: cannot create its folder: {e}",
+            args.markdown.display()
+        )
+    })?;
+    cadet_report::cli::check_output_file("--markdown", &args.markdown, &[])?;
+    if let Some(dir) = &args.save_features {
+        cadet_report::cli::output_folder("--save-features", dir)?;
+    }
+    Ok(out)
 }

@@ -142,37 +142,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<(), BoxError> {
     let progress = Lines::new().with_notes(Notes::Containing("0 loss"));
-    // The report, its figures and the saved features never go into a folder the run reads (the data, the
-    // --ood sets, the encoder's checkpoints): checked before any folder is made.
-    let mut inputs: Vec<PathBuf> = vec![args.data.clone()];
-    inputs.extend(
-        args.ood
-            .iter()
-            .filter_map(|spec| spec.split_once('=').map(|(_, dir)| PathBuf::from(dir))),
-    );
-    if args.encoder != "supervised" {
-        inputs.push(PathBuf::from(&args.encoder));
-    }
-    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    cadet_report::cli::not_an_input("--markdown", &args.markdown, &inputs)?;
-    if let Some(dir) = &args.save_features {
-        cadet_report::cli::not_an_input("--save-features", dir, &inputs)?;
-    }
-    let out = args
-        .markdown
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    std::fs::create_dir_all(&out).map_err(|e| {
-        format!(
-            "--markdown {}: cannot create its folder: {e}",
-            args.markdown.display()
-        )
-    })?;
-    cadet_report::cli::check_output_file("--markdown", &args.markdown, &[])?;
-    if let Some(dir) = &args.save_features {
-        cadet_report::cli::output_folder("--save-features", dir)?;
-    }
+    let out = checks::check_outputs(&args)?;
     checks::check_args(&args)?;
     let data = load(&args.data, &args)?;
     eprintln!(
