@@ -75,6 +75,10 @@ fn load(path: &std::path::Path) -> Result<Array2<f32>, BoxError> {
 }
 
 fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
+    // A batch that is the reference file itself tests the reference against itself.
+    for path in &args.batches {
+        cadet_report::cli::distinct_files(&[("--reference", &args.reference), ("batch", path)])?;
+    }
     let reference = load(&args.reference)?;
     let monitor = DriftMonitor::new(reference.view(), kernel, args.perms, args.seed)
         .map_err(|e| format!("{}: {e}", args.reference.display()))?;

@@ -183,7 +183,23 @@ fn main() -> std::process::ExitCode {
             return Err("give X.npy and Y.npy (or --demo)".into());
         };
         let (x_path, y_path) = (x, y);
+        // A set tested against itself (or its own clean calibration) gives a p-value that means nothing.
+        let mut files = vec![("X", x_path), ("Y", y_path)];
+        files.extend(
+            args.clean_calibration
+                .as_deref()
+                .map(|p| ("--clean-calibration", p)),
+        );
+        cadet_report::cli::distinct_files(&files)?;
         let (x, y) = (load("X", x_path)?, load("Y", y_path)?);
+        if x == y {
+            return Err(format!(
+                "X ({}) and Y ({}) hold the same features: the test needs two different sets",
+                x_path.display(),
+                y_path.display()
+            )
+            .into());
+        }
         if y.ncols() != x.ncols() {
             return Err(format!(
                 "Y ({}) has {} features per row, X ({}) has {}: embed both with the same model",

@@ -160,6 +160,39 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
     Ok(())
 }
 
+/// Checks that the input files named by flags are different files (another spelling, a `..` or a symbolic link
+/// of the same file included): a two-sample test of a set against itself, or a calibration set scored as a test
+/// set, gives a p-value that promises nothing.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let (x, y) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+/// std::fs::write(&x, b"1")?;
+/// std::fs::write(&y, b"2")?;
+/// assert!(cadet_report::cli::distinct_files(&[("X", &x), ("Y", &y)]).is_ok());
+/// let again = dir.path().join(".").join("x.npy");
+/// let e = cadet_report::cli::distinct_files(&[("X", &x), ("Y", &again)]).unwrap_err();
+/// assert!(e.contains("X") && e.contains("Y"), "{e}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn distinct_files(named: &[(&str, &Path)]) -> Result<(), String> {
+    let resolved: Vec<Option<PathBuf>> = named.iter().map(|(_, p)| resolved(p)).collect();
+    for (i, a) in resolved.iter().enumerate() {
+        for (j, b) in resolved.iter().enumerate().skip(i + 1) {
+            if a.is_some() && a == b {
+                return Err(format!(
+                    "{} {} and {} {} are the same file: the test needs two different sets",
+                    named[i].0,
+                    named[i].1.display(),
+                    named[j].0,
+                    named[j].1.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Makes the output folder given by `flag` before any work (with its parents), or says why it cannot be: an
 /// existing file or device there, or a path the file system refuses, named with the flag.
 ///
