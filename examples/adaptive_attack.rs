@@ -71,7 +71,7 @@ struct Args {
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(Args::parse()))
+    cadet_report::main_with(|| run(Args::parse()))
 }
 
 /// A detector: its name, its calibration, and whether it reads the un-augmented view (features laid out with it

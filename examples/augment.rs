@@ -63,7 +63,7 @@ const MEMORY_LIMIT: u64 = 4 << 30;
 const PROGRAM_BYTES: u128 = 256 << 20;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -66,7 +66,7 @@ fn report(
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

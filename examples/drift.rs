@@ -146,5 +146,5 @@ fn run(args: &Args) -> Result<(), BoxError> {
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }

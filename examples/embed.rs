@@ -289,7 +289,7 @@ fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, Stri
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {

@@ -235,14 +235,8 @@ fn main() -> std::process::ExitCode {
         }
         run(&test, kernel.as_ref(), &x, &y, p2.as_ref())
     })();
-    match result {
-        Ok(v) => {
-            println!("{v}");
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cadet_report::main_with(|| {
+        println!("{}", result.map_err(|e| e as Box<dyn std::error::Error>)?);
+        Ok(())
+    })
 }

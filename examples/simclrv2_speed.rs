@@ -65,7 +65,7 @@ const ACTIVATIONS_PER_INPUT: u128 = 64;
 const PROGRAM_BYTES: u128 = 256 << 20;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

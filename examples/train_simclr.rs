@@ -166,7 +166,7 @@ fn check_memory(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(&Args::parse()))
+    cadet_report::main_with(|| run(&Args::parse()))
 }
 
 /// A fresh run needs an empty (or new) checkpoint folder, or `--overwrite`.

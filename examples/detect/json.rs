@@ -13,6 +13,23 @@ pub(super) fn print_json_lines(
     report: &CadetReport,
     table: Option<&MethodTable>,
 ) -> Result<(), BoxError> {
+    // A failed write is stdout's (a full disk, a closed pipe): say so, not only the system's words.
+    write_json_lines(args, cal, sets, report, table).map_err(|e| {
+        if e.is::<std::io::Error>() {
+            format!("--json: writing to stdout: {e}").into()
+        } else {
+            e
+        }
+    })
+}
+
+fn write_json_lines(
+    args: &Args,
+    cal: &Calibration,
+    sets: &[(String, Vec<ImageScore>)],
+    report: &CadetReport,
+    table: Option<&MethodTable>,
+) -> Result<(), BoxError> {
     use std::io::Write;
     let labels: Vec<String> = cal.method().statistics.iter().map(|s| s.label()).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

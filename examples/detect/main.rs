@@ -190,7 +190,7 @@ fn main() -> std::process::ExitCode {
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         usage(format!("--set: the name {:?} is given twice", w[0]));
     }
-    cadet_report::exit_code(check_outputs(&args).and_then(|()| run(&args)))
+    cadet_report::main_with(|| check_outputs(&args).and_then(|()| run(&args)))
 }
 
 /// Output paths that cannot work are refused before any computation.

@@ -169,7 +169,7 @@ fn training_setup(
 }
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(Args::parse()))
+    cadet_report::main_with(|| run(Args::parse()))
 }
 
 /// A ResNet's forward pass holds a few activation maps at once, each up to about 5× the input at base width 64

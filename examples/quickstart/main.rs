@@ -108,7 +108,7 @@ const VALIDITY_POOL_PER_CLASS: usize = 300;
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(Args::parse()))
+    cadet_report::main_with(|| run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), BoxError> {

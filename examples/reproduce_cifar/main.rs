@@ -137,7 +137,7 @@ struct Args {
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(Args::parse()))
+    cadet_report::main_with(|| run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), BoxError> {

@@ -79,7 +79,7 @@ struct Args {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> std::process::ExitCode {
-    cadet_report::exit_code(run(Args::parse()).map_err(|e| e as Box<dyn std::error::Error>))
+    cadet_report::main_with(|| run(Args::parse()).map_err(|e| e as Box<dyn std::error::Error>))
 }
 
 fn run(args: Args) -> Result<(), BoxError> {

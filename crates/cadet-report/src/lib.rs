@@ -27,6 +27,48 @@ pub mod report;
 
 pub use error::{Error, Result};
 
+/// Runs an example program's `run` and gives its exit: [`exit_code`] of its result, and exit code 1 with one
+/// clear line when its output cannot be written (stdout on a full disk, a pipe closed early: `println!` panics
+/// there, which used to end the program with a panic message and exit code 101). Other panics stay panics.
+///
+/// ```
+/// let code = cadet_report::main_with(|| Ok(()));
+/// assert_eq!(code, std::process::ExitCode::SUCCESS);
+/// ```
+pub fn main_with(
+    run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if print_failure(info.payload()).is_none() {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(result) => exit_code(result),
+        Err(payload) => match print_failure(payload.as_ref()) {
+            Some(message) => {
+                use std::io::Write as _;
+                // stderr may be the stream that failed: then the exit code alone says it.
+                let _ = writeln!(std::io::stderr(), "error: {message}");
+                std::process::ExitCode::FAILURE
+            }
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+/// The message of a panic raised by `print!`/`eprint!` when the stream cannot be written, if it is one.
+fn print_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    text.starts_with("failed printing to").then(|| {
+        format!("{text} (the output could not be written: a full disk, or a pipe closed early)")
+    })
+}
+
 /// An example program's exit: success, or the error printed with `Display` (naming the file, flag or set) and
 /// exit code 1. Usage errors never get here: clap exits with 2 for them, so the two kinds stay apart.
 pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
