@@ -160,6 +160,31 @@ fn resume_after_json_edit(
         .to_string()
 }
 
+/// A file someone put inside a checkpoint folder is never deleted: pruning used to remove the folder whole (the
+/// eleventh hostile pass lost `evil.sh` that way), and `clear_checkpoints` (`--overwrite`) refuses, removing
+/// nothing.
+#[test]
+fn checkpoint_folders_holding_other_files_are_not_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = checkpoint(dir.path());
+    let foreign = first.join("notes.txt");
+    std::fs::write(&foreign, b"mine").unwrap();
+    let mut t = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    let steps = StopAfter {
+        steps: Some(3),
+        time: None,
+    };
+    // keep_checkpoints is 3 by default: four more checkpoints would prune the first.
+    t.train(&Flat, &cadet_core::NoProgress, steps, Some((dir.path(), 1)))
+        .unwrap();
+    assert!(foreign.exists(), "pruning deleted a file it did not write");
+    let e = SimClrTrainer::clear_checkpoints(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nothing removed"), "{e}");
+    assert!(foreign.exists() && dir.path().join("latest").exists());
+}
+
 /// A key given twice in settings.json (checksums recomputed) was read as serde pleased (the last); now refused,
 /// named. And an upper-case digest in checksums.json is the same digest: it resumes, as it did not before.
 #[test]

@@ -138,7 +138,11 @@ impl SimClrTrainer {
         let older = all.iter().rev().filter(|(k, _)| *k < live_key);
         for (_, stale) in older.skip(keep - 1) {
             let path = dir.join(stale);
-            std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            // A checkpoint that holds a file this crate did not write is left as it is: removing the folder
+            // would delete the user's file with it.
+            if only_checkpoint_files(&path)? {
+                std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            }
         }
         Ok(())
     }
@@ -170,6 +174,12 @@ impl SimClrTrainer {
             }
             let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
             let temporary = is_temporary(&name);
+            if checkpoint && !only_checkpoint_files(&entry.path())? {
+                return Err(Error::Checkpoint {
+                    path: entry.path(),
+                    reason: "holds files that are not a checkpoint's: nothing removed".into(),
+                });
+            }
             if name == "latest" || checkpoint || temporary {
                 ours.push((name != "latest", entry.path()));
             } else {
@@ -527,6 +537,24 @@ fn read_train_config(mut train: serde_json::Value) -> serde_json::Result<TrainCo
 
 /// The files of a checkpoint, each with its checksum in `checksums.json`.
 const CHECKPOINT_FILES: [&str; 4] = ["model.bpk", "optim.bpk", "settings.json", "state.json"];
+
+/// Whether the checkpoint folder `path` holds only what a checkpoint is made of (its files and their
+/// checksums), all regular files: only then may pruning or `--overwrite` remove it whole.
+fn only_checkpoint_files(path: &Path) -> Result<bool> {
+    for entry in std::fs::read_dir(path).map_err(io_error(path))? {
+        let entry = entry.map_err(io_error(path))?;
+        let name = entry.file_name();
+        let known = CHECKPOINT_FILES
+            .iter()
+            .chain(&[crate::integrity::MANIFEST])
+            .any(|f| name == *f);
+        let regular = entry.file_type().map_err(io_error(path))?.is_file();
+        if !(known && regular) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
 
 /// The lock file of a checkpoint folder (never removed: a second file would make a second lock).
 const LOCK_FILE: &str = ".lock";
