@@ -75,10 +75,11 @@ fn load(path: &std::path::Path) -> Result<Array2<f32>, BoxError> {
 }
 
 fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
-    // A batch that is the reference file itself tests the reference against itself.
-    for path in &args.batches {
-        cadet_report::cli::distinct_files(&[("--reference", &args.reference), ("batch", path)])?;
-    }
+    // A batch that is the reference file itself tests the reference against itself; a batch given twice
+    // counts twice in the correction for multiple tests.
+    let mut files = vec![("--reference", args.reference.as_path())];
+    files.extend(args.batches.iter().map(|p| ("batch", p.as_path())));
+    cadet_report::cli::distinct_files(&files)?;
     let reference = load(&args.reference)?;
     let monitor = DriftMonitor::new(reference.view(), kernel, args.perms, args.seed)
         .map_err(|e| format!("{}: {e}", args.reference.display()))?;

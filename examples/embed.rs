@@ -178,7 +178,18 @@ fn features_sidecar(args: &Args) -> Result<Option<(PathBuf, FeaturesLayout)>, Bo
             args.n_trs
         )
         .into()),
-        Some(_) => Ok(None),
+        Some(saved) => {
+            if saved.n_trs > args.n_trs {
+                eprintln!(
+                    "note: {} promises {} transforms per image; these {} serve as a reference X1 only (detect \
+                     refuses them as X2 or as a scored set)",
+                    dir.join(LAYOUT_FILE).display(),
+                    saved.n_trs,
+                    args.n_trs
+                );
+            }
+            Ok(None)
+        }
         None => Ok(Some((
             dir,
             FeaturesLayout {

@@ -28,9 +28,10 @@ struct Args {
     /// Architecture (`r50_1x_sk1`, …) instead of the one the path names.
     #[arg(long)]
     arch: Option<String>,
-    /// Base width (64 in every released checkpoint).
-    #[arg(long, default_value_t = 64)]
-    base_width: usize,
+    /// Base width: 64 in every released checkpoint; by default the path's `_w<width>` (as in `r50_1x_sk1_w2`),
+    /// else 64.
+    #[arg(long)]
+    base_width: Option<usize>,
     /// The exponential-moving-average weights (`ema_model/…`) instead of the trained ones.
     #[arg(long)]
     ema: bool,
@@ -43,13 +44,7 @@ fn main() -> std::process::ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Without --arch: the innermost path component that names an architecture (`…/r152_3x_sk1/model.ckpt-…`).
     let config = match &args.arch {
-        // Read exactly (a typo is an error, not another network); the base width is --base-width's.
-        Some(arch) if arch.contains("_w") => {
-            return Err(format!(
-                "--arch {arch}: give the base width with --base-width, the architecture as r<depth>_<k>x_sk<0|1>"
-            )
-            .into());
-        }
+        // Read exactly: a typo is an error, not another network.
         Some(arch) => SimClrV2Config::from_arch(arch)?,
         None => args
             .tf
@@ -62,8 +57,21 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     args.tf.display()
                 )
             })?,
-    }
-    .with_base_width(args.base_width);
+    };
+    let config = match args.base_width {
+        Some(width)
+            if width != config.base_width
+                && args.arch.as_deref().is_some_and(|a| a.contains("_w")) =>
+        {
+            return Err(format!(
+                "--base-width {width} and --arch {} disagree on the base width",
+                args.arch.as_deref().unwrap_or_default()
+            )
+            .into());
+        }
+        Some(width) => config.with_base_width(width),
+        None => config,
+    };
     let written = config.convert_tf_checkpoint(&args.tf, args.ema, &args.out)?;
     println!(
         "{}: {written} tensors → {}",

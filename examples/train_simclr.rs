@@ -208,6 +208,17 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::as_path)
         .collect();
     cadet_report::cli::not_an_input("--checkpoints", &args.checkpoints, &image_folders)?;
+    // The k-NN monitor's queries must not be its neighbours: the training images score themselves.
+    if let (Some(folder), Some(probe)) = (&args.folder, &args.probe) {
+        cadet_report::cli::distinct_files(&[("--folder", folder), ("--probe", probe)]).map_err(
+            |_| {
+                format!(
+                    "--probe {}: is the training folder; give held-out images",
+                    probe.display()
+                )
+            },
+        )?;
+    }
     if !args.resume {
         check_fresh_folder(args)?;
     }

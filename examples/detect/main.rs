@@ -267,7 +267,8 @@ fn run(args: &Args) -> Result<(), BoxError> {
             cal.x2_size(),
             cal.x2_size() + 1,
             args.alpha,
-            (1.0 / args.alpha).ceil() as usize
+            // A float: `as usize` saturated at 18446744073709551615 for α below about 5e-20.
+            (1.0 / args.alpha).ceil()
         );
     }
     let report = CadetReport::new(&cal, &sets, args.alpha)?;

@@ -50,6 +50,24 @@ pub(super) fn load(
         }
         names
     } else {
+        // Names of files in --features, nothing else: a path (absolute, `..`) or an empty entry is refused here
+        // rather than blamed on the folder or the file's contents later.
+        for name in &args.pool {
+            let plain = Path::new(name).components().count() == 1
+                && matches!(
+                    Path::new(name).components().next(),
+                    Some(std::path::Component::Normal(_))
+                );
+            if !plain {
+                return Err(format!(
+                    "--pool {:?}: give the names of files in --features {} (e.g. x2.npy,pool.npy), not paths \
+                     or empty entries",
+                    name,
+                    dir.display()
+                )
+                .into());
+            }
+        }
         args.pool.clone()
     };
     // The same file twice would put each of its images in the pool twice: X2 and the test set would share
@@ -91,6 +109,17 @@ pub(super) fn load(
     let mut ranges = Vec::new();
     for name in &names {
         let f = TransformFeatures::load(&dir.join(name), layout, &Limits::default())?.array;
+        if let Some(first) = parts.first().map(|p: &ndarray::Array3<f32>| p.dim().2)
+            && f.dim().2 != first
+        {
+            return Err(format!(
+                "{}: {} features per view, {} has {first}: the pool's files come from one embedder",
+                dir.join(name).display(),
+                f.dim().2,
+                dir.join(&names[0]).display()
+            )
+            .into());
+        }
         let start = ranges.last().map_or(0, |r: &Range<usize>| r.end);
         ranges.push(start..start + f.dim().0);
         parts.push(f);
@@ -98,7 +127,17 @@ pub(super) fn load(
     let pool = concatenate(Axis(0), &parts.iter().map(|p| p.view()).collect::<Vec<_>>())?;
     drop(parts);
     let x1_file = if x1_from_pool == 0 {
-        Some(folder.load_reference()?.array)
+        let x1 = folder.load_reference()?.array;
+        if x1.dim().2 != pool.dim().2 {
+            return Err(format!(
+                "{}: {} features per view, the pool's have {}: X1 and the pool come from one embedder",
+                folder.path("x1").display(),
+                x1.dim().2,
+                pool.dim().2
+            )
+            .into());
+        }
+        Some(x1)
     } else {
         None
     };

@@ -213,6 +213,15 @@ impl TransformFeatures {
     pub fn read_npy(path: &Path, layout: ViewLayout, limits: &Limits) -> Result<Self> {
         let array: Array3<f32> = cadet_data::formats::read_npy(path, limits)
             .map_err(|source| Error::FeaturesRead { source })?;
+        // A NaN or an infinity is named with the file here; found later, it was "image 3" of a pooled set.
+        if let Some(((image, view, k), v)) = array.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::FeaturesFile {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "image {image}, view {view}, feature {k} is {v}: features must be finite"
+                ),
+            });
+        }
         Self::new(array, layout).map_err(|e| Error::FeaturesFile {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -388,6 +397,22 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let e = FeatureFolder::open(other.path()).unwrap_err();
         assert!(e.to_string().contains(LAYOUT_FILE), "{e}");
+    }
+
+    #[test]
+    fn non_finite_features_are_refused_naming_file_and_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x2.npy");
+        let mut x = Array3::<f32>::ones((3, 2, 4));
+        x[[1, 0, 2]] = f32::NAN;
+        cadet_data::formats::save_npy(&x, &path).unwrap();
+        let e = TransformFeatures::read_npy(&path, ViewLayout::Transforms, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x2.npy") && e.contains("image 1, view 0, feature 2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,9 +11,23 @@ use crate::{Error, FeatureModel};
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalization {
     /// Channel means.
+    #[serde(deserialize_with = "three_channels")]
     pub mean: [f32; 3],
     /// Channel standard deviations.
+    #[serde(deserialize_with = "three_channels")]
     pub std: [f32; 3],
+}
+
+/// Three values, one per channel: another count is named as such (serde's fixed-size array said "trailing
+/// characters" for a fourth value, which reads like broken JSON).
+fn three_channels<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[f32; 3], D::Error> {
+    let values = <Vec<f32> as serde::Deserialize>::deserialize(deserializer)?;
+    <[f32; 3]>::try_from(values.as_slice()).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{} values where the three channels need 3",
+            values.len()
+        ))
+    })
 }
 
 impl Normalization {

@@ -351,6 +351,14 @@ impl ResNet {
                 found: found.clone(),
             });
         }
+        // A prefix no tensor has would be ignored by the key remapping: the file's unprefixed tensors (another
+        // copy of the network, say) would load instead of the ones asked for.
+        if !prefix.is_empty() && !header.tensors.keys().any(|k| k.starts_with(prefix)) {
+            let example = header.tensors.keys().next().cloned().unwrap_or_default();
+            return Err(err(format!(
+                "no tensor name starts with the prefix `{prefix}` (names look like `{example}`)"
+            )));
+        }
         // The tensors under the prefix are those that may be applied: none may be NaN or infinite.
         crate::safetensors_header::check_finite(path, &header, |key| key.starts_with(prefix))?;
         let mut store = SafetensorsStore::from_file(path)

@@ -185,6 +185,38 @@ fn checkpoint_folders_holding_other_files_are_not_removed() {
     assert!(foreign.exists() && dir.path().join("latest").exists());
 }
 
+/// `latest` naming an older checkpoint than the folder holds is refused, naming both: resuming from it used to
+/// train a second history beside the first (ckpt-692 of the old run between the new 700 and 712).
+#[test]
+fn latest_behind_a_newer_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = checkpoint(dir.path());
+    let mut t = SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
+    let steps = StopAfter {
+        steps: Some(2),
+        time: None,
+    };
+    t.train(&Flat, &cadet_core::NoProgress, steps, Some((dir.path(), 1)))
+        .unwrap();
+    let newest = std::fs::read_to_string(dir.path().join("latest")).unwrap();
+    assert_ne!(newest.trim(), "ckpt-00000001");
+    std::fs::write(
+        dir.path().join("latest"),
+        first.file_name().unwrap().to_str().unwrap(),
+    )
+    .unwrap();
+    let e = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .expect("an older latest must be refused")
+        .to_string();
+    assert!(
+        e.contains("ckpt-00000001") && e.contains(newest.trim()),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("latest"), newest).unwrap();
+    assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
+}
+
 /// A key given twice in settings.json (checksums recomputed) was read as serde pleased (the last); now refused,
 /// named. And an upper-case digest in checksums.json is the same digest: it resumes, as it did not before.
 #[test]
@@ -232,8 +264,12 @@ fn repeated_json_keys_are_refused_and_digests_compare_in_any_case() {
 #[test]
 fn settings_and_state_that_train_silently_wrong_are_refused_at_resume() {
     type Edit = fn(&mut serde_json::Value);
-    let settings: [(&str, Edit); 8] = [
+    let settings: [(&str, Edit); 9] = [
         ("temperature", |s| s["train"]["temperature"] = 1e308.into()),
+        // A fourth mean was "trailing characters at line 34 column 7".
+        ("three channels need 3", |s| {
+            s["normalization"]["mean"] = serde_json::json!([0.4, 0.5, 0.6, 0.7])
+        }),
         // 0 pruned the checkpoint the run resumed from.
         ("keep_checkpoints", |s| {
             s["train"]["keep_checkpoints"] = 0.into()

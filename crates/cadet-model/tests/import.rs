@@ -79,6 +79,33 @@ fn pretrained_files_are_checked_when_present() {
     ));
 }
 
+/// A prefix that no tensor has is an error: it was ignored, and the file's unprefixed tensors (a plain encoder
+/// beside an `ema.` copy, say) loaded in place of those asked for.
+#[test]
+fn a_prefix_no_tensor_has_is_refused() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torchvision_resnet18.safetensors"
+    );
+    let net = || {
+        cadet_model::ResNetConfig::new(18)
+            .with_base_width(4)
+            .init(&Device::flex())
+            .unwrap()
+    };
+    assert!(net().load_torchvision(fixture, "").is_ok());
+    for typo in ["ema.", "conv1_", "zzz."] {
+        let e = net()
+            .load_torchvision(fixture, typo)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no tensor name starts with the prefix"),
+            "{typo}: {e}"
+        );
+    }
+}
+
 /// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.
 #[test]
 fn torchvision_files_naming_another_resnet_are_refused() {

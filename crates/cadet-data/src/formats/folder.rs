@@ -120,7 +120,27 @@ pub fn annotated_folder(
     {
         let mut cols = line.split('\t');
         match (cols.next(), cols.next()) {
-            (Some(f), Some(c)) => rows.push((dir.join(f.trim()), c.trim().to_string())),
+            (Some(f), Some(c)) => {
+                // A file of the images folder: `../elsewhere/x.png` or `/tmp/x.png` would load images from
+                // outside the data set as part of it.
+                let file = Path::new(f.trim());
+                let inside = file
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside || file.as_os_str().is_empty() {
+                    return Err(Error::Malformed {
+                        path: ann.to_path_buf(),
+                        format: "annotation file",
+                        reason: format!(
+                            "line {}: `{}` is not a file inside {} (no `..`, no absolute path)",
+                            i + 1,
+                            f.trim(),
+                            dir.display()
+                        ),
+                    });
+                }
+                rows.push((dir.join(file), c.trim().to_string()))
+            }
             _ => {
                 return Err(Error::Malformed {
                     path: ann.to_path_buf(),
@@ -383,6 +403,36 @@ mod tests {
 
     fn save(path: &Path, img: image::DynamicImage) {
         img.save(path).unwrap();
+    }
+
+    /// An annotation line naming a file outside the images folder is refused: `../x.png` and absolute paths
+    /// loaded images from elsewhere as part of the data set.
+    #[test]
+    fn annotations_naming_files_outside_the_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        std::fs::create_dir(&images).unwrap();
+        let pixel =
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 2, image::Luma([5])));
+        save(&images.join("a.png"), pixel.clone());
+        save(&dir.path().join("outside.png"), pixel);
+        let ann = dir.path().join("ann.txt");
+        std::fs::write(&ann, "a.png\tn01\n").unwrap();
+        assert_eq!(annotated_folder(&images, &ann, None).unwrap().len(), 1);
+        let outside = dir.path().join("outside.png");
+        for line in [
+            "../outside.png\tn01\n".to_string(),
+            format!("{}\tn01\n", outside.display()),
+        ] {
+            std::fs::write(&ann, format!("a.png\tn01\n{line}")).unwrap();
+            let e = annotated_folder(&images, &ann, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 2") && e.contains("not a file inside"),
+                "{e}"
+            );
+        }
     }
 
     /// A class folder whose name is not UTF-8 is read by its own path (its lossy name was looked up and not

@@ -74,10 +74,11 @@ impl SimClrV2Config {
     /// file name such as `r152_3x_sk1_ema.safetensors` works): `r<depth>_<k>x_sk<0|1>`.
     pub fn from_name(name: &str) -> Result<Self> {
         parse_name(name)
-            .map(|(depth, k, sk)| {
+            .map(|(depth, k, sk, base)| {
                 Self::new(depth)
                     .with_width_multiplier(k)
                     .with_sk_ratio(if sk { SK_RATIO } else { 0.0 })
+                    .with_base_width(base.unwrap_or(64))
             })
             .ok_or_else(|| Error::InvalidConfig {
                 name: "arch",
@@ -307,15 +308,21 @@ impl SimClrV2Config {
 }
 
 /// `(depth, k, sk)` of the first `r<depth>_<k>x_sk<0|1>` in `name`.
-fn parse_name(name: &str) -> Option<(usize, usize, bool)> {
+fn parse_name(name: &str) -> Option<(usize, usize, bool, Option<usize>)> {
+    let ends = |rest: &str| matches!(rest.bytes().next(), None | Some(b'_' | b'.' | b'-' | b'/'));
     name.match_indices('r').find_map(|(at, _)| {
         let (depth, k, sk, rest) = parse_prefix(&name[at + 1..])?;
         // In a file name the architecture ends at a separator (`r50_1x_sk1_ema.safetensors`): `sk10` or `sk1x`
-        // are no architecture, not `sk1` followed by noise.
-        match rest.bytes().next() {
-            None | Some(b'_' | b'.' | b'-' | b'/') => Some((depth, k, sk)),
-            _ => None,
+        // are no architecture, not `sk1` followed by noise. A base width may follow (`r50_1x_sk1_w2/`, what
+        // `name` prints for widths other than 64).
+        if !ends(rest) {
+            return None;
         }
+        let width = rest.strip_prefix("_w").and_then(|w| {
+            let digits = w.bytes().take_while(u8::is_ascii_digit).count();
+            (digits > 0 && ends(&w[digits..])).then(|| w[..digits].parse().ok())?
+        });
+        Some((depth, k, sk, width))
     })
 }
 
@@ -350,6 +357,10 @@ mod tests {
             (152, 3, SK_RATIO)
         );
         assert_eq!(c.feature_dim(), 6144);
+        // A base width in the name, as `name` prints it, is read back (it was ignored: 64 was used).
+        let w = SimClrV2Config::from_name("tf/r50_1x_sk1_w2/model.ckpt-1").unwrap();
+        assert_eq!((w.base_width, w.name()), (2, "r50_1x_sk1_w2".to_string()));
+        assert_eq!(SimClrV2Config::from_name("r18_1x_sk0_w").unwrap().base_width, 64);
         for bad in [
             "resnet50",
             "r50_x_sk1",

@@ -223,6 +223,22 @@ impl SimClrTrainer {
                 ),
             });
         };
+        // A checkpoint newer than the one `latest` names: `latest` was edited, or a run was killed between
+        // writing a checkpoint and `latest`. Training on from the older one would put a second history beside
+        // the first (and prune the newer); which one is meant is the user's to say.
+        let named_key = parse_checkpoint(name).unwrap_or((named_step, 0));
+        if let Some((_, newer)) = checkpoints_in(dir)?
+            .into_iter()
+            .rfind(|(k, _)| *k > named_key)
+        {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "`latest` names {name}, but {newer} is newer: write `{newer}` into `latest` to go on from \
+                     it, or move the newer checkpoints away to go on from {name}"
+                ),
+            });
+        }
         let ckpt = dir.join(name);
         integrity::verify_manifest(&ckpt, &CHECKPOINT_FILES)?;
         let read = |file: &str| read_small(&ckpt.join(file));
