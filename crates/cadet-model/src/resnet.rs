@@ -359,6 +359,22 @@ impl ResNet {
                 "no tensor name starts with the prefix `{prefix}` (names look like `{example}`)"
             )));
         }
+        // A prefix is whole name parts: `ema` is read as `ema.` (stripping `ema` alone left `.conv1.weight`,
+        // which matched nothing, and the file's unprefixed copy loaded instead); `enc` of `encoder.` is refused.
+        let dotted = format!("{prefix}.");
+        let prefix = if prefix.is_empty() || prefix.ends_with('.') {
+            prefix
+        } else if let Some(inside) = header
+            .tensors
+            .keys()
+            .find(|k| k.starts_with(prefix) && !k.starts_with(&dotted))
+        {
+            return Err(err(format!(
+                "the prefix `{prefix}` ends inside the name `{inside}`: give whole parts, up to a dot"
+            )));
+        } else {
+            dotted.as_str()
+        };
         // The tensors under the prefix are those that may be applied: none may be NaN or infinite.
         crate::safetensors_header::check_finite(path, &header, |key| key.starts_with(prefix))?;
         let mut store = SafetensorsStore::from_file(path)

@@ -104,6 +104,12 @@ fn a_prefix_no_tensor_has_is_refused() {
             "{typo}: {e}"
         );
     }
+    // Part of a name is not a prefix (`layer` of `layer1.`): refused, not stripped into `1.0.conv1.weight`.
+    let e = net()
+        .load_torchvision(fixture, "layer")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ends inside the name"), "{e}");
 }
 
 /// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.

@@ -360,7 +360,12 @@ mod tests {
         // A base width in the name, as `name` prints it, is read back (it was ignored: 64 was used).
         let w = SimClrV2Config::from_name("tf/r50_1x_sk1_w2/model.ckpt-1").unwrap();
         assert_eq!((w.base_width, w.name()), (2, "r50_1x_sk1_w2".to_string()));
-        assert_eq!(SimClrV2Config::from_name("r18_1x_sk0_w").unwrap().base_width, 64);
+        assert_eq!(
+            SimClrV2Config::from_name("r18_1x_sk0_w")
+                .unwrap()
+                .base_width,
+            64
+        );
         for bad in [
             "resnet50",
             "r50_x_sk1",
