@@ -296,6 +296,34 @@ impl Calibration {
         self.combination.calibration_size()
     }
 
+    /// How many of the scored images are images of X⁽²⁾ itself: their statistics equal, bit for bit, those the
+    /// calibration keeps of an X⁽²⁾ image (features of other images, or of the same images through other
+    /// transforms, never do). A p-value is only valid for images outside X⁽²⁾: a set scored against its own
+    /// calibration images is rejected at a rate that promises nothing. 0 for version-1 files, which keep no
+    /// statistics of X⁽²⁾.
+    ///
+    /// ```
+    /// # use cadet_detect::Cadet;
+    /// # use ndarray::Array3;
+    /// let f = |seed: f32| Array3::from_shape_fn((30, 4, 8), |(i, t, k)| {
+    ///     1.0 + ((i * 13 + t * 7 + k * 3) as f32 * (0.37 + seed)).sin().abs()
+    /// });
+    /// let (x1, x2, other) = (f(0.0), f(0.11), f(0.23));
+    /// let cal = Cadet::paper(32).n_trs(4).check()?.calibrate_features(None, x1.view(), x2.view(), &cadet_core::NoProgress)?;
+    /// assert_eq!(cal.x2_images_among(&cal.score_features(x2.view())?), 30);
+    /// assert_eq!(cal.x2_images_among(&cal.score_features(other.view())?), 0);
+    /// # Ok::<(), cadet_detect::Error>(())
+    /// ```
+    pub fn x2_images_among(&self, scores: &[ImageScore]) -> usize {
+        let bits = |row: &[f64]| row.iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+        let x2: std::collections::HashSet<Vec<u64>> =
+            self.combination.x2.iter().map(|row| bits(row)).collect();
+        scores
+            .iter()
+            .filter(|s| x2.contains(&bits(&s.statistics)))
+            .count()
+    }
+
     /// The weight `γ` of the second statistic in a weighted sum (the paper's `γ`), `None` for other methods.
     pub fn gamma(&self) -> Option<f64> {
         self.combination.weights().get(1).copied()
