@@ -156,24 +156,30 @@ pub(super) fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>)
             let scores = cal
                 .score_features(f.view())
                 .map_err(|e| format!("set {name:?} ({}): {e}", path.display()))?;
-            // Images of the calibration's own X2 (a saved x2.npy given as a set) have p-values that promise
-            // nothing: all of them is an error, some a warning.
-            match cal.x2_images_among(&scores) {
-                0 => {}
-                n if n == scores.len() => {
-                    return Err(format!(
-                        "set {name:?} ({}): its images are the calibration's own X2; score images the \
-                         calibration has not seen",
-                        path.display()
-                    )
-                    .into());
+            // Images of the calibration's own X1 or X2 (a saved x1.npy or x2.npy given as a set) have p-values
+            // that promise nothing: all of them is an error, some a warning.
+            let own = [
+                ("X1", cal.x1_images_among(f.view()).unwrap_or(0)),
+                ("X2", cal.x2_images_among(&scores)),
+            ];
+            for (which, n) in own {
+                match n {
+                    0 => {}
+                    n if n == scores.len() => {
+                        return Err(format!(
+                            "set {name:?} ({}): its images are the calibration's own {which}; score images the \
+                             calibration has not seen",
+                            path.display()
+                        )
+                        .into());
+                    }
+                    n => eprintln!(
+                        "warning: set {name:?} ({}): {n} of its {} images are in the calibration's {which}; \
+                         their p-values are not valid",
+                        path.display(),
+                        scores.len()
+                    ),
                 }
-                n => eprintln!(
-                    "warning: set {name:?} ({}): {n} of its {} images are in the calibration's X2; their \
-                     p-values are not valid",
-                    path.display(),
-                    scores.len()
-                ),
             }
             Ok((name.clone(), scores))
         })

@@ -859,3 +859,37 @@ fn an_out_of_range_pipeline_is_refused_at_load() {
         assert!(e.contains(name), "{to}: {e}");
     }
 }
+
+/// A scored set made of the calibration's own images is found, bit for bit: X⁽²⁾ from the scores, X⁽¹⁾ from the
+/// features (when the method keeps the reference's per-image features); other images never match.
+#[test]
+fn a_set_of_the_calibrations_own_images_is_found() {
+    let f = |seed: f32| {
+        ndarray::Array3::from_shape_fn((30, 4, 8), |(i, t, k)| {
+            1.0 + ((i * 13 + t * 7 + k * 3) as f32 * (0.37 + seed))
+                .sin()
+                .abs()
+        })
+    };
+    let (x1, x2, other) = (f(0.0), f(0.11), f(0.23));
+    let local = cadet_detect::DetectionMethod::single(cadet_detect::Statistic::LocalMOut { k: 1 });
+    let cal = Cadet::paper(32)
+        .n_trs(4)
+        .method(local)
+        .check()
+        .unwrap()
+        .calibrate_features(None, x1.view(), x2.view(), &NoProgress)
+        .unwrap();
+    assert_eq!(cal.x1_images_among(x1.view()).unwrap(), 30);
+    assert_eq!(
+        cal.x1_images_among(x1.slice(ndarray::s![..7, .., ..]))
+            .unwrap(),
+        7
+    );
+    assert_eq!(cal.x1_images_among(other.view()).unwrap(), 0);
+    let scores = |x: &ndarray::Array3<f32>| cal.score_features(x.view()).unwrap();
+    assert_eq!(cal.x2_images_among(&scores(&x2)), 30);
+    assert_eq!(cal.x2_images_among(&scores(&other)), 0);
+    let mixed = ndarray::concatenate![ndarray::Axis(0), x2.slice(ndarray::s![..5, .., ..]), other];
+    assert_eq!(cal.x2_images_among(&scores(&mixed)), 5);
+}

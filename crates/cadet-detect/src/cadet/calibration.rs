@@ -296,6 +296,28 @@ impl Calibration {
         self.combination.calibration_size()
     }
 
+    /// How many images of `features` (laid out as the calibration's settings say) are images of the reference
+    /// X⁽¹⁾: their mean unit feature equals, bit for bit, one the reference keeps. 0 when the reference keeps no
+    /// per-image features (the paper's method needs none). A set scored against its own reference is as
+    /// invalid as one scored against its own X⁽²⁾ ([`Self::x2_images_among`]).
+    pub fn x1_images_among(&self, features: ArrayView3<'_, f32>) -> Result<usize> {
+        let Some(kept) = self.reference.image_means() else {
+            return Ok(0);
+        };
+        let set = Reference::from_features(features, self.params.layout(), true)?;
+        let Some(means) = set.image_means() else {
+            return Ok(0);
+        };
+        let bits = |row: ndarray::ArrayView1<'_, f32>| {
+            row.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        };
+        let kept: std::collections::HashSet<Vec<u32>> = kept.outer_iter().map(bits).collect();
+        Ok(means
+            .outer_iter()
+            .filter(|row| kept.contains(&bits(*row)))
+            .count())
+    }
+
     /// How many of the scored images are images of X⁽²⁾ itself: their statistics equal, bit for bit, those the
     /// calibration keeps of an X⁽²⁾ image (features of other images, or of the same images through other
     /// transforms, never do). A p-value is only valid for images outside X⁽²⁾: a set scored against its own
