@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use cadet::attacks::{Attack, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms};
-use cadet::data::formats::ImageFolder;
 use cadet::detect::comparison::headline_method;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore, Stream};
 use cadet::model::{
@@ -153,7 +152,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     );
 
     progress.start("loading JPEG CIFAR-10 test images", 0);
-    let test = ImageFolder::new(args.data.join("cifar10-jpeg/test")).load()?;
+    let test = cadet::data::formats::cifar10_folder(args.data.join("cifar10-jpeg/test"))?;
     let used = args.x1 + args.x2 + args.n_clean + args.n;
     if used > test.len() {
         return Err(format!("{used} images asked for, {} JPEG test images", test.len()).into());

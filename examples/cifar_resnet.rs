@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use cadet::data::formats::{ImageFolder, cifar10_lossless};
+use cadet::data::formats::cifar10_lossless;
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, accuracy, pretrained_weights};
 use clap::Parser;
 
@@ -59,7 +59,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64()
     );
     if args.jpeg {
-        let jpeg = ImageFolder::new(args.data.join("cifar10-jpeg/test")).load()?;
+        let jpeg = cadet::data::formats::cifar10_folder(args.data.join("cifar10-jpeg/test"))?;
         let t = Instant::now();
         let acc = accuracy(&model, jpeg.images_f32().view(), jpeg.labels(), 250)?;
         println!(

@@ -86,6 +86,14 @@ fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
     let mut results = Vec::with_capacity(args.batches.len());
     for path in &args.batches {
         let batch = load(path)?;
+        if batch == reference {
+            return Err(format!(
+                "{}: holds the same features as the reference {}; a batch is new data",
+                path.display(),
+                args.reference.display()
+            )
+            .into());
+        }
         let r = monitor
             .test(batch.view(), args.alpha)
             .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -216,6 +216,13 @@ fn main() -> std::process::ExitCode {
             .map(|p| load("--clean-calibration", p))
             .transpose()?;
         if let Some(p2) = &p2 {
+            // The clean sample is a third set: a copy of X or Y makes the test compare a set with itself.
+            if *p2 == x || *p2 == y {
+                return Err(
+                    "--clean-calibration holds the same features as X or Y: MMD-CC needs a third, clean sample"
+                        .into(),
+                );
+            }
             if p2.ncols() != x.ncols() {
                 return Err(format!(
                     "--clean-calibration: {} features per row, X has {}",

@@ -72,8 +72,8 @@ pub(super) fn load(dir: &Path, args: &Args) -> Result<Data, BoxError> {
         lossless_train.classes().to_vec(),
     )?;
     Ok(Data {
-        jpeg_train: ImageFolder::new(dir.join("cifar10-jpeg/train")).load()?,
-        jpeg_test: ImageFolder::new(dir.join("cifar10-jpeg/test")).load()?,
+        jpeg_train: cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/train"))?,
+        jpeg_test: cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/test"))?,
         lossless,
         tiny: jpeg_round_trip(
             &tiny_imagenet_val(dir.join("tinyimagenet-val"), Some((32, 32)))?,

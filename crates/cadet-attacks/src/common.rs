@@ -117,6 +117,30 @@ pub(crate) fn run_batches(
     check_inputs(images, labels, goal)?;
     let device = clf.device();
     let n = images.dim().0;
+    // Every label (and target) must be one of the classifier's classes: the loss gathers the logit at the label,
+    // and an index past the last class aborted the process inside the backend.
+    let classes = clf
+        .logits(to_tensor(images.slice(s![..1, .., .., ..]), &device))
+        .dims()[1];
+    let targets = match goal {
+        Goal::Untargeted => &[][..],
+        Goal::Targeted(t) => &t[..],
+    };
+    for (what, values) in [("labels", labels), ("targets", targets)] {
+        if let Some((i, l)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= classes)
+        {
+            return Err(Error::Input {
+                what,
+                reason: format!(
+                    "image {i} has class {l}, but the classifier has {classes} classes (0 to {})",
+                    classes - 1
+                ),
+            });
+        }
+    }
     let mut adversarial = Array4::<f32>::zeros(images.raw_dim());
     let mut samples = Vec::with_capacity(n);
     progress.start(name, n as u64);

@@ -384,7 +384,16 @@ impl ResNet {
             .allow_partial(true)
             .validate(false);
         if !prefix.is_empty() {
-            store = store.with_key_remapping(format!("^{}", escape_regex(prefix)), "");
+            // Only the tensors under the prefix may load: every name is first moved aside, then those under the
+            // prefix are brought back without it. Stripping alone left the file's unprefixed tensors (a plain
+            // encoder beside an `ema.` copy) under the same names, and which of two equal names loaded changed
+            // from run to run.
+            store = store
+                .with_key_remapping("^(.*)$", "__outside_prefix__.${1}")
+                .with_key_remapping(
+                    format!("^__outside_prefix__\\.{}", escape_regex(prefix)),
+                    "",
+                );
         }
         // torchvision's `downsample` is a Sequential(conv, bn): indices where this crate has names.
         store = store

@@ -112,6 +112,70 @@ fn a_prefix_no_tensor_has_is_refused() {
     assert!(e.contains("ends inside the name"), "{e}");
 }
 
+/// With a prefix, only the tensors under it load, the same ones on every run: in a file holding a plain encoder
+/// and an `ema.` copy, stripping the prefix left two tensors per name and which loaded changed from run to run.
+#[test]
+fn a_prefix_loads_its_own_tensors_and_only_them() {
+    use cadet_model::FeatureModel;
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torchvision_resnet18.safetensors"
+    );
+    let bytes = std::fs::read(fixture).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let data = &bytes[8 + len..];
+    // The plain tensors as they are, then an `ema.` copy of each F32 tensor with every value doubled.
+    let mut out_header = header.clone();
+    let mut out_data = data.to_vec();
+    for (name, info) in &header {
+        if name == "__metadata__" || info["dtype"] != "F32" {
+            continue;
+        }
+        let [a, b] = [0, 1].map(|i| info["data_offsets"][i].as_u64().unwrap() as usize);
+        let start = out_data.len();
+        for c in data[a..b].chunks_exact(4) {
+            let v = 2.0 * f32::from_le_bytes(c.try_into().unwrap());
+            out_data.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut copy = info.clone();
+        copy["data_offsets"] = serde_json::json!([start, out_data.len()]);
+        out_header.insert(format!("ema.{name}"), copy);
+    }
+    let text = serde_json::Value::Object(out_header).to_string();
+    let mut file = (text.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(text.as_bytes());
+    file.extend_from_slice(&out_data);
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("both.safetensors");
+    std::fs::write(&both, file).unwrap();
+
+    let device = Device::flex();
+    let net = || {
+        cadet_model::ResNetConfig::new(18)
+            .with_base_width(4)
+            .init(&device)
+            .unwrap()
+    };
+    let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let features = |prefix: &str| -> Vec<f32> {
+        let (loaded, _) = net().load_torchvision(&both, prefix).unwrap();
+        loaded
+            .forward_features(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let plain = features("");
+    let ema = features("ema.");
+    assert_ne!(plain, ema, "the ema copy differs from the plain encoder");
+    for _ in 0..4 {
+        assert_eq!(features("ema."), ema, "the same tensors on every run");
+        assert_eq!(features("ema"), ema);
+    }
+}
+
 /// A torchvision-layout file whose metadata names another ResNet is refused before any tensor is read.
 #[test]
 fn torchvision_files_naming_another_resnet_are_refused() {

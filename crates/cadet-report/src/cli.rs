@@ -138,10 +138,17 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
     let Some(out) = resolved(path) else {
         return Ok(());
     };
+    // An input folder's symbolic links to folders elsewhere (a data folder made of links to the real data
+    // sets) are inputs too: an output inside their targets lands in the data.
+    let mut all: Vec<(&Path, PathBuf)> = Vec::new();
     for input in inputs {
         let Some(input_path) = resolved(input) else {
             continue;
         };
+        all.extend(linked_folders(&input_path).into_iter().map(|t| (*input, t)));
+        all.push((*input, input_path));
+    }
+    for (input, input_path) in all {
         if input_path == out {
             return Err(format!(
                 "{flag} {}: is the input {}; writing it would destroy it",
@@ -191,6 +198,36 @@ pub fn distinct_files(named: &[(&str, &Path)]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The resolved targets of the symbolic links to folders inside `dir`, two levels deep (at most 10,000 entries
+/// looked at): the folders a data folder made of links really reads.
+fn linked_folders(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut budget = 10_000usize;
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..2 {
+        let mut next = Vec::new();
+        for folder in level {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                budget = budget.saturating_sub(1);
+                if budget == 0 {
+                    return found;
+                }
+                let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+                match entry.path().canonicalize() {
+                    Ok(target) if target.is_dir() && is_link => found.push(target),
+                    Ok(target) if target.is_dir() => next.push(entry.path()),
+                    _ => {}
+                }
+            }
+        }
+        level = next;
+    }
+    found
 }
 
 /// Makes the output folder given by `flag` before any work (with its parents), or says why it cannot be: an
@@ -258,4 +295,28 @@ pub fn set_name(name: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    /// An output inside the target of a data folder's symbolic link is inside the data (the twelfth hostile pass
+    /// wrote grids into the real CIFAR-10 folder through such a link).
+    #[cfg(unix)]
+    #[test]
+    fn outputs_through_an_input_folders_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real").join("cifar10-jpeg");
+        std::fs::create_dir_all(real.join("test")).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::symlink(&real, data.join("cifar10-jpeg")).unwrap();
+        for out in [
+            data.join("cifar10-jpeg"),
+            data.join("cifar10-jpeg").join("test").join("grids"),
+        ] {
+            let e = super::not_an_input("--out", &out, &[&data]).unwrap_err();
+            assert!(e.contains("input"), "{e}");
+        }
+        assert!(super::not_an_input("--out", &dir.path().join("elsewhere"), &[&data]).is_ok());
+    }
 }

@@ -38,14 +38,31 @@ pub use error::{Error, Result};
 pub fn main_with(
     run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
 ) -> std::process::ExitCode {
+    // rayon reads RAYON_NUM_THREADS when its pool first starts, and panics when it cannot start them all
+    // (100000 threads: 40 s of spawning, then a panic). Bounded here, before any work.
+    if let Some(threads) = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = (64 * cores).max(256);
+        if threads > most {
+            eprintln!(
+                "error: RAYON_NUM_THREADS={threads}: at most {most} threads on this machine ({cores} cores; 0 or \
+                 unset means one per core)"
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if print_failure(info.payload()).is_none() {
             default_hook(info);
         }
     }));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(result) => exit_code(result),
+    // The error is printed inside the unwind guard too: stderr may be a closed pipe.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exit_code(run()))) {
+        Ok(code) => code,
         Err(payload) => match print_failure(payload.as_ref()) {
             Some(message) => {
                 use std::io::Write as _;

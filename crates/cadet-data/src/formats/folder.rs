@@ -405,6 +405,31 @@ mod tests {
         img.save(path).unwrap();
     }
 
+    /// A CIFAR-10 folder with a class folder more or less is refused (labels shifted: 2 % read for 81 %).
+    #[test]
+    fn cifar10_folders_need_the_ten_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pixel =
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 2, image::Luma([5])));
+        for class in crate::formats::CIFAR10_CLASSES {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+            save(&dir.path().join(class).join("0.png"), pixel.clone());
+        }
+        assert_eq!(
+            crate::formats::cifar10_folder(dir.path()).unwrap().len(),
+            10
+        );
+        std::fs::create_dir(dir.path().join("aaa")).unwrap();
+        save(&dir.path().join("aaa/0.png"), pixel);
+        let e = crate::formats::cifar10_folder(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CIFAR-10 class folders") && e.contains("aaa"),
+            "{e}"
+        );
+    }
+
     /// An annotation line naming a file outside the images folder is refused: `../x.png` and absolute paths
     /// loaded images from elsewhere as part of the data set.
     #[test]

@@ -30,6 +30,22 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
     "truck",
 ];
 
+/// A CIFAR-10 split stored as an image folder (`cifar10-jpeg/train` or `/test` of `../shared/data`): one folder
+/// per class, named and therefore labelled as [`CIFAR10_CLASSES`]. A folder more, less or misnamed shifted every
+/// label, and a classifier's accuracy read 2 % where it is 81 %: it is an error here.
+pub fn cifar10_folder(dir: impl AsRef<std::path::Path>) -> crate::Result<crate::Dataset> {
+    let dir = dir.as_ref();
+    let data = ImageFolder::new(dir).load()?;
+    if data.classes() != CIFAR10_CLASSES {
+        return Err(crate::Error::Mismatch {
+            what: "CIFAR-10 class folders",
+            expected: CIFAR10_CLASSES.join(", "),
+            got: format!("{} in {}", data.classes().join(", "), dir.display()),
+        });
+    }
+    Ok(data)
+}
+
 /// Class names `"0"`, `"1"`, … for data sets that carry none.
 pub(crate) fn numbered(n: usize) -> Vec<String> {
     (0..n).map(|i| i.to_string()).collect()

@@ -212,17 +212,29 @@ impl SimClrTrainer {
             remove_stale_temporaries(dir)?;
         }
         let latest_path = dir.join("latest");
-        let latest = read_small(&latest_path)?;
+        // `latest` holds one checkpoint name: read at most 4 KiB of it, and quote at most 80 characters (a
+        // 28 MB file, or a link to /etc/passwd, was quoted whole in the error).
+        let latest = cadet_core::limits::read_capped(&latest_path, 4096)
+            .map_err(|e| Error::reading(&latest_path, e))
+            .and_then(|b| String::from_utf8(b).map_err(|_| io(&latest_path, "not UTF-8 text")))?;
         let name = latest.trim();
         // `latest` names a folder beside it, never a path elsewhere.
         let Some((named_step, _)) = parse_checkpoint(name) else {
+            let shown: String = name.chars().take(80).collect();
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
                 reason: format!(
-                    "`latest` names `{name}`, not a checkpoint of this folder (ckpt-<step>)"
+                    "`latest` names `{shown}`{}, not a checkpoint of this folder (ckpt-<step>)",
+                    if shown.len() < name.len() { "…" } else { "" }
                 ),
             });
         };
+        if !dir.join(name).is_dir() {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason: format!("`latest` names {name}, but the folder holds no such checkpoint"),
+            });
+        }
         // A checkpoint newer than the one `latest` names: `latest` was edited, or a run was killed between
         // writing a checkpoint and `latest`. Training on from the older one would put a second history beside
         // the first (and prune the newer); which one is meant is the user's to say.
