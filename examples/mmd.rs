@@ -170,7 +170,7 @@ fn demo(test: &PermutationTest, kernel: &dyn Kernel) -> Result<serde_json::Value
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let result = (|| -> Result<serde_json::Value, BoxError> {
+    let compute = || -> Result<serde_json::Value, BoxError> {
         let test = PermutationTest::params()
             .n_perm(args.perms)
             .seed(args.seed)
@@ -241,9 +241,12 @@ fn main() -> std::process::ExitCode {
             }
         }
         run(&test, kernel.as_ref(), &x, &y, p2.as_ref())
-    })();
+    };
     cadet_report::main_with(|| {
-        println!("{}", result.map_err(|e| e as Box<dyn std::error::Error>)?);
+        println!(
+            "{}",
+            compute().map_err(|e| e as Box<dyn std::error::Error>)?
+        );
         Ok(())
     })
 }
