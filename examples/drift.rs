@@ -120,12 +120,17 @@ fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
             (1.0 / needed).ceil()
         );
     }
+    // Benjamini–Hochberg's threshold is 0 when it flags nothing: said in words, not as `p ≤ 0.0000`.
+    let threshold = if decisions.rejected == 0 && correction == Correction::BenjaminiHochberg {
+        "none (Benjamini–Hochberg flags no batch)".to_string()
+    } else {
+        format!("p ≤ {:.4}", decisions.threshold)
+    };
     println!(
-        "reference: {} rows; {} permutations; α = {} (correction: {correction:?}); threshold p ≤ {:.4}",
+        "reference: {} rows; {} permutations; α = {} (correction: {correction:?}); threshold {threshold}",
         monitor.reference_size(),
         args.perms,
         args.alpha,
-        decisions.threshold
     );
     for ((path, n, r), v) in results.iter().zip(&decisions.verdicts) {
         println!(

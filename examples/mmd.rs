@@ -51,8 +51,8 @@ struct Args {
     /// Kernel on the rows.
     #[arg(long, value_enum, default_value_t = KernelArg::Cosine)]
     kernel: KernelArg,
-    /// Run on generated data.
-    #[arg(long)]
+    /// Run on generated data (no files with it: they would be ignored).
+    #[arg(long, conflicts_with_all = ["x", "y", "clean_calibration"])]
     demo: bool,
 }
 

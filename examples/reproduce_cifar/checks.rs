@@ -157,7 +157,9 @@ pub(super) fn check_outputs(args: &Args) -> Result<PathBuf, BoxError> {
     inputs.extend(
         args.ood
             .iter()
-            .filter_map(|spec| spec.split_once('=').map(|(_, dir)| PathBuf::from(dir))),
+            .filter_map(|spec| spec.split_once('=').map(|(_, dir)| PathBuf::from(dir)))
+            // An empty folder name is --ood's own error (checked with the other flags), not an input here.
+            .filter(|dir| !dir.as_os_str().is_empty()),
     );
     if args.encoder != "supervised" {
         inputs.push(PathBuf::from(&args.encoder));
