@@ -306,6 +306,43 @@ fn bad_parameters_and_inputs_are_errors() {
     ));
 }
 
+/// A label or target past the classifier's last class is a typed error naming the image, for every attack: the
+/// loss gathered the logit at the label, and the backend aborted the process (an extra CIFAR-10 class folder).
+#[test]
+fn labels_beyond_the_classifiers_classes_are_refused() {
+    let clf = trained();
+    let (x, mut y) = data(4, 7);
+    y[2] = 2; // the classifier has classes 0 and 1
+    let attacks: [Box<dyn Attack>; 3] = [
+        Box::new(Fgsm::paper()),
+        Box::new(Pgd::paper()),
+        Box::new(CarliniWagner::paper()),
+    ];
+    for attack in &attacks {
+        match attack.attack(&clf, x.view(), &y, &Goal::Untargeted, &NoProgress) {
+            Err(Error::Input {
+                what: "labels",
+                reason,
+            }) => {
+                assert!(
+                    reason.contains("image 2") && reason.contains("2 classes"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{}: expected a labels error, got {other:?}", attack.name()),
+        }
+    }
+    y[2] = 0;
+    let targets = vec![0, 1, 5, 0];
+    assert!(matches!(
+        Pgd::paper().attack(&clf, x.view(), &y, &Goal::Targeted(targets), &NoProgress),
+        Err(Error::Input {
+            what: "targets",
+            ..
+        })
+    ));
+}
+
 /// Images in any memory layout (column-major, permuted axes, sliced with an offset) are attacked exactly as
 /// the standard-layout array: the conversion to the device reads the logical order.
 #[test]

@@ -92,6 +92,14 @@ impl FeaturesLayout {
                 file.format
             )));
         }
+        // A count read from a file: bounded as a calibration's (views = n_trs + 1 must not overflow).
+        if !(1..=crate::MAX_TRANSFORMS).contains(&file.layout.n_trs) {
+            return Err(error(format!(
+                "n_trs {}: 1 to {} transforms per image",
+                file.layout.n_trs,
+                crate::MAX_TRANSFORMS
+            )));
+        }
         Ok(Some(file.layout))
     }
 
@@ -367,6 +375,14 @@ mod tests {
         assert!(e.to_string().contains("promises 21 views"), "{e}");
         std::fs::write(dir.path().join(LAYOUT_FILE), b"{\"format\":\"other\"}").unwrap();
         assert!(FeaturesLayout::load(dir.path()).is_err());
+        // Counts no features have: refused, not an overflow of n_trs + 1.
+        for n_trs in ["0", "18446744073709551615", "1e30"] {
+            let text = format!(
+                "{{\"format\":\"cadet-features\",\"layout\":\"identity_first\",\"n_trs\":{n_trs}}}"
+            );
+            std::fs::write(dir.path().join(LAYOUT_FILE), text).unwrap();
+            assert!(FeaturesLayout::load(dir.path()).is_err(), "{n_trs}");
+        }
     }
 
     #[test]

@@ -217,6 +217,26 @@ fn latest_behind_a_newer_checkpoint_is_refused() {
     assert!(SimClrTrainer::resume(dir.path(), &Device::flex()).is_ok());
 }
 
+/// `latest` naming a checkpoint the folder does not hold is named as such (it blamed checksums.json), and a huge
+/// `latest` is refused by its size, not read and quoted whole (a 28 MB error message before).
+#[test]
+fn latest_missing_or_huge_is_refused_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path());
+    std::fs::write(dir.path().join("latest"), "ckpt-692").unwrap();
+    let e = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .expect("a missing checkpoint must be refused")
+        .to_string();
+    assert!(e.contains("no such checkpoint"), "{e}");
+    std::fs::write(dir.path().join("latest"), "ckpt-00000001 ".repeat(10_000)).unwrap();
+    let e = SimClrTrainer::resume(dir.path(), &Device::flex())
+        .err()
+        .expect("a huge latest must be refused")
+        .to_string();
+    assert!(e.len() < 500 && e.contains("limit"), "{e}");
+}
+
 /// A key given twice in settings.json (checksums recomputed) was read as serde pleased (the last); now refused,
 /// named. And an upper-case digest in checksums.json is the same digest: it resumes, as it did not before.
 #[test]

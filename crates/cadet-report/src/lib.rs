@@ -97,3 +97,21 @@ pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `println!`'s panic on an unwritable stdout is recognised (and becomes exit 1 with one line in
+    /// `main_with`); any other panic is not, and stays a panic.
+    #[test]
+    fn print_failures_are_told_from_other_panics() {
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        let write_failed =
+            caught(|| panic!("failed printing to stdout: Broken pipe (os error 32)"));
+        let message = super::print_failure(write_failed.as_ref()).expect("a print failure");
+        assert!(message.contains("Broken pipe") && message.contains("could not be written"));
+        let other = caught(|| panic!("index out of bounds"));
+        assert!(super::print_failure(other.as_ref()).is_none());
+        let literal = caught(|| std::panic::panic_any("failed printing to stderr"));
+        assert!(super::print_failure(literal.as_ref()).is_some());
+    }
+}
