@@ -19,7 +19,6 @@ cadet::model::define_arc4random!();
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::prelude::*;
 use cadet::attacks::{Attack, EotPgd, Goal, Pgd, SurrogateReference, SurrogateTerms};
 use cadet::detect::comparison::headline_method;
 use cadet::detect::{Cadet, Calibration, DetectionMethod, EmbedderIdentity, ImageScore, Stream};
@@ -28,6 +27,7 @@ use cadet::model::{
 };
 use cadet_core::Progress;
 use cadet_report::adaptive::{AdaptiveAttackTable, AttackedImages};
+use cadet_report::device::DeviceArgs;
 use cadet_report::progress::Lines;
 use clap::Parser;
 use ndarray::{Array3, s};
@@ -35,6 +35,8 @@ use ndarray::{Array3, s};
 #[derive(Parser)]
 #[command(about = "PGD, EOT-PGD and detector-aware EOT-PGD against CADet on CIFAR-10")]
 struct Args {
+    #[command(flatten)]
+    device: DeviceArgs,
     /// The data folder (layout of ../shared/data); defaults to $CADET_DATA.
     #[arg(long, env = "CADET_DATA")]
     data: PathBuf,
@@ -133,16 +135,17 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     let weights = pretrained_weights(args.data.join("resnet-cifar10"), 20)?;
     // The embedder on the plain device; the classifier and the surrogate's encoder on the autodiff one.
+    let device = args.device.open()?;
     let embedder = BurnEmbedder::new(
         CifarResNetConfig::new(20)
-            .init(&Device::flex())?
+            .init(&device)?
             .load_safetensors(&weights)?,
-        Device::flex(),
+        device.clone(),
         Normalization::imagenet(),
         "resnet20-cifar10-supervised",
     )
     .with_batch_size(500);
-    let ad = Device::flex().autodiff();
+    let ad = device.autodiff();
     let target = Normalized::new(
         CifarResNetConfig::new(20)
             .init(&ad)?

@@ -19,16 +19,18 @@ use cadet_report::progress::Lines;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::prelude::*;
 use cadet::attacks::{Attack, CarliniWagner, Fgsm, Goal, Pgd};
 use cadet::data::formats::{cifar10_lossless, save_npy};
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
+use cadet_report::device::DeviceArgs;
 use cadet_report::report::attack_grid;
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
 #[command(about = "PGD, CW and FGSM against a pretrained CIFAR-10 ResNet")]
 struct Args {
+    #[command(flatten)]
+    device: DeviceArgs,
     /// The data folder (layout of ../shared/data); defaults to $CADET_DATA.
     #[arg(long, env = "CADET_DATA")]
     data: PathBuf,
@@ -65,7 +67,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     // The adversarial images never go into the data folder: its next reader would take them for data.
     cadet_report::cli::not_an_input("--out", &args.out, &[&args.data])?;
-    let device = Device::flex().autodiff();
+    let device = args.device.open()?.autodiff();
     let dir = args.data.join("resnet-cifar10");
     let weights = pretrained_weights(&dir, args.depth)?;
     let net = CifarResNetConfig::new(args.depth)

@@ -16,14 +16,16 @@ cadet::model::define_arc4random!();
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::prelude::*;
 use cadet::data::formats::cifar10_lossless;
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, accuracy, pretrained_weights};
+use cadet_report::device::DeviceArgs;
 use clap::Parser;
 
 #[derive(Parser)]
 #[command(about = "Accuracy of the pretrained CIFAR-10 ResNets")]
 struct Args {
+    #[command(flatten)]
+    device: DeviceArgs,
     /// The data folder (layout of ../shared/data); defaults to $CADET_DATA.
     #[arg(long, env = "CADET_DATA")]
     data: PathBuf,
@@ -40,7 +42,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let device = Device::flex();
+    let device = args.device.open()?;
     let dir = args.data.join("resnet-cifar10");
     let file = pretrained_weights(&dir, args.depth)?;
     let model = CifarResNetConfig::new(args.depth)

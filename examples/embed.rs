@@ -34,11 +34,16 @@ use cadet::model::{
 };
 use cadet_core::Embedder;
 use cadet_core::limits::Limits;
+use cadet_report::device::{DeviceArgs, PrecisionArg};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
 #[command(about = "Encoder features of images to .npy")]
 struct Args {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    precision: PrecisionArg,
     /// A SimCLR checkpoint folder (its `latest` checkpoint is used).
     #[arg(long, conflicts_with_all = ["torchvision", "simclrv2"])]
     checkpoint: Option<PathBuf>,
@@ -338,11 +343,12 @@ fn run(args: &Args) -> Result<(), BoxError> {
             n * 3 * u128::from(size).pow(2) * 5,
         )?;
     }
-    let device = Device::flex();
+    let device = args.device.open()?;
     let (net, normalization, name) = encoder(args, &device)?;
     // A checkpoint's encoder lives on the autodiff device; embedding freezes it either way.
     let device = net.devices().into_iter().next().unwrap_or(device);
-    let embedder = BurnEmbedder::new(net, device, normalization, name);
+    let embedder = BurnEmbedder::new(net, device, normalization, name)
+        .with_precision(args.precision.precision)?;
     let data = load_images(args)?;
     let (c, h, w) = data.image_shape();
     let (n, pixels) = (data.len() as u128, (c * h * w) as u128);

@@ -20,6 +20,7 @@
 #[cfg(any(feature = "cuda", feature = "jit-cpu"))]
 cadet::model::define_arc4random!();
 
+use cadet_report::device::{DeviceArgs, PrecisionArg};
 use cadet_report::progress::{Lines, Notes};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -64,12 +65,13 @@ struct Args {
     /// Start a fresh run in a checkpoint folder that holds another run, removing that run's checkpoints.
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
-    /// Device: cpu, or cuda / cuda:N (built with `--features cuda`).
-    #[arg(long, default_value = "cpu", conflicts_with = "devices")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    precision: PrecisionArg,
     /// Data-parallel training: one shard of each batch per device, comma-separated (e.g. cuda:0,cuda:1 or
     /// cpu,cpu). The batch must divide into them.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     devices: Vec<String>,
     /// With `--devices`: each shard's batch norm uses its own statistics (default: synchronised, SyncBN). A
     /// resumed run keeps its checkpoint's setting.
@@ -141,7 +143,7 @@ const ACTIVATIONS_PER_VIEW_BYTE: u128 = 160;
 fn check_memory(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let cpu = |d: &String| matches!(d.trim().to_ascii_lowercase().as_str(), "cpu" | "flex");
     let on_cpu = if args.devices.is_empty() {
-        cpu(&args.device)
+        args.device.is_cpu()
     } else {
         args.devices.iter().all(cpu)
     };
@@ -235,11 +237,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         pipeline,
     };
     let devices = match args.devices.as_slice() {
-        [] => vec![cadet::model::device(&args.device)?],
-        names => names
-            .iter()
-            .map(|name| cadet::model::device(name))
-            .collect::<Result<Vec<_>, _>>()?,
+        [] => vec![args.device.open()?],
+        names => args.device.open_each(names)?,
     };
     let device = devices[0].clone();
     let mut trainer = if args.resume {
@@ -267,6 +266,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         // (A resumed run keeps its shard count: the devices must match it.)
         trainer = trainer.with_shard_devices(&devices)?;
     }
+    trainer = trainer.with_precision(args.precision.precision)?;
     if let Some(monitor) = monitor(args, &data)? {
         trainer = trainer.with_monitor(monitor);
     }

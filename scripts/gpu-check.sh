@@ -8,7 +8,7 @@
 #   unpacks the binary, checks CUDA against the CPU, times ResNet-50 inference, the SimCLR step and PGD-50, and
 #   runs PyTorch's figures on the same card; everything lands in $OUT (or /tmp) as JSON lines.
 #
-# Status: written and built here; not yet run on a GPU (no GPU machine was lent to the session that wrote it).
+# Status: an earlier version ran on an H200 (issue 23's figures); this one (tuning cache, cold and warm) not yet.
 set -eu
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -30,11 +30,19 @@ OUT=${OUT:-/tmp}
 cd "$(dirname "$0")"
 xz -dkf gpu_bench.xz && chmod +x gpu_bench
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-# Keep CubeCL's autotune results between runs on the same machine.
-export CUBECL_AUTOTUNE_CACHE="${CUBECL_AUTOTUNE_CACHE:-$OUT/cubecl-autotune}"
-./gpu_bench --device cuda:0 --what compare | tee "$OUT/burn.jsonl"
-./gpu_bench --device cuda:0 --what infer --batch 128 --size 224 | tee -a "$OUT/burn.jsonl"
-./gpu_bench --device cuda:0 --what train --batch 128 --size 224 | tee -a "$OUT/burn.jsonl"
+# CubeCL's tuning cache in a folder of its own, empty at first: the first pass tunes cold, the second reads the
+# cache (each record's warmup_s says how long the warm-up took). CUBECL_AUTOTUNE_CACHE is a switch (1/0), not a path.
+export CADET_TUNE_CACHE=/tmp/cadet-tune-cache
+rm -rf "$CADET_TUNE_CACHE"
+: > "$OUT/burn.jsonl"
+for pass in cold warm; do
+  for what in infer train; do
+    ./gpu_bench --device cuda:0 --what $what --batch 128 --size 224 | sed "s/^{/{\"tuning_cache\": \"$pass\", /" \
+      | tee -a "$OUT/burn.jsonl"
+  done
+done
+./gpu_bench --device cuda:0 --what compare | tee -a "$OUT/burn.jsonl"
+./gpu_bench --device cuda:0 --what phases --batch 128 --size 224 | tee -a "$OUT/burn.jsonl"
 ./gpu_bench --device cuda:0 --what pgd --pgd-batch 64 --size 224 | tee -a "$OUT/burn.jsonl"
 OUT="$OUT" python3 torch_anchor.py | tee "$OUT/torch.txt"
 RUN

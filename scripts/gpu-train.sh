@@ -51,7 +51,8 @@ xz -dc "$G/train_simclr.xz" > "$W/train_simclr" && chmod +x "$W/train_simclr"
 rm -rf "$W/ckpt" && mkdir -p "$W/ckpt"
 RESUME=""
 if [ -f "$G/ckpt/latest" ]; then cp -r "$G/ckpt/." "$W/ckpt/"; RESUME=--resume; fi
-export CUBECL_AUTOTUNE_CACHE="${CUBECL_AUTOTUNE_CACHE:-$OUT/cubecl-autotune}"
+# CubeCL's tuning cache (autotune results, compiled kernels), kept between runs on this machine.
+export CADET_TUNE_CACHE="${CADET_TUNE_CACHE:-$W/tune-cache}"
 "$W/train_simclr" --folder "$W/train" --device "${DEVICE:-cuda:0}" --minutes "${MINUTES:-8}" \
   --epochs "${EPOCHS:-200}" --batch "${BATCH:-512}" --depth 18 --base-width "${BASE_WIDTH:-24}" \
   --checkpoints "$W/ckpt" --probe "$W/probe" --knn-every "${KNN_EVERY:-100}" $RESUME 2>&1 | tee "$OUT/train.log"

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use cadet::model::{ResNetConfig, SimClr, SimClrConfig, device};
+use cadet::model::{ResNetConfig, SimClr, SimClrConfig};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
@@ -29,6 +29,14 @@ struct Args {
     /// Device: cuda:N (built with --features cuda) or cpu.
     #[arg(long, default_value = "cuda:0")]
     device: String,
+    /// The folder CubeCL keeps its autotuning results and compiled kernels in between runs (default: CubeCL's,
+    /// `target/environment` of the Cargo workspace above the working folder, or ~/.cache/cubecl).
+    #[arg(long, env = "CADET_TUNE_CACHE", value_name = "DIR")]
+    tune_cache: Option<std::path::PathBuf>,
+    /// With `--what infer|train`: the forward pass's arithmetic, f32 or bf16 (mixed precision: f32 weights,
+    /// batch norm and loss).
+    #[arg(long, default_value = "f32")]
+    precision: cadet::model::Precision,
     /// With `--what convs`: only the convolutions whose name contains this.
     #[arg(long)]
     conv_filter: Option<String>,
@@ -227,7 +235,12 @@ fn run(args: Args) -> Result<(), BoxError> {
             "use a smaller --batch, --pgd-batch or --size",
         )?;
     }
-    let dev = device(&args.device)?;
+    let dev = cadet_report::device::DeviceArgs {
+        device: args.device.clone(),
+        tune_cache: args.tune_cache.clone(),
+    }
+    .open()?;
+    args.precision.check(&dev)?;
     let run = |w: What| (args.what == What::All && w != What::Phases) || args.what == w;
 
     if run(What::Compare) {

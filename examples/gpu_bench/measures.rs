@@ -43,8 +43,9 @@ pub(super) fn compare(_args: &Args, dev: &Device) -> Result<(), BoxError> {
 pub(super) fn infer(args: &Args, dev: &Device) -> Result<(), BoxError> {
     let (b, s) = (args.batch, args.size);
     let (config, name) = encoder(args);
-    let net = config.init(dev)?;
+    let net = args.precision.cast_model(config.init(dev)?);
     let x = Tensor::<4>::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), dev);
+    let x = args.precision.cast_input(x);
     let (per, warm) = time(dev, args.warmup, args.steps, || {
         let _ = net.forward_features(x.clone());
         Ok(())
@@ -52,7 +53,7 @@ pub(super) fn infer(args: &Args, dev: &Device) -> Result<(), BoxError> {
     println!(
         "{}",
         serde_json::json!({"bench": format!("{name} inference"), "batch": b, "size": s,
-            "images_per_s": b as f64 / per, "warmup_s": warm})
+            "precision": args.precision.to_string(), "images_per_s": b as f64 / per, "warmup_s": warm})
     );
     Ok(())
 }
@@ -65,7 +66,9 @@ pub(super) fn train(args: &Args, dev: &Device) -> Result<(), BoxError> {
     let mut optim = LarsConfig::new().init()?;
     let mut last = f32::NAN;
     let (per, warm) = time(&ad, args.warmup, args.steps, || {
-        let loss = model.loss(v1.clone(), v2.clone(), 0.1);
+        // Mixed precision: the forward pass on a cast copy, f32 gradients for the f32 weights.
+        let (p, compute) = (args.precision, args.precision.cast_model(model.clone()));
+        let loss = compute.loss(p.cast_input(v1.clone()), p.cast_input(v2.clone()), 0.1);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(0.3, model.clone(), grads);
         last = loss.into_scalar::<f32>();
@@ -74,6 +77,7 @@ pub(super) fn train(args: &Args, dev: &Device) -> Result<(), BoxError> {
     println!(
         "{}",
         serde_json::json!({"bench": format!("simclr step {name}"), "optimizer": "lars", "batch": b, "size": s,
+            "precision": args.precision.to_string(),
             "source_images_per_s": b as f64 / per, "warmup_s": warm, "last_loss": last})
     );
     Ok(())

@@ -1,9 +1,10 @@
-//! The whole method on a fresh machine, CPU only, no download: README's first command.
+//! The whole method on a fresh machine, no download: README's first command (on the CPU; `--device cuda:0` runs
+//! the training, the attacks and the embeddings on a GPU in a `--features cuda` build).
 //!
 //! ```text
 //! cargo run --release --example quickstart [-- --out out/quickstart] [--simclr-steps 3000]
 //!     [--size 32] [--base-width 16] [--cifar-stem] [--held-out 8,9] [--reference train|x1] [--k 1]
-//!     [--save-features DIR] [--adaptive]
+//!     [--save-features DIR] [--adaptive] [--device cpu|cuda:0] [--tune-cache DIR]
 //! ```
 //!
 //! 1. The synthetic shapes of cadet-data (plain style, grayscale, 32 px): 8 shapes in distribution, 2 held out.
@@ -37,13 +38,13 @@ mod training;
 
 use std::path::PathBuf;
 
-use burn::prelude::*;
 use cadet::data::{SHAPES, Synthetic, save_grid};
 use cadet::detect::FeatureFolder;
 use cadet::detect::comparison::headline_scores;
 use cadet::detect::{Cadet, EmbedderIdentity, ImageScore, Stream};
 use cadet::model::{BurnEmbedder, Normalization, Normalized, accuracy};
 use cadet_core::Embedder;
+use cadet_report::device::{DeviceArgs, PrecisionArg};
 use cadet_report::progress::{Lines, Notes};
 use cadet_report::report::{CadetReport, cadet_pictures, compare_methods, push_feature_baselines};
 use clap::Parser;
@@ -57,6 +58,10 @@ struct Args {
     /// Output folder (pictures, adversarial examples, calibration).
     #[arg(long, default_value = "out/quickstart")]
     out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    precision: PrecisionArg,
     /// SimCLR optimizer steps (batch 128). 3000 since the CPU kernels of issue 14 (docs/performance.md): the
     /// same time as 1500 took before, a better encoder (MMD-CC power on held-out shapes 14% → 40%).
     #[arg(long, default_value_t = 3000)]
@@ -149,7 +154,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     )?;
 
     // 2. SimCLR.
-    let device = Device::flex();
+    let device = args.device.open()?;
     let encoder = train_simclr(&args, train, &device, &progress)?;
     // The encoder lives on the autodiff device it was trained on; the embedder freezes it (inference mode).
     let embedder = BurnEmbedder::new(
@@ -158,7 +163,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         Normalization::identity(),
         format!("quickstart-simclr-{}", args.simclr_steps),
     )
-    .with_batch_size(256);
+    .with_batch_size(256)
+    .with_precision(args.precision.precision)?;
 
     // 3. The supervised classifier (the attacks' target).
     let classifier = train_classifier(&args, train, &device, &progress)?;

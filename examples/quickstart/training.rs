@@ -53,7 +53,8 @@ pub(super) fn train_simclr(
         Normalization::identity(),
         device,
         source.len(),
-    )?;
+    )?
+    .with_precision(args.precision.precision)?;
     trainer.train(
         &source,
         progress,

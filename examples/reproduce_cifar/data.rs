@@ -95,7 +95,7 @@ pub(super) fn train_simclr(
     dir: &Path,
     progress: &Lines,
 ) -> Result<(), BoxError> {
-    let device = cadet::model::device(&args.device)?;
+    let device = cadet::model::device(&args.device.device)?;
     let mut pipeline = simclr_train(32, 0.5);
     pipeline.blur.p = 0.0;
     let source = SimclrPairs {
@@ -119,7 +119,8 @@ pub(super) fn train_simclr(
             &device,
             source.len(),
         )?
-    };
+    }
+    .with_precision(args.precision.precision)?;
     trainer.train(
         &source,
         progress,
@@ -148,7 +149,7 @@ pub(super) fn embedder(
     classifier: &CifarResNet,
 ) -> Result<EmbedderAndSurrogate, BoxError> {
     if args.encoder == "supervised" {
-        let device = Device::flex();
+        let device = cadet::model::device(&args.device.device)?;
         let net: CifarResNet = classifier.clone();
         let surrogate = Normalized::new(
             net.clone().to_device(&device.clone().autodiff()),
@@ -163,13 +164,14 @@ pub(super) fn embedder(
                     Normalization::imagenet(),
                     "resnet20-cifar10-supervised",
                 )
-                .with_batch_size(500),
+                .with_batch_size(500)
+                .with_precision(args.precision.precision)?,
             ),
             Box::new(surrogate),
         ));
     }
     let dir = Path::new(&args.encoder);
-    let trainer = SimClrTrainer::resume(dir, &cadet::model::device(&args.device)?)?;
+    let trainer = SimClrTrainer::resume(dir, &cadet::model::device(&args.device.device)?)?;
     let encoder = trainer.model().encoder.clone();
     let device = encoder
         .devices()
@@ -185,7 +187,8 @@ pub(super) fn embedder(
                 trainer.normalization(),
                 format!("simclr:{}@{}", dir.display(), trainer.state().step),
             )
-            .with_batch_size(256),
+            .with_batch_size(256)
+            .with_precision(args.precision.precision)?,
         ),
         Box::new(surrogate),
     ))

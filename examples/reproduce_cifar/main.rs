@@ -30,12 +30,12 @@ mod data;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
 use cadet::detect::FeatureFolder;
 use cadet::detect::comparison::headline_scores;
 use cadet::detect::{Cadet, EmbedderIdentity, Stream};
 use cadet::model::{CifarResNetConfig, Normalization, Normalized, pretrained_weights};
 use cadet_core::Progress;
+use cadet_report::device::{DeviceArgs, PrecisionArg};
 use cadet_report::paper_tables::{
     Scored, auroc_against_transforms, paper_calibration_at, small_set_table, two_sample_table,
 };
@@ -63,9 +63,11 @@ struct Args {
     /// Time budget of that training in minutes, 0 to 525600 (it resumes on the next run).
     #[arg(long, default_value_t = 60.0, value_parser = cadet_report::cli::minutes, allow_negative_numbers = true)]
     train_minutes: f64,
-    /// Device for training and embedding: cpu, or cuda / cuda:N (built with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Device for training, embedding and the attacks.
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    precision: PrecisionArg,
     /// SimCLR batch size.
     #[arg(long, default_value_t = 256)]
     train_batch: usize,
@@ -155,8 +157,9 @@ fn run(args: Args) -> Result<(), BoxError> {
     if args.train_epochs.is_some() {
         train_simclr(&args, &data, Path::new(&args.encoder), &progress)?;
     }
+    let device = cadet::model::device(&args.device.device)?;
     let resnet20 = CifarResNetConfig::new(20)
-        .init(&Device::flex())?
+        .init(&device)?
         .load_safetensors(pretrained_weights(args.data.join("resnet-cifar10"), 20)?)?;
     let (embedder, surrogate_encoder) = embedder(&args, &resnet20)?;
     let mut md = String::new();
@@ -166,7 +169,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         embedder.name(),
         embedder.dim(),
-        args.device,
+        args.device.device,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     )?;
 
@@ -180,7 +183,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     } = &data.split(&args)?;
 
     // Adversarial examples against ResNet-20 (on the autodiff device: input gradients).
-    let ad = Device::flex().autodiff();
+    let ad = device.autodiff();
     let target = Normalized::new(
         CifarResNetConfig::new(20)
             .init(&ad)?

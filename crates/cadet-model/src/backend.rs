@@ -74,6 +74,77 @@ fn cuda_device(_index: usize) -> Result<Device> {
     })
 }
 
+/// Where CubeCL keeps what it learns about a GPU between processes (autotuning results and compiled kernels):
+/// `dir` when given, else CubeCL's default (`target/environment` of the outermost Cargo workspace above the
+/// working directory, or the user's cache folder, `~/.cache/cubecl`, outside one). Returns the cache's database
+/// file, or `None` in a build without the `cuda` feature (where `dir` must be `None`).
+///
+/// Autotuning measures candidate kernels the first time each operation shape is met: minutes for a ResNet's
+/// training step on a cold cache, a few seconds when every shape is already in the cache. Choose the place
+/// before the first GPU operation of the process (before [`device`]): CubeCL reads its configuration once.
+/// CubeCL's own settings stay in force (a `cubecl.toml`, `CUBECL_AUTOTUNE_LEVEL`, `CUBECL_AUTOTUNE_CACHE=0`
+/// to tune afresh every process).
+pub fn tuning_cache(dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
+    if let Some(dir) = dir {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::InvalidConfig {
+                name: "tuning cache",
+                reason: "an empty path: give a folder".into(),
+            });
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::InvalidConfig {
+                name: "tuning cache",
+                reason: format!("{} exists and is not a folder", dir.display()),
+            });
+        }
+    }
+    cache_database(dir)
+}
+
+#[cfg(feature = "cuda")]
+fn cache_database(dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        // The configuration CubeCL would load itself (files, then environment variables), with the cache's
+        // place changed; refused once CubeCL has read its configuration (a GPU operation ran already).
+        let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        config.environment.path = CacheConfig::Directory(dir.to_path_buf());
+        if !CubeClRuntimeConfig::try_set(config) {
+            return Err(Error::InvalidConfig {
+                name: "tuning cache",
+                reason: format!(
+                    "{}: CubeCL has read its configuration already; choose the cache before the first GPU \
+                     operation",
+                    dir.display()
+                ),
+            });
+        }
+    } else {
+        // Loads CubeCL's configuration, which places the cache, so that the path below is the one used.
+        let _ = CubeClRuntimeConfig::get();
+    }
+    Ok(Some(burn::cubecl::environment::path()))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cache_database(dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
+    match dir {
+        None => Ok(None),
+        Some(dir) => Err(Error::InvalidConfig {
+            name: "tuning cache",
+            reason: format!(
+                "{}: a tuning cache is for the CUDA backend; this build has no `cuda` feature",
+                dir.display()
+            ),
+        }),
+    }
+}
+
 /// Defines the C function `arc4random` in the binary that invokes it: for CUDA (`cuda`) or CubeCL CPU
 /// (`jit-cpu`) binaries built with the LLVM stand-in of `scripts/setup-cuda-build.sh` that must run on glibc
 /// older than 2.36 (Ubuntu 22.04), which lacks it.
@@ -131,5 +202,24 @@ mod tests {
         assert!(matches!(device("cuda:x"), Err(Error::InvalidConfig { .. })));
         #[cfg(not(feature = "cuda"))]
         assert!(matches!(device("cuda:0"), Err(Error::InvalidConfig { .. })));
+    }
+
+    #[test]
+    fn tuning_cache_places() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let refused = |dir: &std::path::Path| {
+            matches!(tuning_cache(Some(dir)), Err(Error::InvalidConfig { .. }))
+        };
+        assert!(refused(std::path::Path::new("")));
+        assert!(refused(file.path()), "a file is not a cache folder");
+        #[cfg(not(feature = "cuda"))]
+        {
+            assert!(matches!(tuning_cache(None), Ok(None)));
+            let dir = tempfile::tempdir().unwrap();
+            assert!(
+                refused(dir.path()),
+                "without the cuda feature there is no cache to place"
+            );
+        }
     }
 }

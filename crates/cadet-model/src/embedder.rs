@@ -2,10 +2,11 @@
 //! normalisation inside.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use cadet_core::Embedder;
 use ndarray::{Array2, ArrayView4};
 
-use crate::{Error, FeatureModel};
+use crate::{Error, FeatureModel, Precision};
 
 /// Per-channel normalisation applied before the model.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -98,6 +99,8 @@ pub struct BurnEmbedder<M> {
     device: Device,
     normalization: Normalization,
     batch_size: usize,
+    /// The forward pass's arithmetic.
+    precision: Precision,
     name: String,
 }
 
@@ -115,6 +118,7 @@ impl<M: FeatureModel> BurnEmbedder<M> {
             device,
             normalization,
             batch_size: 256,
+            precision: Precision::F32,
             name: name.into(),
         }
     }
@@ -123,6 +127,15 @@ impl<M: FeatureModel> BurnEmbedder<M> {
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Embeds with the forward pass in `precision` (the model's weights cast once, batch norm kept in `f32`;
+    /// features come back as `f32`); an error if the device has no arithmetic in it.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self, Error> {
+        precision.check(&self.device)?;
+        self.model = precision.cast_model(self.model);
+        self.precision = precision;
+        Ok(self)
     }
 
     /// The model.
@@ -138,9 +151,10 @@ impl<M: FeatureModel> BurnEmbedder<M> {
                 got: images.shape().to_vec(),
             });
         }
-        Ok(self
+        let x = self
             .normalization
-            .apply(crate::view_to_tensor(&images, &self.device)))
+            .apply(crate::view_to_tensor(&images, &self.device));
+        Ok(self.precision.cast_input(x))
     }
 }
 
@@ -154,7 +168,8 @@ impl<M: FeatureModel> Embedder for BurnEmbedder<M> {
         for start in (0..n).step_by(self.batch_size) {
             let end = (start + self.batch_size).min(n);
             let x = self.to_tensor(images.slice(ndarray::s![start..end, .., .., ..]))?;
-            let block = crate::tensor_to_array(self.model.forward_features(x))?;
+            let features = self.model.forward_features(x).cast(FloatDType::F32);
+            let block = crate::tensor_to_array(features)?;
             out.slice_mut(ndarray::s![start..end, ..]).assign(&block);
         }
         // Finite weights can still overflow (weights near f32::MAX): NaN features are an error, never an output.

@@ -53,6 +53,7 @@ mod layers;
 mod loss;
 mod monitor;
 mod optim;
+mod precision;
 mod resnet;
 mod safetensors_header;
 mod shard;
@@ -61,7 +62,7 @@ mod simclrv2;
 mod supervised;
 mod trainer;
 
-pub use backend::device;
+pub use backend::{device, tuning_cache};
 /// The `burn` this crate is built with (`Device`, `Tensor`, `Module`, `Config`): use it rather than a separate
 /// `burn` dependency, whose version could differ from this crate's pinned one.
 pub use burn;
@@ -79,12 +80,15 @@ pub use import_report::ImportReport;
 pub use loss::nt_xent;
 pub use monitor::{KnnMonitor, knn_accuracy};
 pub use optim::{Lars, LarsConfig, LarsState, WarmupCosine};
+pub use precision::Precision;
 pub use resnet::{ResNet, ResNetConfig};
 pub use shard::ShardNorm;
 pub use simclr::{SimClr, SimClrConfig};
 pub use simclrv2::{RELEASED_SIMCLRV2, SK_RATIO, SimClrV2Config, SimClrV2ResNet, load_simclrv2};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
-pub use trainer::{SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs};
+pub use trainer::{
+    DEFAULT_PREFETCH, SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs, Waits,
+};
 
 use burn::prelude::*;
 

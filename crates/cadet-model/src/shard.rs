@@ -53,7 +53,16 @@ pub(crate) fn add<const D: usize>(a: Vec<Tensor<D>>, b: Vec<Tensor<D>>) -> Vec<T
 }
 
 /// Batch norm of a batch given as shards: `layers[s]` is shard `s`'s replica of the layer, `xs[s]` its rows.
+/// Computed in `f32` whatever the activations' type (mixed precision: [`crate::Precision`]).
 pub(crate) fn batch_norm<const D: usize>(
+    layers: &[&BatchNorm],
+    xs: Vec<Tensor<D>>,
+    norm: ShardNorm,
+) -> Vec<Tensor<D>> {
+    crate::precision::in_f32(xs, |xs| batch_norm_f32(layers, xs, norm))
+}
+
+fn batch_norm_f32<const D: usize>(
     layers: &[&BatchNorm],
     xs: Vec<Tensor<D>>,
     norm: ShardNorm,
@@ -63,7 +72,7 @@ pub(crate) fn batch_norm<const D: usize>(
         .is_some_and(|x| x.device().is_autodiff() && layers[0].training.is_enabled());
     if xs.len() < 2 || !training {
         // One shard is the whole batch; outside training the running statistics are used.
-        return apply(layers, xs, |bn, x| forward_one(bn, x, training));
+        return apply(layers, xs, |bn, x| forward_one_f32(bn, x, training));
     }
     match norm {
         ShardNorm::Synchronized => synchronized(layers, xs),
@@ -73,7 +82,7 @@ pub(crate) fn batch_norm<const D: usize>(
             .enumerate()
             .map(|(s, (bn, x))| match s {
                 // Shard 0's layer updates the running statistics; the others only normalise.
-                0 => forward_one(bn, x, true),
+                0 => forward_one_f32(bn, x, true),
                 _ => {
                     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
                     match crate::kernels::batch_norm::batch_norm_train(
@@ -160,12 +169,16 @@ fn update_running(bn: &BatchNorm, mean: &Tensor<1>, variance: &Tensor<1>, device
 /// `bn.forward(x)` on one whole batch (`training` must be what Burn's layer decides: the device has autodiff and
 /// the layer trains), through the fused kernels of [`kernels::batch_norm`](crate::kernels::batch_norm) on the CPU
 /// backend: in training (the same output, gradients and running statistics), and for inference on the device
-/// without autodiff (the same output).
+/// without autodiff (the same output). Computed in `f32` whatever the activations' type.
 pub(crate) fn forward_one<const D: usize>(
     bn: &BatchNorm,
     x: Tensor<D>,
     training: bool,
 ) -> Tensor<D> {
+    crate::precision::in_f32_one(x, |x| forward_one_f32(bn, x, training))
+}
+
+fn forward_one_f32<const D: usize>(bn: &BatchNorm, x: Tensor<D>, training: bool) -> Tensor<D> {
     if training {
         let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
         if let Some((y, mean, variance)) =

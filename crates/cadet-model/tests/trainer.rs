@@ -477,3 +477,119 @@ fn views_in_any_layout_train_the_same() {
         assert_eq!(losses(&Relaid(layout)), expected);
     }
 }
+
+/// What a run's encoder makes of four fixed images: equal only for equal weights (to the last bit).
+fn weights(t: &SimClrTrainer) -> Vec<f32> {
+    let embedder = BurnEmbedder::new(
+        t.model().encoder.clone(),
+        Device::flex().autodiff(),
+        Normalization::identity(),
+        "weights",
+    );
+    let x = Patterns.pairs(&[0, 1, 2, 3], 9).unwrap().0;
+    cadet_core::Embedder::embed(&embedder, x.view())
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn views_made_ahead_train_the_same_run() {
+    for accumulation in [1, 2] {
+        let run = |depth: usize| {
+            let mut t = trainer(accumulation).with_prefetch(depth);
+            t.train(&Patterns, &cadet_core::NoProgress, steps(5), None)
+                .unwrap();
+            (t.state().losses.clone(), weights(&t))
+        };
+        let inline = run(0);
+        assert_eq!(inline.0.len(), 5);
+        for depth in [1, 3] {
+            assert_eq!(
+                run(depth),
+                inline,
+                "accumulation {accumulation}, depth {depth}"
+            );
+        }
+        // And the same as step() one at a time.
+        let mut t = trainer(accumulation);
+        let losses: Vec<f32> = (0..5).map(|_| t.step(&Patterns).unwrap()).collect();
+        assert_eq!((losses, weights(&t)), inline);
+    }
+}
+
+/// Patterns whose views fail from step `fail_at` (0-based) on, by error or by panic, and are slow to make.
+struct Failing {
+    fail_at: u64,
+    panic: bool,
+    delay: std::time::Duration,
+}
+
+impl ViewPairs for Failing {
+    fn len(&self) -> usize {
+        16
+    }
+    fn pairs(
+        &self,
+        indices: &[usize],
+        seed: u64,
+    ) -> cadet_model::Result<(Array4<f32>, Array4<f32>)> {
+        std::thread::sleep(self.delay);
+        // The trainer's seed of step s, micro-batch 0, is (run seed 3) ^ (s << 16).
+        if (seed ^ 3) >> 16 >= self.fail_at {
+            if self.panic {
+                panic!("views of a failing test source");
+            }
+            return Err(cadet_model::Error::InvalidConfig {
+                name: "test views",
+                reason: "made to fail".into(),
+            });
+        }
+        Patterns.pairs(indices, seed)
+    }
+}
+
+#[test]
+fn a_failing_view_maker_stops_the_run_with_its_error() {
+    // Without a maker thread (depth 0) a panic is the caller's own: only errors are tried there.
+    for (depth, panic) in [(0, false), (2, false), (2, true)] {
+        let mut t = trainer(1).with_prefetch(depth);
+        let source = Failing {
+            fail_at: 3,
+            panic,
+            delay: std::time::Duration::ZERO,
+        };
+        let err = t
+            .train(&source, &cadet_core::NoProgress, StopAfter::default(), None)
+            .unwrap_err()
+            .to_string();
+        let expected = if panic { "panicked" } else { "made to fail" };
+        assert!(err.contains(expected), "depth {depth}: {err}");
+        assert_eq!(
+            t.state().step,
+            3,
+            "the three steps before the failure count"
+        );
+    }
+}
+
+#[test]
+fn slow_views_are_reported_as_what_the_steps_wait_for() {
+    let mut t = trainer(1);
+    let source = Failing {
+        fail_at: u64::MAX,
+        panic: false,
+        delay: std::time::Duration::from_millis(300),
+    };
+    t.train(&source, &cadet_core::NoProgress, steps(3), None)
+        .unwrap();
+    let waits = t.waits();
+    // Views take 0.3 s each; the steps of this tiny model far less: the steps wait.
+    assert!(waits.for_views > waits.for_steps, "{waits:?}");
+    assert!(waits.training >= waits.for_views, "{waits:?}");
+    let summary = waits.summary();
+    assert!(
+        summary.contains("the steps waited for the views"),
+        "{summary}"
+    );
+}

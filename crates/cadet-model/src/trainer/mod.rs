@@ -21,10 +21,14 @@ use ndarray::Array4;
 use serde::{Deserialize, Serialize};
 
 mod checkpoints;
+mod views;
+
+pub use views::Waits;
+use views::{Inline, Prefetch, ViewPlan, ViewSource, Views};
 
 use crate::{
-    BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Result, ShardNorm, SimClr,
-    SimClrConfig, WarmupCosine,
+    BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Precision, Result, ShardNorm,
+    SimClr, SimClrConfig, WarmupCosine,
 };
 
 /// A source of two views per image (e.g. `cadet-augment`'s `simclr_train` over a data set).
@@ -127,6 +131,12 @@ pub struct SimClrTrainer {
     run: Option<u64>,
     /// The lock of the checkpoint folder while [`train`](Self::train) writes to it.
     folder_lock: Option<checkpoints::FolderLock>,
+    /// Micro-batches of views made ahead of the steps by [`train`](Self::train) (0: in the step).
+    prefetch: usize,
+    /// The forward pass's arithmetic (the weights and the optimizer stay f32).
+    precision: Precision,
+    /// Who waited for whom in the last [`train`](Self::train).
+    waits: Waits,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -285,6 +295,9 @@ impl SimClrTrainer {
             monitor: None,
             run: Some(new_run_id()),
             folder_lock: None,
+            prefetch: DEFAULT_PREFETCH,
+            precision: Precision::F32,
+            waits: Waits::default(),
         })
     }
 
@@ -302,6 +315,9 @@ impl SimClrTrainer {
                 ),
             });
         }
+        for device in devices {
+            self.precision.check(device)?;
+        }
         self.shard_devices = devices.iter().map(|d| d.clone().autodiff()).collect();
         Ok(self)
     }
@@ -311,9 +327,49 @@ impl SimClrTrainer {
         &self.shard_devices
     }
 
+    /// Makes [`train`](Self::train)'s views on a thread of their own, up to `depth` micro-batches ahead of the
+    /// steps, so that the device trains while the CPU makes the next views (default 2; 0: each step makes its
+    /// own views first). The run is the same either way: the views depend only on the seed and the step.
+    pub fn with_prefetch(mut self, depth: usize) -> Self {
+        self.prefetch = depth;
+        self
+    }
+
+    /// Trains with the forward pass in `precision` ([`Precision::Bf16`]: mixed precision, `f32` weights,
+    /// optimizer, batch norm and loss); an error if the run's device has no arithmetic in it. Not part of the
+    /// run's settings: a resumed run trains in the precision it is given.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        for device in std::iter::once(&self.device).chain(&self.shard_devices) {
+            precision.check(device)?;
+        }
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The forward pass's precision.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Who waited for whom during the last [`train`](Self::train): the steps for their views (data-bound), or
+    /// the view maker for the steps (device-bound).
+    pub fn waits(&self) -> Waits {
+        self.waits
+    }
+
+    /// What decides each step's images and views.
+    fn plan(&self) -> ViewPlan {
+        ViewPlan {
+            dataset_len: self.state.dataset_len,
+            batch_size: self.config.batch_size,
+            accumulation: self.config.accumulation,
+            seed: self.config.seed,
+        }
+    }
+
     /// Steps per epoch (incomplete last batches are dropped).
     pub fn steps_per_epoch(&self) -> u64 {
-        (self.state.dataset_len / self.config.batch_size) as u64
+        self.plan().steps_per_epoch()
     }
 
     /// Steps in the whole schedule.
@@ -356,16 +412,9 @@ impl SimClrTrainer {
         &self.model
     }
 
-    /// The images of step `step`: a seeded permutation per epoch, cut into batches.
-    fn batch_indices(&self, step: u64) -> Vec<usize> {
-        let per_epoch = self.steps_per_epoch();
-        let (epoch, k) = (step / per_epoch, (step % per_epoch) as usize);
-        let order = crate::supervised::epoch_order(self.state.dataset_len, self.config.seed, epoch);
-        order[k * self.config.batch_size..(k + 1) * self.config.batch_size].to_vec()
-    }
-
     fn tensor(&self, a: Array4<f32>, device: &Device) -> Tensor<4> {
-        self.normalization.apply(crate::array_to_tensor(a, device))
+        let x = self.normalization.apply(crate::array_to_tensor(a, device));
+        self.precision.cast_input(x)
     }
 
     /// The loss of one micro-batch: its views cut into the shards, each on its device with its replica.
@@ -390,6 +439,8 @@ impl SimClrTrainer {
                 // A tracked copy: the backward pass brings this shard's gradients back to the model.
                 false => self.model.clone().to_device(d),
             })
+            // Mixed precision: a tracked cast, the gradients reach the f32 weights.
+            .map(|replica| self.precision.cast_model(replica))
             .collect();
         let views = self
             .shard_devices
@@ -417,6 +468,16 @@ impl SimClrTrainer {
     /// running statistics, which the forward pass updates, have seen the failed batch (as they have after an
     /// error from a later micro-batch): resume from the last checkpoint to undo that.
     pub fn step(&mut self, data: &dyn ViewPairs) -> Result<f32> {
+        self.check_data(data)?;
+        let mut views = Inline {
+            plan: self.plan(),
+            data,
+            waited: Duration::ZERO,
+        };
+        self.step_from(&mut views)
+    }
+
+    fn check_data(&self, data: &dyn ViewPairs) -> Result<()> {
         if data.len() != self.state.dataset_len {
             return Err(Error::InvalidConfig {
                 name: "data",
@@ -427,20 +488,29 @@ impl SimClrTrainer {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// [`step`](Self::step) with the views from `views`.
+    fn step_from(&mut self, views: &mut dyn ViewSource) -> Result<f32> {
         let step = self.state.step;
-        let indices = self.batch_indices(step);
         let micro = self.config.batch_size / self.config.accumulation;
         let mut accumulator = GradientsAccumulator::new();
-        let mut total = 0.0f32;
-        for (m, chunk) in indices.chunks(micro).enumerate() {
-            let seed = self.config.seed ^ (step << 16) ^ m as u64;
-            let (v1, v2) = data.pairs(chunk, seed)?;
-            let loss =
-                self.micro_batch_loss(chunk.len(), v1, v2)? / self.config.accumulation as f64;
-            total += loss.clone().into_scalar::<f32>();
+        // The loss stays on the device until every micro-batch is queued: one read per step, not one per
+        // micro-batch (each read waits for the device to finish what was queued).
+        let mut total: Option<Tensor<1>> = None;
+        for m in 0..self.config.accumulation {
+            let (v1, v2): Views = views.next(step, m)?;
+            let loss = self.micro_batch_loss(micro, v1, v2)? / self.config.accumulation as f64;
+            let value = loss.clone().detach();
+            total = Some(match total {
+                None => value,
+                Some(t) => t + value,
+            });
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
         }
+        let total = total.map_or(f32::NAN, |t| t.into_scalar::<f32>());
         if !total.is_finite() {
             return Err(Error::NonFiniteLoss {
                 step: step + 1,
@@ -522,27 +592,80 @@ impl SimClrTrainer {
             // A folder this run may not write to is refused before any step is spent.
             self.check_folder(dir)?;
         }
+        self.check_data(data)?;
         let start = Instant::now();
         let first = self.state.step;
+        let last = match stop.steps {
+            Some(steps) => first.saturating_add(steps).min(self.total_steps()),
+            None => self.total_steps(),
+        };
         progress.start("SimCLR training", self.total_steps().saturating_sub(first));
+        let plan = self.plan();
+        let (trained, waits) = match self.prefetch {
+            0 => {
+                let mut inline = Inline {
+                    plan,
+                    data,
+                    waited: Duration::ZERO,
+                };
+                let trained = self.run_steps(&mut inline, progress, stop, checkpoints);
+                let waits = Waits {
+                    for_views: inline.waited,
+                    for_steps: Duration::ZERO,
+                    training: start.elapsed(),
+                };
+                (trained, Ok(waits))
+            }
+            depth => std::thread::scope(|scope| {
+                let mut ahead = Prefetch::start(scope, plan, data, (first, last), depth);
+                let trained = self.run_steps(&mut ahead, progress, stop, checkpoints);
+                (trained, ahead.finish(start.elapsed()))
+            }),
+        };
+        trained?;
+        self.waits = waits?;
+        if self.state.step > first {
+            progress.note(&self.waits.summary());
+        }
+        self.monitor_now(progress)?;
+        progress.finish();
+        if let Some((dir, _)) = checkpoints {
+            self.save_checkpoint(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Steps until the schedule ends or `stop` says so, with their progress, monitor and checkpoints.
+    fn run_steps(
+        &mut self,
+        views: &mut dyn ViewSource,
+        progress: &dyn Progress,
+        stop: StopAfter,
+        checkpoints: Option<(&Path, u64)>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let first = self.state.step;
         while self.state.step < self.total_steps() {
             if stop.steps.is_some_and(|s| self.state.step - first >= s)
                 || stop.time.is_some_and(|t| start.elapsed() >= t)
             {
                 break;
             }
-            let t = Instant::now();
-            let loss = self.step(data)?;
+            let (t, waited) = (Instant::now(), views.waited());
+            let loss = self.step_from(views)?;
             progress.advance(1);
-            let rate = self.config.batch_size as f64 / t.elapsed().as_secs_f64();
+            let elapsed = t.elapsed().as_secs_f64();
+            let rate = self.config.batch_size as f64 / elapsed;
             let per_device = match self.config.shards {
                 1 => String::new(),
                 n => format!(" ({:.1} img/s per shard, {n} shards)", rate / n as f64),
             };
+            let waiting = (views.waited() - waited).as_secs_f64() / elapsed.max(1e-9);
             progress.note(&format!(
-                "step {} loss {loss:.4} lr {:.4} {rate:.1} img/s{per_device}",
+                "step {} loss {loss:.4} lr {:.4} {rate:.1} img/s{per_device}, {:.0}% of it waiting for views",
                 self.state.step,
                 self.schedule().lr(self.state.step - 1),
+                100.0 * waiting,
             ));
             if self
                 .monitor
@@ -558,14 +681,13 @@ impl SimClrTrainer {
                 self.save_checkpoint(dir)?;
             }
         }
-        self.monitor_now(progress)?;
-        progress.finish();
-        if let Some((dir, _)) = checkpoints {
-            self.save_checkpoint(dir)?;
-        }
         Ok(())
     }
 }
+
+/// Micro-batches of views [`SimClrTrainer::train`] makes ahead of the steps unless told otherwise: two keep
+/// the device busy while the next views are made, for the memory of two micro-batches of views.
+pub const DEFAULT_PREFETCH: usize = 2;
 
 /// A run's identity: unique per fresh run, kept by resumed ones.
 fn new_run_id() -> u64 {

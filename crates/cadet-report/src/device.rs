@@ -1,0 +1,144 @@
+//! `--device` and `--tune-cache`, the flags of every program that trains or embeds.
+
+use std::path::PathBuf;
+
+use burn::prelude::Device;
+
+/// Where a program's networks run, as flags (`#[command(flatten)]` into a clap parser).
+///
+/// ```
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Args {
+///     #[command(flatten)]
+///     device: cadet_report::device::DeviceArgs,
+/// }
+///
+/// let args = Args::parse_from(["program", "--device", "cpu"]);
+/// let device = args.device.open()?;
+/// assert_eq!(device, burn::prelude::Device::flex());
+/// // Without the `cuda` feature there is no GPU to open (and no tuning cache to place).
+/// #[cfg(not(feature = "cuda"))]
+/// assert!(Args::parse_from(["program", "--device", "cuda:0"]).device.open().is_err());
+/// # Ok::<(), cadet_model::Error>(())
+/// ```
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Where the networks run: cpu, cuda or cuda:N (a build with `--features cuda`), or jit-cpu (Burn's
+    /// CubeCL CPU backend, `--features jit-cpu`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// CUDA: the folder CubeCL keeps its autotuning results and compiled kernels in between runs, so that a
+    /// run after the first one starts at full speed (default: `target/environment` of the Cargo workspace
+    /// above the working folder, or ~/.cache/cubecl).
+    #[arg(long, env = "CADET_TUNE_CACHE", value_name = "DIR")]
+    pub tune_cache: Option<PathBuf>,
+}
+
+/// `--precision`, for the programs whose networks train or embed in it (flattened beside [`DeviceArgs`]).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct PrecisionArg {
+    /// Arithmetic of the networks' forward passes: f32, or bf16 (mixed precision: bf16 convolutions and matrix
+    /// products, f32 weights, batch norm and loss; for GPUs with bf16 units, slower on the CPU).
+    #[arg(long, default_value = "f32")]
+    pub precision: cadet_model::Precision,
+}
+
+impl PrecisionArg {
+    /// The precision, checked against `device`: an error if the device has no arithmetic in it.
+    pub fn on(&self, device: &Device) -> Result<cadet_model::Precision, cadet_model::Error> {
+        self.precision.check(device)?;
+        Ok(self.precision)
+    }
+}
+
+impl DeviceArgs {
+    /// The device, with the tuning cache placed first (CubeCL reads its configuration once, at the first GPU
+    /// operation). On a CUDA device, says on stderr where the cache is.
+    pub fn open(&self) -> Result<Device, cadet_model::Error> {
+        let mut devices = self.open_each(std::slice::from_ref(&self.device))?;
+        Ok(devices.remove(0))
+    }
+
+    /// The devices `names` (for data-parallel training: `--devices cuda:0,cuda:1`), with the tuning cache
+    /// placed once, as [`open`](Self::open) does.
+    pub fn open_each(&self, names: &[String]) -> Result<Vec<Device>, cadet_model::Error> {
+        let on_cpu = names.iter().all(|name| is_cpu(name));
+        if on_cpu && self.tune_cache.is_some() {
+            return Err(cadet_model::Error::InvalidConfig {
+                name: "tune-cache",
+                reason:
+                    "a tuning cache is for CubeCL's devices (cuda, jit-cpu), not the CPU backend"
+                        .into(),
+            });
+        }
+        let cache = match on_cpu {
+            true => None,
+            false => cadet_model::tuning_cache(self.tune_cache.as_deref())?,
+        };
+        let devices = names
+            .iter()
+            .map(|name| cadet_model::device(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(cache) = cache {
+            eprintln!("CubeCL's tuning cache: {}", cache.display());
+        }
+        Ok(devices)
+    }
+
+    /// Whether the device is the CPU backend (`cpu` or `flex`), for checks that only hold there (memory that
+    /// the process maps).
+    pub fn is_cpu(&self) -> bool {
+        is_cpu(&self.device)
+    }
+}
+
+/// Whether `name` names the CPU backend.
+fn is_cpu(name: &str) -> bool {
+    matches!(name.trim().to_ascii_lowercase().as_str(), "cpu" | "flex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[command(flatten)]
+        precision: PrecisionArg,
+    }
+
+    #[test]
+    fn flags() {
+        let args = Args::parse_from(["p"]);
+        assert!(args.device.is_cpu());
+        assert_eq!(args.precision.precision, cadet_model::Precision::F32);
+        let args = Args::parse_from(["p", "--precision", "bf16"]);
+        assert_eq!(
+            args.precision.on(&Device::flex()).unwrap(),
+            cadet_model::Precision::Bf16
+        );
+        assert!(Args::try_parse_from(["p", "--precision", "f16"]).is_err());
+        assert_eq!(args.device.open().unwrap(), Device::flex());
+        let args = Args::parse_from(["p", "--device", "tpu"]);
+        assert!(args.device.open().is_err());
+        // A cache with the CPU backend is a mistake to point out, not to ignore.
+        let args = Args::parse_from(["p", "--device", " CPU ", "--tune-cache", "/tmp/x"]);
+        let err = args.device.open().unwrap_err().to_string();
+        assert!(err.contains("tune-cache"), "{err}");
+        let two = ["cpu".to_string(), "flex".to_string()];
+        assert_eq!(args.device.open_each(&two).map(|d| d.len()).ok(), None);
+        assert_eq!(
+            Args::parse_from(["p"])
+                .device
+                .open_each(&two)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}
