@@ -1,6 +1,6 @@
 //! Real-data check of the pretrained CIFAR-10 ResNets in `../shared/data/resnet-cifar10/`: loads the weights into
 //! `cadet_model::CifarResNet` and measures accuracy on the lossless CIFAR-10 test images 0–999 (and, with
-//! `--jpeg`, on the 10,000 JPEG test images).
+//! `--jpeg`, on the JPEG test images, 10,000 in `../shared/data`).
 //!
 //! ```text
 //! cargo run --release --example cifar_resnet -- --data ../shared/data [--depth 20] [--jpeg]
@@ -32,7 +32,7 @@ struct Args {
     /// 20, 32, 44 or 56.
     #[arg(long, default_value_t = 20)]
     depth: usize,
-    /// Also evaluate on the 10,000 JPEG test images.
+    /// Also evaluate on the JPEG test images (cifar10-jpeg/test, 10,000 images).
     #[arg(long)]
     jpeg: bool,
 }
@@ -65,8 +65,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let acc = accuracy(&model, jpeg.images_f32().view(), jpeg.labels(), 250)?;
         println!(
-            "ResNet-{} on JPEG CIFAR-10 test (10,000): {:.1}% ({:.1} s)",
+            "ResNet-{} on JPEG CIFAR-10 test ({} images): {:.1}% ({:.1} s)",
             args.depth,
+            jpeg.len(),
             100.0 * acc,
             t.elapsed().as_secs_f64()
         );

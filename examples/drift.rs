@@ -86,13 +86,18 @@ fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
     let mut results = Vec::with_capacity(args.batches.len());
     for path in &args.batches {
         let batch = load(path)?;
-        if batch == reference {
-            return Err(format!(
-                "{}: holds the same features as the reference {}; a batch is new data",
-                path.display(),
-                args.reference.display()
-            )
-            .into());
+        // A batch that is the reference (reordered or not), or in large part: refused; a few rows: said.
+        let shared = cadet_report::overlap::shared_rows(reference.view(), batch.view());
+        let names = (
+            format!("the reference {}", args.reference.display()),
+            format!("the batch {}", path.display()),
+        );
+        if let Some(warning) = cadet_report::overlap::two_samples(
+            (&names.0, reference.nrows()),
+            (&names.1, batch.nrows()),
+            shared,
+        )? {
+            eprintln!("{warning}");
         }
         let r = monitor
             .test(batch.view(), args.alpha)
@@ -113,11 +118,19 @@ fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
         _ => args.alpha / results.len() as f64,
     };
     if smallest > needed {
+        let perms = (1.0 / needed).ceil() - 1.0;
+        let remedy = if perms <= cadet::mmd::MAX_PERMUTATIONS as f64 {
+            format!("raise --perms to at least {perms:.0}")
+        } else {
+            format!(
+                "no --perms up to {} reaches it: give a larger --alpha",
+                cadet::mmd::MAX_PERMUTATIONS
+            )
+        };
         eprintln!(
             "warning: the smallest p-value with {} permutations is {smallest:.2e}, above the level {needed:.2e} \
-             a batch needs ({correction:?}): raise --perms to at least {:.0}",
+             a batch needs ({correction:?}): {remedy}",
             args.perms,
-            (1.0 / needed).ceil()
         );
     }
     // Benjamini–Hochberg's threshold is 0 when it flags nothing: said in words, not as `p ≤ 0.0000`.

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use cadet::mmd::{CosineKernel, GaussianKernel, LinearKernel, PermutationTest, TestResult};
 use cadet_core::Kernel;
+use cadet_report::overlap::{shared_rows, two_samples};
 use clap::{Parser, ValueEnum};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -192,14 +193,6 @@ fn main() -> std::process::ExitCode {
         );
         cadet_report::cli::distinct_files(&files)?;
         let (x, y) = (load("X", x_path)?, load("Y", y_path)?);
-        if x == y {
-            return Err(format!(
-                "X ({}) and Y ({}) hold the same features: the test needs two different sets",
-                x_path.display(),
-                y_path.display()
-            )
-            .into());
-        }
         if y.ncols() != x.ncols() {
             return Err(format!(
                 "Y ({}) has {} features per row, X ({}) has {}: embed both with the same model",
@@ -210,19 +203,21 @@ fn main() -> std::process::ExitCode {
             )
             .into());
         }
+        // A set against itself, reordered or in large part: refused; a few rows in common: said.
+        let (xn, yn) = (
+            format!("X ({})", x_path.display()),
+            format!("Y ({})", y_path.display()),
+        );
+        let shared = shared_rows(x.view(), y.view());
+        if let Some(warning) = two_samples((&xn, x.nrows()), (&yn, y.nrows()), shared)? {
+            eprintln!("{warning}");
+        }
         let p2 = args
             .clean_calibration
             .as_deref()
             .map(|p| load("--clean-calibration", p))
             .transpose()?;
         if let Some(p2) = &p2 {
-            // The clean sample is a third set: a copy of X or Y makes the test compare a set with itself.
-            if *p2 == x || *p2 == y {
-                return Err(
-                    "--clean-calibration holds the same features as X or Y: MMD-CC needs a third, clean sample"
-                        .into(),
-                );
-            }
             if p2.ncols() != x.ncols() {
                 return Err(format!(
                     "--clean-calibration: {} features per row, X has {}",
@@ -238,6 +233,14 @@ fn main() -> std::process::ExitCode {
                     y.nrows()
                 )
                 .into());
+            }
+            // The clean sample is a third set: a copy of X or Y (reordered or not) compares a set with itself.
+            for (name, set) in [(&xn, &x), (&yn, &y)] {
+                let shared = shared_rows(set.view(), p2.view());
+                let clean = ("--clean-calibration", p2.nrows());
+                if let Some(warning) = two_samples((name, set.nrows()), clean, shared)? {
+                    eprintln!("{warning}");
+                }
             }
         }
         run(&test, kernel.as_ref(), &x, &y, p2.as_ref())

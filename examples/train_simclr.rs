@@ -110,6 +110,18 @@ fn monitor(args: &Args, data: &Dataset) -> Result<Option<KnnMonitor>, Box<dyn st
         )
         .into());
     }
+    // Probe images that are training images (a copy of --folder) measure memorisation, not features.
+    let seen = data.images_in(&queries);
+    if seen > 0 {
+        let message = format!(
+            "--probe: {seen} of its {} images are training images (pixel for pixel)",
+            queries.len()
+        );
+        if 2 * seen >= queries.len() {
+            return Err(format!("{message}; give held-out images").into());
+        }
+        eprintln!("warning: {message}; the k-NN accuracy counts them");
+    }
     let stride = data.len().div_ceil(2000);
     let picked: Vec<usize> = (0..data.len()).step_by(stride).collect();
     let bank = data.select(&picked)?;

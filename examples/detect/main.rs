@@ -261,14 +261,20 @@ fn run(args: &Args) -> Result<(), BoxError> {
     };
     let smallest = 1.0 / (cal.x2_size() + 1) as f64;
     if smallest > args.alpha {
+        // A level below 1e-9 would need over a billion calibration images: said as out of reach (α = 4e-324
+        // asked for "inf images").
+        let needed = (1.0 / args.alpha).ceil() - 1.0;
+        let remedy = if needed <= 1e9 {
+            format!("calibrate on at least {needed} images")
+        } else {
+            "no calibration set can reach it: give a larger α".to_string()
+        };
         eprintln!(
-            "warning: with |X2| = {} the smallest p-value is 1/{} = {smallest:.4} > α = {}: no image can be \
-             flagged; calibrate on at least {} images",
+            "warning: with |X2| = {} the smallest p-value is 1/{} = {smallest:.4} > α = {:e}: no image can be \
+             flagged; {remedy}",
             cal.x2_size(),
             cal.x2_size() + 1,
             args.alpha,
-            // A float: `as usize` saturated at 18446744073709551615 for α below about 5e-20.
-            (1.0 / args.alpha).ceil()
         );
     }
     let report = CadetReport::new(&cal, &sets, args.alpha)?;

@@ -141,23 +141,56 @@ pub(super) fn load(
     } else {
         None
     };
-    // A pool file holding X1's own features (a copy of x1.npy under another name) would make X1 and X2 share
-    // every image, as x1.npy itself would.
-    if let Some(x1) = &x1_file {
-        for (name, range) in names.iter().zip(&ranges) {
-            if range.len() == x1.dim().0 && pool.slice(ndarray::s![range.clone(), .., ..]) == x1 {
-                return Err(format!(
-                    "--pool: {name} holds the same features as x1.npy, the reference X1 (--reference file); \
-                     the pool holds the in-distribution images X2 and the test images are drawn from"
-                )
-                .into());
-            }
-        }
-    }
+    check_distinct_images(&names, &ranges, &pool, x1_file.as_ref())?;
     Ok(Pool {
         names,
         ranges,
         features: pool,
         x1: x1_file,
     })
+}
+
+/// The pool's images must be distinct images, none of them X1's: X2 and a test set drawn from a pool holding
+/// an image twice (a file and its copy) can share it, and a pool image that is an X1 image is scored against
+/// itself; the rates measured would not be of exchangeable data. A file with at least half its images repeated
+/// elsewhere in the pool, or in X1, is refused; fewer are said.
+fn check_distinct_images(
+    names: &[String],
+    ranges: &[Range<usize>],
+    pool: &ndarray::Array3<f32>,
+    x1: Option<&ndarray::Array3<f32>>,
+) -> Result<(), BoxError> {
+    use cadet_report::overlap::{repeated_images, shared_images};
+    for (i, (name, range)) in names.iter().zip(ranges).enumerate() {
+        let part = pool.slice(ndarray::s![range.clone(), .., ..]);
+        let earlier = pool.slice(ndarray::s![..range.start, .., ..]);
+        let within = repeated_images(part);
+        let across = if i == 0 {
+            0
+        } else {
+            shared_images(earlier, part)
+        };
+        let in_x1 = x1.map_or(0, |x1| shared_images(x1.view(), part));
+        for (count, whose) in [
+            (within + across, "other images of the pool".to_string()),
+            (in_x1, "images of X1 (x1.npy, --reference file)".to_string()),
+        ] {
+            if count == 0 {
+                continue;
+            }
+            let message = format!(
+                "--pool: {count} of the {} images of {name} are {whose}",
+                part.dim().0
+            );
+            if 2 * count >= part.dim().0 {
+                return Err(format!(
+                    "{message}: the pool holds distinct in-distribution images, X2 and the test images are \
+                     drawn from it"
+                )
+                .into());
+            }
+            eprintln!("warning: {message}; X2 and a test set may share them");
+        }
+    }
+    Ok(())
 }

@@ -103,6 +103,38 @@ impl Dataset {
         })
     }
 
+    /// How many images of `other` are, pixel for pixel, images of this data set (whatever their order, labels
+    /// or file names): a probe or test set that holds training images measures nothing about generalisation.
+    ///
+    /// ```
+    /// use cadet_data::Synthetic;
+    /// let train = Synthetic { classes: 2, per_class: 5, size: 8, seed: 1, plain: false }.generate()?;
+    /// let other = Synthetic { classes: 2, per_class: 5, size: 8, seed: 2, plain: false }.generate()?;
+    /// assert_eq!(train.images_in(&train.select(&[3, 0, 7])?), 3);
+    /// assert_eq!(train.images_in(&other), 0);
+    /// # Ok::<(), cadet_data::Error>(())
+    /// ```
+    pub fn images_in(&self, other: &Dataset) -> usize {
+        use std::hash::{Hash, Hasher};
+        // 64-bit hashes of the pixels (DefaultHasher::new() has fixed keys), not copies of the images.
+        let hashes = |d: &Dataset| -> Vec<u64> {
+            d.images
+                .outer_iter()
+                .map(|image| {
+                    let mut h = std::hash::DefaultHasher::new();
+                    image.shape().hash(&mut h);
+                    image.iter().for_each(|v| v.hash(&mut h));
+                    h.finish()
+                })
+                .collect()
+        };
+        let known: std::collections::HashSet<u64> = hashes(self).into_iter().collect();
+        hashes(other)
+            .into_iter()
+            .filter(|h| known.contains(h))
+            .count()
+    }
+
     /// Only the images whose class is in `classes` (labels and class names unchanged).
     pub fn with_classes(&self, classes: &[u32]) -> Dataset {
         let keep: Vec<usize> = (0..self.len())

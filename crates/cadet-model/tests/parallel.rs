@@ -346,6 +346,17 @@ fn bad_shard_settings_are_errors() {
     let two = new(TrainConfig::new(8, 1, LarsConfig::new()).with_shards(2)).unwrap();
     assert_eq!(two.shard_devices().len(), 2);
     assert!(two.with_shard_devices(&[Device::flex()]).is_err());
+    // Per-shard batch norm over one image per shard (its two views alone) is refused; synchronised is fine,
+    // and so are two images per shard.
+    let one_each = || TrainConfig::new(8, 1, LarsConfig::new()).with_shards(8);
+    assert!(new(one_each().with_sync_batch_norm(false)).is_err());
+    assert!(new(one_each()).is_ok());
+    assert!(
+        new(TrainConfig::new(8, 1, LarsConfig::new())
+            .with_shards(4)
+            .with_sync_batch_norm(false))
+        .is_ok()
+    );
     // SimCLRv2 encoders have no sharded forward: more than one shard is refused up front.
     let v2 = SimClrConfig::new(
         cadet_model::SimClrV2Config::new(18)

@@ -1,7 +1,7 @@
 //! Checks the example programs share for their flags and output paths, so that a bad value is refused at
 //! parse time, before any data is loaded or any model trained.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// A clap value parser for a duration in minutes: a finite, non-negative number, at most a year (525,600).
 /// `NaN`, `-1` and `1e300` are refused here rather than panicking in `Duration::from_secs_f64` hours later.
@@ -54,23 +54,60 @@ pub fn count_between(
     }
 }
 
-/// The path as the file system resolves it: its longest existing ancestor resolved (symbolic links, `.`,
-/// `..`), joined with the components that do not exist yet.
-fn resolved(path: &Path) -> Option<PathBuf> {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(path)
+/// `path` made absolute (from the working folder), with `.` and `..` applied to the words as written, no link
+/// followed: where the user pointed, through whatever links the path crosses.
+fn lexical(path: &Path) -> Option<PathBuf> {
+    let absolute = match path.is_absolute() {
+        true => path.to_path_buf(),
+        false => std::env::current_dir().ok()?.join(path),
     };
-    let mut rest = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(p) = existing.canonicalize() {
-            return Some(rest.iter().rev().fold(p, |acc, c| acc.join(c)));
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
         }
-        rest.push(existing.file_name()?.to_os_string());
-        existing = existing.parent()?;
     }
+    Some(out)
+}
+
+/// The path as the file system resolves it: each existing component with its symbolic links followed, `..`
+/// applied to what it resolved to, and the components that do not exist yet (with their own `..`, as
+/// `create_dir_all` applies them) joined as written.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let absolute = match path.is_absolute() {
+        true => path.to_path_buf(),
+        false => std::env::current_dir().ok()?.join(path),
+    };
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            Component::Normal(name) => {
+                let next = out.join(name);
+                out = next.canonicalize().unwrap_or(next);
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Where a write to the file `path` lands: its folder resolved, joined with its own name (a write by temporary
+/// file and rename replaces a symbolic link there, not the link's target).
+fn written_entry(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(resolved(folder)?.join(name))
 }
 
 /// Checks an output file given by `flag` before any work: its folder exists and is a folder, the path is not a
@@ -135,9 +172,12 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
-    let Some(out) = resolved(path) else {
-        return Ok(());
-    };
+    // Where the output is, three ways: as written (through the links it crosses), as resolved (where the bytes
+    // go when a link is written through), and the entry a rename replaces (a link's own place).
+    let outs: Vec<PathBuf> = [lexical(path), resolved(path), written_entry(path)]
+        .into_iter()
+        .flatten()
+        .collect();
     // An input folder's symbolic links to folders elsewhere (a data folder made of links to the real data
     // sets) are inputs too: an output inside their targets lands in the data.
     let mut all: Vec<(&Path, PathBuf)> = Vec::new();
@@ -146,22 +186,26 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
             continue;
         };
         all.extend(linked_folders(&input_path).into_iter().map(|t| (*input, t)));
+        all.extend(lexical(input).map(|l| (*input, l)));
         all.push((*input, input_path));
     }
     for (input, input_path) in all {
-        if input_path == out {
-            return Err(format!(
-                "{flag} {}: is the input {}; writing it would destroy it",
-                path.display(),
-                input.display()
-            ));
-        }
-        if input_path.is_dir() && out.starts_with(&input_path) {
-            return Err(format!(
-                "{flag} {}: is inside the input folder {}; write it elsewhere",
-                path.display(),
-                input.display()
-            ));
+        let is_folder = input_path.is_dir();
+        for out in &outs {
+            if input_path == *out {
+                return Err(format!(
+                    "{flag} {}: is the input {}; writing it would destroy it",
+                    path.display(),
+                    input.display()
+                ));
+            }
+            if is_folder && out.starts_with(&input_path) {
+                return Err(format!(
+                    "{flag} {}: is inside the input folder {}; write it elsewhere",
+                    path.display(),
+                    input.display()
+                ));
+            }
         }
     }
     Ok(())
@@ -200,13 +244,15 @@ pub fn distinct_files(named: &[(&str, &Path)]) -> Result<(), String> {
     Ok(())
 }
 
-/// The resolved targets of the symbolic links to folders inside `dir`, two levels deep (at most 10,000 entries
-/// looked at): the folders a data folder made of links really reads.
+/// The resolved targets of the symbolic links (to folders and files) inside `dir`, four levels deep (the class folders of a
+/// data folder's data sets), looking at up to 200,000 entries: the folders a data folder made of links really
+/// reads, which an output named by their own path would land in. (An output named through the data folder's
+/// path is caught whatever the depth: see [`not_an_input`].)
 fn linked_folders(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut budget = 10_000usize;
+    let mut budget = 200_000usize;
     let mut level = vec![dir.to_path_buf()];
-    for _ in 0..2 {
+    for _ in 0..4 {
         let mut next = Vec::new();
         for folder in level {
             let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -217,10 +263,15 @@ fn linked_folders(dir: &Path) -> Vec<PathBuf> {
                 if budget == 0 {
                     return found;
                 }
-                let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
-                match entry.path().canonicalize() {
-                    Ok(target) if target.is_dir() && is_link => found.push(target),
-                    Ok(target) if target.is_dir() => next.push(entry.path()),
+                // The entry's type comes with the listing: only links are resolved (a stat each), only folders
+                // entered, so the image files of a data set cost little.
+                match entry.file_type() {
+                    Ok(t) if t.is_symlink() => {
+                        if let Ok(target) = entry.path().canonicalize() {
+                            found.push(target);
+                        }
+                    }
+                    Ok(t) if t.is_dir() => next.push(entry.path()),
                     _ => {}
                 }
             }
@@ -318,5 +369,44 @@ mod tests {
             assert!(e.contains("input"), "{e}");
         }
         assert!(super::not_an_input("--out", &dir.path().join("elsewhere"), &[&data]).is_ok());
+    }
+
+    /// Hostile pass 13: three ways past the output checks, each of which wrote into an input.
+    #[cfg(unix)]
+    #[test]
+    fn links_dotdot_and_deep_links_do_not_get_outputs_into_inputs() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |out: &std::path::Path, input: &std::path::Path| {
+            super::not_an_input("--out", out, &[input]).is_err()
+        };
+        // A symbolic link to a file outside, inside the input: a rename would replace the link (the data's
+        // labels file became a report).
+        let outside = dir.path().join("outside.js");
+        std::fs::write(&outside, b"labels").unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        symlink(&outside, data.join("labels.js")).unwrap();
+        assert!(refused(&data.join("labels.js"), &data));
+        // `..` after a folder that does not exist yet (create_dir_all makes it, then climbs out of it).
+        let dotdot = dir.path().join("not-yet").join("..").join("data");
+        assert!(refused(&dotdot, &data));
+        assert!(refused(&dotdot.join("grids"), &data));
+        // A class folder linked three levels down, written through the data folder's own path.
+        let own = dir.path().join("own-cat");
+        std::fs::create_dir(&own).unwrap();
+        let test = data.join("cifar10-jpeg").join("test");
+        std::fs::create_dir_all(&test).unwrap();
+        symlink(&own, test.join("cat")).unwrap();
+        assert!(refused(&test.join("cat"), &data));
+        assert!(
+            refused(&own.join("fgsm.npy"), &data),
+            "the link's target by its own path"
+        );
+        // Elsewhere is fine, `..` included.
+        let elsewhere = dir.path().join("not-yet").join("..").join("results");
+        assert!(super::not_an_input("--out", &elsewhere, &[&data]).is_ok());
+        // The target of a file link in the data is the data's file, by its own path.
+        assert!(refused(&outside, &data));
     }
 }

@@ -4,7 +4,7 @@
 //! of `cadet` does not compile plotting and fonts: [`report`] (the detection table, the paper's Table 5, the
 //! side-by-side comparison of detection methods and baselines, the standard pictures), [`paper_tables`] (the paper's CIFAR tables and Figure 2 as `reproduce_cifar` writes them), [`plots`] (ROC curves,
 //! histograms and line charts as PNG with a compiled-in font, or SVG) and [`adaptive`] (attacks against
-//! detectors, as the attacker sees them); [`cli`] holds the checks the programs share for flags and output paths, [`device`] the `--device` flags, [`progress`] their progress lines.
+//! detectors, as the attacker sees them); [`cli`] holds the checks the programs share for flags and output paths, [`device`] the `--device` flags, [`overlap`] the images two feature sets share, [`progress`] their progress lines.
 //! Every fallible function returns [`enum@Error`], which keeps the failing crate's error as its source.
 //!
 //! ```
@@ -21,6 +21,7 @@ pub mod adaptive;
 pub mod cli;
 pub mod device;
 mod error;
+pub mod overlap;
 pub mod paper_tables;
 pub mod plots;
 pub mod progress;

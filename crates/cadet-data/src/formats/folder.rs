@@ -428,6 +428,18 @@ mod tests {
             e.contains("CIFAR-10 class folders") && e.contains("aaa"),
             "{e}"
         );
+        std::fs::remove_dir_all(dir.path().join("aaa")).unwrap();
+        // A class folder whose images moved into a subfolder: nine classes read as ten (hostile pass 13).
+        std::fs::create_dir(dir.path().join("cat/sub")).unwrap();
+        std::fs::rename(
+            dir.path().join("cat/0.png"),
+            dir.path().join("cat/sub/0.png"),
+        )
+        .unwrap();
+        let e = crate::formats::cifar10_folder(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none in") && e.contains("cat"), "{e}");
     }
 
     /// An annotation line naming a file outside the images folder is refused: `../x.png` and absolute paths

@@ -32,7 +32,9 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
 
 /// A CIFAR-10 split stored as an image folder (`cifar10-jpeg/train` or `/test` of `../shared/data`): one folder
 /// per class, named and therefore labelled as [`CIFAR10_CLASSES`]. A folder more, less or misnamed shifted every
-/// label, and a classifier's accuracy read 2 % where it is 81 %: it is an error here.
+/// label, and a classifier's accuracy read 2 % where it is 81 %: it is an error here. So is a class folder
+/// without images (empty, its images moved into a subfolder, a link to another folder): an accuracy over nine
+/// classes read as CIFAR-10's.
 pub fn cifar10_folder(dir: impl AsRef<std::path::Path>) -> crate::Result<crate::Dataset> {
     let dir = dir.as_ref();
     let data = ImageFolder::new(dir).load()?;
@@ -41,6 +43,14 @@ pub fn cifar10_folder(dir: impl AsRef<std::path::Path>) -> crate::Result<crate::
             what: "CIFAR-10 class folders",
             expected: CIFAR10_CLASSES.join(", "),
             got: format!("{} in {}", data.classes().join(", "), dir.display()),
+        });
+    }
+    let counts = data.class_counts();
+    if let Some(empty) = counts.iter().position(|&n| n == 0) {
+        return Err(crate::Error::Mismatch {
+            what: "CIFAR-10 class folders",
+            expected: "images in each of the ten class folders".into(),
+            got: format!("none in {}", dir.join(CIFAR10_CLASSES[empty]).display()),
         });
     }
     Ok(data)

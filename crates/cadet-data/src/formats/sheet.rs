@@ -55,6 +55,9 @@ pub fn convnetjs_labels(text: &str) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// Images per train sheet (`cifar10_batch_0.png` to `_3.png`).
+const TRAIN_SHEET_ROWS: usize = 1000;
+
 /// The lossless CIFAR-10 subset of `dir`: train images 0–3,999 (`cifar10_batch_0..3.png`) and test images
 /// 0–999 (`cifar10_batch_50.png`), labelled from `cifar10_labels.js` (50,000 train labels, then test 0–999).
 pub fn cifar10_lossless(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
@@ -69,6 +72,22 @@ pub fn cifar10_lossless(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let train_sheets: Vec<Array4<u8>> = (0..4)
         .map(|i| load(&format!("cifar10_batch_{i}.png")))
         .collect::<Result<_>>()?;
+    // Train labels are positional over the four sheets: a sheet of 999 rows gave every image of the later
+    // sheets its neighbour's label. Each holds 1000 images, as upstream's do.
+    if let Some((i, sheet)) = train_sheets
+        .iter()
+        .enumerate()
+        .find(|(_, sheet)| sheet.dim().0 != TRAIN_SHEET_ROWS)
+    {
+        return Err(Error::Malformed {
+            path: dir.join(format!("cifar10_batch_{i}.png")),
+            format: "convnetjs image sheet",
+            reason: format!(
+                "{} rows; a train sheet holds {TRAIN_SHEET_ROWS} images (their labels are found by position)",
+                sheet.dim().0
+            ),
+        });
+    }
     let views: Vec<_> = train_sheets.iter().map(|a| a.view()).collect();
     let train = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shape");
     let test = load("cifar10_batch_50.png")?;
@@ -143,13 +162,21 @@ mod tests {
     #[test]
     fn bad_labels_name_the_labels_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut png = Vec::new();
-        image::RgbImage::new(1024, 1)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        let sheet = |rows: u32| {
+            let mut png = Vec::new();
+            image::RgbImage::new(1024, rows)
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .unwrap();
+            png
+        };
+        for name in ["0", "1", "2", "3"] {
+            std::fs::write(
+                dir.path().join(format!("cifar10_batch_{name}.png")),
+                sheet(1000),
+            )
             .unwrap();
-        for name in ["0", "1", "2", "3", "50"] {
-            std::fs::write(dir.path().join(format!("cifar10_batch_{name}.png")), &png).unwrap();
         }
+        std::fs::write(dir.path().join("cifar10_batch_50.png"), sheet(1)).unwrap();
         let write_labels = |labels: &[u32]| {
             let list: Vec<String> = labels.iter().map(u32::to_string).collect();
             let text = format!("var labels=[{}];", list.join(","));
@@ -158,7 +185,7 @@ mod tests {
         let mut labels = vec![3u32; 50_001];
         write_labels(&labels);
         let (train, test) = cifar10_lossless(dir.path()).unwrap();
-        assert_eq!((train.len(), test.len()), (4, 1));
+        assert_eq!((train.len(), test.len()), (4000, 1));
         labels[50_000] = 10;
         write_labels(&labels);
         let err = cifar10_lossless(dir.path()).unwrap_err().to_string();
@@ -170,6 +197,15 @@ mod tests {
         let err = cifar10_lossless(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("cifar10_labels.js") && err.contains("100 labels"),
+            "{err}"
+        );
+        // A train sheet a row short shifted the labels of every later sheet (hostile pass 13).
+        labels[50_000] = 3;
+        write_labels(&labels);
+        std::fs::write(dir.path().join("cifar10_batch_1.png"), sheet(999)).unwrap();
+        let err = cifar10_lossless(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("cifar10_batch_1.png") && err.contains("999 rows"),
             "{err}"
         );
     }

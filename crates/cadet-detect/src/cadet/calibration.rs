@@ -308,19 +308,18 @@ impl Calibration {
         let Some(means) = set.image_means() else {
             return Ok(0);
         };
-        let bits = |row: ndarray::ArrayView1<'_, f32>| {
-            row.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        let rows = |a: ndarray::ArrayView2<'_, f32>| -> Vec<Vec<f64>> {
+            a.outer_iter()
+                .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+                .collect()
         };
-        let kept: std::collections::HashSet<Vec<u32>> = kept.outer_iter().map(bits).collect();
-        Ok(means
-            .outer_iter()
-            .filter(|row| kept.contains(&bits(*row)))
-            .count())
+        Ok(super::same_images::count_matches(&rows(kept), &rows(means)))
     }
 
-    /// How many of the scored images are images of X⁽²⁾ itself: their statistics equal, bit for bit, those the
-    /// calibration keeps of an X⁽²⁾ image (features of other images, or of the same images through other
-    /// transforms, never do). A p-value is only valid for images outside X⁽²⁾: a set scored against its own
+    /// How many of the scored images are images of X⁽²⁾ itself: their statistics equal those the calibration
+    /// keeps of an X⁽²⁾ image, to the rounding of sums taken in another order (relative 1e-6: the same images
+    /// with their transform views reordered match; features of other images, or of the same images through
+    /// other transforms, do not). A p-value is only valid for images outside X⁽²⁾: a set scored against its own
     /// calibration images is rejected at a rate that promises nothing. 0 for version-1 files, which keep no
     /// statistics of X⁽²⁾.
     ///
@@ -337,13 +336,8 @@ impl Calibration {
     /// # Ok::<(), cadet_detect::Error>(())
     /// ```
     pub fn x2_images_among(&self, scores: &[ImageScore]) -> usize {
-        let bits = |row: &[f64]| row.iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
-        let x2: std::collections::HashSet<Vec<u64>> =
-            self.combination.x2.iter().map(|row| bits(row)).collect();
-        scores
-            .iter()
-            .filter(|s| x2.contains(&bits(&s.statistics)))
-            .count()
+        let statistics: Vec<Vec<f64>> = scores.iter().map(|s| s.statistics.clone()).collect();
+        super::same_images::count_matches(&self.combination.x2, &statistics)
     }
 
     /// The weight `γ` of the second statistic in a weighted sum (the paper's `γ`), `None` for other methods.

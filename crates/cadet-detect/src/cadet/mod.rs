@@ -2,6 +2,7 @@
 
 mod calibration;
 mod features;
+mod same_images;
 
 pub use calibration::{Calibration, EmbedderIdentity, ImageScore, Scorer};
 

@@ -188,6 +188,18 @@ impl SimClrTrainer {
                 ),
             });
         }
+        // Batch norm over a shard's own rows: with one image a shard holds its two views alone, which batch norm
+        // maps to opposite vectors (every positive pair at cosine −1; the loss rises as it trains).
+        if !config.sync_batch_norm && micro / config.shards < 2 {
+            return Err(Error::InvalidConfig {
+                name: "shards",
+                reason: format!(
+                    "{} image(s) per shard with per-shard batch norm: each shard needs at least 2 (or \
+                     synchronised batch norm)",
+                    micro / config.shards
+                ),
+            });
+        }
         if config.shards > 1 && matches!(model.encoder, crate::EncoderConfig::SimClrV2 { .. }) {
             return Err(Error::InvalidConfig {
                 name: "shards",
