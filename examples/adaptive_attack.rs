@@ -158,7 +158,15 @@ fn run(args: Args) -> Result<(), BoxError> {
     let test = cadet::data::formats::cifar10_folder(args.data.join("cifar10-jpeg/test"))?;
     let used = args.x1 + args.x2 + args.n_clean + args.n;
     if used > test.len() {
-        return Err(format!("{used} images asked for, {} JPEG test images", test.len()).into());
+        return Err(format!(
+            "--x1 {} + --x2 {} + --n-clean {} + --n {} = {used} images asked for, the JPEG test set has {}",
+            args.x1,
+            args.x2,
+            args.n_clean,
+            args.n,
+            test.len()
+        )
+        .into());
     }
     let parts = test.split(&[args.x1, args.x2, args.n_clean, args.n], 11)?;
     let (x1, x2, clean, to_attack) = (&parts[0], &parts[1], &parts[2], &parts[3]);

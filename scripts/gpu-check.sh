@@ -41,6 +41,10 @@ for pass in cold warm; do
       | tee -a "$OUT/burn.jsonl"
   done
 done
+# Mixed precision (bf16 forward, f32 weights, batch norm and loss).
+for what in infer train; do
+  ./gpu_bench --device cuda:0 --what $what --batch 128 --size 224 --precision bf16 | tee -a "$OUT/burn.jsonl"
+done
 ./gpu_bench --device cuda:0 --what compare | tee -a "$OUT/burn.jsonl"
 ./gpu_bench --device cuda:0 --what phases --batch 128 --size 224 | tee -a "$OUT/burn.jsonl"
 ./gpu_bench --device cuda:0 --what pgd --pgd-batch 64 --size 224 | tee -a "$OUT/burn.jsonl"

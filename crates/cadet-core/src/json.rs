@@ -15,9 +15,16 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+/// A byte-order mark, which some editors put at the start of a file they save, and JSON does not allow.
+const BOM: &str = "\u{feff}";
+const BOM_MESSAGE: &str = "the text starts with a byte-order mark (EF BB BF), which JSON does not allow: save it as UTF-8 without one";
+
 /// Checks that no object in the JSON text `bytes` holds a key twice, at any depth: `Err` names the first
 /// repeated key by its path (`train.temperature`, `reference.mu[3]`), or says why the text is not JSON.
 pub fn unique_keys(bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(BOM.as_bytes()) {
+        return Err(BOM_MESSAGE.into());
+    }
     let mut reader = serde_json::Deserializer::from_slice(bytes);
     Unique {
         path: String::new(),
@@ -38,6 +45,9 @@ pub fn unique_keys(bytes: &[u8]) -> Result<(), String> {
 /// assert!(shown.contains("0.7"), "{shown}");
 /// ```
 pub fn with_context(error: &serde_json::Error, text: &str) -> String {
+    if text.starts_with(BOM) {
+        return format!("{error}: {BOM_MESSAGE}");
+    }
     let (line, column) = (error.line(), error.column());
     if line == 0 {
         return error.to_string();
@@ -147,7 +157,20 @@ impl<'de> Visitor<'de> for Unique {
 
 #[cfg(test)]
 mod tests {
-    use super::unique_keys;
+    use super::{unique_keys, with_context};
+
+    /// A file saved with a byte-order mark said "expected value at line 1 column 1" (hostile pass 13).
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let text = "\u{feff}{\"n_trs\": 4}";
+        assert!(
+            unique_keys(text.as_bytes())
+                .unwrap_err()
+                .contains("byte-order mark")
+        );
+        let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
+        assert!(with_context(&e, text).contains("byte-order mark"));
+    }
 
     #[test]
     fn repeated_keys_are_found_at_any_depth_and_named() {

@@ -150,6 +150,14 @@ pub fn annotated_folder(
             }
         }
     }
+    // An empty list was reported as an images folder without images.
+    if rows.is_empty() {
+        return Err(Error::Malformed {
+            path: ann.to_path_buf(),
+            format: "annotation file",
+            reason: "no `file<TAB>class` line: it lists no image".into(),
+        });
+    }
     let mut classes: Vec<String> = rows.iter().map(|(_, c)| c.clone()).collect();
     classes.sort();
     classes.dedup();
@@ -620,6 +628,19 @@ mod tests {
             ImageFolder::new(dir.path().join("missing")).load(),
             Err(Error::Io { .. })
         ));
+    }
+
+    #[test]
+    fn an_empty_annotation_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("val_annotations.txt"), "\n  \n").unwrap();
+        let e = annotated_folder(dir.path(), dir.path().join("val_annotations.txt"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("val_annotations.txt") && e.contains("lists no image"),
+            "{e}"
+        );
     }
 
     #[test]

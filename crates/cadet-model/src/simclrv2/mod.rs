@@ -124,6 +124,9 @@ impl SimClrV2Config {
                     return Err(invalid());
                 }
                 config.base_width = digits.parse().map_err(|_| invalid())?;
+                if config.base_width == 0 {
+                    return Err(invalid());
+                }
             }
         }
         Ok(config)
@@ -149,7 +152,7 @@ impl SimClrV2Config {
         if let Some(base) = Self::metadata_base_width(path, &header.metadata)? {
             config.base_width = base;
         }
-        Ok(config)
+        config.checked_for(path)
     }
 
     /// The architecture `arch` ([`Self::from_arch`]) for the checkpoint at `path`: depth, multiplier and
@@ -164,7 +167,28 @@ impl SimClrV2Config {
                 config.base_width = base;
             }
         }
-        Ok(config)
+        config.checked_for(path)
+    }
+
+    /// This configuration, read for the file at `path`, when it can be built (its sizes checked as
+    /// [`Self::init`] checks them): an error naming the file otherwise (a base width of 0 or 100,000 in a
+    /// file's metadata was reported as a bare `base_width` setting).
+    fn checked_for(self, path: &Path) -> Result<Self> {
+        let params = self
+            .num_params()
+            .and_then(|p| Ok(p + self.num_running_stats()?))
+            .and_then(|p| check_model_size("arch", &self.name(), p as u128));
+        match params {
+            Ok(()) => Ok(self),
+            Err(e) => Err(Error::Weights {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the architecture its metadata or name gives (depth {}, width multiplier {}, base width {}) \
+                     cannot be built: {e}",
+                    self.depth, self.width_multiplier, self.base_width
+                ),
+            }),
+        }
     }
 
     fn metadata_base_width(
@@ -302,7 +326,8 @@ impl SimClrV2Config {
     /// [`Limits::max_alloc_bytes`](cadet_core::limits::Limits) ([`Error::InvalidConfig`]).
     pub fn init(&self, device: &Device) -> Result<SimClrV2ResNet> {
         let params = self.num_params()? + self.num_running_stats()?;
-        check_model_size("base_width", &self.name(), params as u128)?;
+        // Named for the whole architecture: depth, width multiplier and base width together set the size.
+        check_model_size("arch", &self.name(), params as u128)?;
         blocks::build(self, device)
     }
 }
@@ -345,6 +370,35 @@ fn parse_prefix(text: &str) -> Option<(usize, usize, bool, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A base width from a file's metadata that cannot be built is an error naming the file (it was a bare
+    /// `base_width` setting, raised when the network was built); `_w0` in an architecture is no architecture.
+    #[test]
+    fn unbuildable_architectures_of_a_file_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for width in ["0", "100000", "18446744073709551615"] {
+            let header =
+                format!(r#"{{"__metadata__":{{"arch":"r18_1x_sk0","base_width":"{width}"}}}}"#);
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            let path = dir.path().join(format!("w{width}.safetensors"));
+            std::fs::write(&path, bytes).unwrap();
+            for e in [
+                SimClrV2Config::from_file(&path).unwrap_err(),
+                SimClrV2Config::from_file_as(&path, "r18_1x_sk0").unwrap_err(),
+            ] {
+                let e = e.to_string();
+                assert!(
+                    e.contains(&format!("w{width}.safetensors")) && e.contains("base width"),
+                    "{e}"
+                );
+            }
+        }
+        let e = SimClrV2Config::from_arch("r18_1x_sk0_w0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("arch"), "{e}");
+    }
 
     #[test]
     fn names_parse_and_print_back() {
