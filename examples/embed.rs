@@ -275,6 +275,14 @@ fn encoder(args: &Args, device: &Device) -> Result<(Encoder, Normalization, Stri
     }
     match (&args.checkpoint, &args.torchvision) {
         (Some(dir), None) => {
+            if dir.is_file() {
+                return Err(format!(
+                    "--checkpoint {}: a file; --checkpoint takes a checkpoint folder (train_simclr \
+                     --checkpoints), a .safetensors file goes to --simclrv2 or --torchvision",
+                    dir.display()
+                )
+                .into());
+            }
             let trainer = SimClrTrainer::resume(dir, device)?;
             let name = format!("simclr:{}@{}", dir.display(), trainer.state().step);
             Ok((

@@ -33,10 +33,10 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 # CubeCL's tuning cache in a folder of its own, empty at first: the first pass tunes cold, the second reads the
 # cache (each record's warmup_s says how long the warm-up took). CUBECL_AUTOTUNE_CACHE is a switch (1/0), not a path.
 export CADET_TUNE_CACHE=/tmp/cadet-tune-cache
-rm -rf "$CADET_TUNE_CACHE"
 : > "$OUT/burn.jsonl"
-for pass in cold warm; do
-  for what in infer train; do
+for what in infer train; do
+  rm -rf "$CADET_TUNE_CACHE"  # each measurement's cold pass starts from an empty cache
+  for pass in cold warm; do
     ./gpu_bench --device cuda:0 --what $what --batch 128 --size 224 | sed "s/^{/{\"tuning_cache\": \"$pass\", /" \
       | tee -a "$OUT/burn.jsonl"
   done

@@ -173,6 +173,17 @@ pub(super) fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>)
                         )
                         .into());
                     }
+                    // One statistic per image, kept to f32's digits: an unseen image can equal an X2 image's
+                    // by chance in sets of thousands (hostile pass 14).
+                    n if which == "X2" && scores.first().is_some_and(|s| s.statistics.len() == 1) => {
+                        eprintln!(
+                            "warning: set {name:?} ({}): {n} of its {} images have the statistic of an image of \
+                             the calibration's X2 (the method keeps one number per image: unseen images can \
+                             match by chance); if they are X2's, their p-values are not valid",
+                            path.display(),
+                            scores.len()
+                        )
+                    }
                     n => eprintln!(
                         "warning: set {name:?} ({}): {n} of its {} images are in the calibration's {which}; \
                          their p-values are not valid",

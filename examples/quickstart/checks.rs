@@ -8,6 +8,11 @@ use super::{Args, BoxError, TRAIN_PER_CLASS};
 /// Settings that would fail after minutes of training are refused first; the output folders are made, so that
 /// a bad path is refused at once.
 pub(super) fn check_args(args: &Args) -> Result<(), BoxError> {
+    // The device first: a typo (or no GPU) is said before any work, and CubeCL's cache is placed.
+    let device = args.device.open().map_err(|e| format!("--device: {e}"))?;
+    args.precision
+        .on(&device)
+        .map_err(|e| format!("--precision: {e}"))?;
     if !(1..=10_000_000).contains(&args.simclr_steps) {
         return Err(format!(
             "--simclr-steps: 1 to 10000000 (default 3000), got {}",

@@ -154,6 +154,11 @@ pub(super) fn check_outputs(args: &Args) -> Result<PathBuf, BoxError> {
             // An empty folder name is --ood's own error (checked with the other flags), not an input here.
             .filter(|dir| !dir.as_os_str().is_empty()),
     );
+    // With --train-epochs the encoder folder is written (checkpoints): never inside the data or an --ood set.
+    if args.train_epochs.is_some() && args.encoder != "supervised" {
+        let data: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        cadet_report::cli::not_an_input("--encoder", Path::new(&args.encoder), &data)?;
+    }
     if args.encoder != "supervised" {
         inputs.push(PathBuf::from(&args.encoder));
     }

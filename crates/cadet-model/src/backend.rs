@@ -110,11 +110,17 @@ fn cache_database(dir: Option<&std::path::Path>) -> Result<Option<std::path::Pat
             path: dir.to_path_buf(),
             source,
         })?;
+        // Absolute: the cache stays where it was asked for if the working folder changes.
+        let dir = dir.canonicalize().map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         // The configuration CubeCL would load itself (files, then environment variables), with the cache's
-        // place changed; refused once CubeCL has read its configuration (a GPU operation ran already).
+        // place changed; refused once CubeCL has read its configuration (a GPU operation ran already), unless
+        // the cache is there already (a second device opened with the same setting).
         let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
-        config.environment.path = CacheConfig::Directory(dir.to_path_buf());
-        if !CubeClRuntimeConfig::try_set(config) {
+        config.environment.path = CacheConfig::Directory(dir.clone());
+        if !CubeClRuntimeConfig::try_set(config) && burn::cubecl::environment::root() != dir {
             return Err(Error::InvalidConfig {
                 name: "tuning cache",
                 reason: format!(

@@ -130,10 +130,27 @@ impl<M: FeatureModel> BurnEmbedder<M> {
     }
 
     /// Embeds with the forward pass in `precision` (the model's weights cast once, batch norm kept in `f32`;
-    /// features come back as `f32`); an error if the device has no arithmetic in it.
+    /// features come back as `f32`); an error if the device has no arithmetic in it. The name gets `@bf16`
+    /// (features differ from `f32`'s by about 1%: a calibration made in one precision is not the other's), and
+    /// [`model`](Self::model) and [`to_tensor`](Self::to_tensor) give the cast model and cast inputs.
     pub fn with_precision(mut self, precision: Precision) -> Result<Self, Error> {
         precision.check(&self.device)?;
-        self.model = precision.cast_model(self.model);
+        // The cast is one way: bf16 weights do not give back the f32 ones.
+        if self.precision != Precision::F32 && precision != self.precision {
+            return Err(Error::InvalidConfig {
+                name: "precision",
+                reason: format!(
+                    "{precision} asked of an embedder in {} already: make a new one from the f32 model",
+                    self.precision
+                ),
+            });
+        }
+        if precision != self.precision {
+            self.model = precision.cast_model(self.model);
+            if precision != Precision::F32 {
+                self.name = format!("{}@{precision}", self.name);
+            }
+        }
         self.precision = precision;
         Ok(self)
     }

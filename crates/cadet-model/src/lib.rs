@@ -87,7 +87,8 @@ pub use simclr::{SimClr, SimClrConfig};
 pub use simclrv2::{RELEASED_SIMCLRV2, SK_RATIO, SimClrV2Config, SimClrV2ResNet, load_simclrv2};
 pub use supervised::{InMemory, LabelledBatches, LogitsModel, SupervisedConfig, train_supervised};
 pub use trainer::{
-    DEFAULT_PREFETCH, SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs, Waits,
+    DEFAULT_PREFETCH, MAX_PREFETCH, SimClrTrainer, StopAfter, TrainConfig, TrainState, ViewPairs,
+    Waits,
 };
 
 use burn::prelude::*;

@@ -21,8 +21,9 @@ pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Tensor<1> {
         .clamp_min(1e-12);
     let z = z / norm;
     let sim = z.clone().matmul(z.transpose()) / temperature;
-    // Made on the device (no mask uploaded per step): a view is never its own negative, −∞ (a large finite
-    // value) on the diagonal; the positive of view i is view (i + n) mod 2n.
+    // Masks made by tensor operations (no 2n × 2n matrix uploaded per step; at most two index vectors of n,
+    // on backends that build ranges on the host): a view is never its own negative, −∞ (a large finite value)
+    // on the diagonal; the positive of view i is view (i + n) mod 2n.
     let m = 2 * n;
     let own = Tensor::<2, Bool>::diag_mask([m, m], 0, &device).bool_not();
     let log_p = log_softmax(sim.mask_fill(own, -1e9), 1);

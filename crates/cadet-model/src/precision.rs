@@ -47,15 +47,18 @@ impl Precision {
         }
     }
 
-    /// The copy of `model` a forward pass in this precision runs: float parameters cast, except batch norm's
-    /// (see the module documentation). The identity for [`Precision::F32`]. On an autodiff device the casts are
-    /// recorded, so gradients of a loss computed with the copy reach `model`'s own parameters, in `f32`.
+    /// The copy of `model` a forward pass in this precision runs: float parameters cast, except those inside a
+    /// Burn `BatchNorm` (see the module documentation). The identity for [`Precision::F32`]. On an autodiff
+    /// device the casts are recorded, so gradients of a loss computed with the copy reach `model`'s own
+    /// parameters, in `f32`. Running statistics are shared between a module and its copies in Burn: those of
+    /// batch norm stay `f32`; those of another layer of a user's (a `RunningState` outside a `BatchNorm`) would
+    /// be cast in the original too.
     pub fn cast_model<M: Module>(self, model: M) -> M {
         match self {
             Self::F32 => model,
             Self::Bf16 => model.map(&mut CastParams {
                 to: self.dtype(),
-                in_batch_norm: false,
+                containers: Vec::new(),
             }),
         }
     }
@@ -93,17 +96,22 @@ impl std::str::FromStr for Precision {
 /// Casts every float parameter but batch norm's.
 struct CastParams {
     to: FloatDType,
-    /// Whether the parameter being visited is a field of a `BatchNorm` (Burn names the container of each field).
-    in_batch_norm: bool,
+    /// The containers of the field being visited, outermost first (Burn names each field's container as it
+    /// enters the field, and leaves it after).
+    containers: Vec<String>,
 }
 
 impl ModuleMapper for CastParams {
     fn enter_module(&mut self, _name: &str, container_type: &str) {
-        self.in_batch_norm = container_type == "Struct:BatchNorm";
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.containers.pop();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if self.in_batch_norm {
+        if self.containers.iter().any(|c| c == "Struct:BatchNorm") {
             return param;
         }
         let to = self.to;

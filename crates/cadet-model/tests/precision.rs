@@ -75,6 +75,8 @@ struct DTypes {
     field: String,
     seen: Vec<(String, DType)>,
     running_means: Vec<f32>,
+    /// The values of every parameter outside batch norm (the cast ones), concatenated.
+    cast_values: Vec<f32>,
 }
 
 impl ModuleVisitor for DTypes {
@@ -85,6 +87,10 @@ impl ModuleVisitor for DTypes {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.seen
             .push((self.container.clone(), param.val().dtype()));
+        if self.container != "Struct:BatchNorm" {
+            let values = param.val().into_data().convert::<f32>();
+            self.cast_values.extend(values.try_to_vec::<f32>().unwrap());
+        }
         if self.field == "running_mean" {
             let values = param.val().into_data().convert::<f32>();
             self.running_means
@@ -133,6 +139,7 @@ fn the_compute_copy_casts_all_but_batch_norm() {
 fn bf16_training_keeps_f32_weights_and_statistics_and_follows_f32() {
     let (mut full, mut mixed) = (trainer(Precision::F32), trainer(Precision::Bf16));
     let before = dtypes(mixed.model());
+    let untrained = mixed.model().clone();
     for t in [&mut full, &mut mixed] {
         t.train(
             &Smooth,
@@ -152,10 +159,31 @@ fn bf16_training_keeps_f32_weights_and_statistics_and_follows_f32() {
         (lf[0] - lm[0]).abs() < 0.05 * lf[0],
         "first losses {lf:?} vs {lm:?}"
     );
+    // The later steps follow f32's: the weights (f32, updated through the cast) move as f32's do.
+    for (f, m) in lf.iter().zip(&lm).skip(1) {
+        assert!((f - m).abs() < 0.15 * f, "losses {lf:?} vs {lm:?}");
+    }
     // Master weights and batch norm (running statistics included) stay f32, and were trained.
     let after = dtypes(mixed.model());
     assert!(after.iter().all(|(_, d)| *d == DType::F32), "{after:?}");
     assert_eq!(before.len(), after.len());
+    // Gradients reached the f32 weights through the cast: the cast parameters moved (a detached cast would
+    // leave them; batch norm's, not cast, train either way).
+    let moved = |from: &SimClr, to: &SimClr| {
+        let (old, new) = (visit(from).cast_values, visit(to).cast_values);
+        old.iter()
+            .zip(&new)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+    };
+    let (by_mixed, by_full) = (
+        moved(&untrained, mixed.model()),
+        moved(&untrained, full.model()),
+    );
+    assert!(
+        by_mixed > 0.5 * by_full && by_mixed < 2.0 * by_full,
+        "the cast weights moved by {by_mixed} in bf16, {by_full} in f32 (L1)"
+    );
     let (rf, rm) = (
         visit(full.model()).running_means,
         visit(mixed.model()).running_means,
@@ -186,6 +214,13 @@ fn bf16_features_are_f32_and_close_to_f32_features() {
             .unwrap()
     };
     let (full, mixed) = (embed(Precision::F32), embed(Precision::Bf16));
+    let named = BurnEmbedder::new(net.clone(), Device::flex(), Normalization::identity(), "e");
+    let named = named.with_precision(Precision::Bf16).unwrap();
+    assert_eq!(named.name(), "e@bf16");
+    assert!(
+        named.with_precision(Precision::F32).is_err(),
+        "the cast is one way"
+    );
     let error = (&full - &mixed).mapv(|v| v * v).sum().sqrt() / full.mapv(|v| v * v).sum().sqrt();
     assert!(error > 0.0 && error < 0.03, "relative L2 error {error}");
 }

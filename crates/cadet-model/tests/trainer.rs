@@ -504,7 +504,7 @@ fn views_made_ahead_train_the_same_run() {
         };
         let inline = run(0);
         assert_eq!(inline.0.len(), 5);
-        for depth in [1, 3] {
+        for depth in [1, 2, 3] {
             assert_eq!(
                 run(depth),
                 inline,
@@ -579,17 +579,66 @@ fn slow_views_are_reported_as_what_the_steps_wait_for() {
     let source = Failing {
         fail_at: u64::MAX,
         panic: false,
-        delay: std::time::Duration::from_millis(300),
+        // Views far slower than a step of this tiny model, even in a debug build on a loaded machine.
+        delay: std::time::Duration::from_millis(1500),
     };
-    t.train(&source, &cadet_core::NoProgress, steps(3), None)
+    t.train(&source, &cadet_core::NoProgress, steps(2), None)
         .unwrap();
     let waits = t.waits();
-    // Views take 0.3 s each; the steps of this tiny model far less: the steps wait.
-    assert!(waits.for_views > waits.for_steps, "{waits:?}");
+    assert!(
+        waits.ahead && waits.for_views > waits.for_steps,
+        "{waits:?}"
+    );
     assert!(waits.training >= waits.for_views, "{waits:?}");
     let summary = waits.summary();
+    assert!(summary.contains("data-bound"), "{summary}");
+    // Without prefetching, the time is the views' making inside the steps.
+    let mut t = trainer(1).with_prefetch(0);
+    t.train(&Patterns, &cadet_core::NoProgress, steps(1), None)
+        .unwrap();
+    assert!(!t.waits().ahead && t.waits().summary().contains("inside the steps"));
+}
+
+/// A stop by time with views being made ahead returns (the maker, blocked on a full queue or making views no
+/// step will take, ends), and a call from a thread of rayon's pool makes its views in the steps.
+#[test]
+fn a_time_stop_and_a_rayon_caller_do_not_hang() {
+    let slow = Failing {
+        fail_at: u64::MAX,
+        panic: false,
+        delay: std::time::Duration::from_millis(200),
+    };
+    let mut t = trainer(1).with_prefetch(3);
+    let stop = StopAfter {
+        steps: None,
+        time: Some(std::time::Duration::from_millis(10)),
+    };
+    t.train(&slow, &cadet_core::NoProgress, stop, None).unwrap();
     assert!(
-        summary.contains("the steps waited for the views"),
-        "{summary}"
+        t.state().step >= 1 && t.state().step < 12,
+        "{:?}",
+        t.state().step
     );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut t = trainer(1);
+    pool.install(|| t.train(&Patterns, &cadet_core::NoProgress, steps(2), None))
+        .unwrap();
+    assert_eq!(t.state().step, 2);
+    assert!(
+        !t.waits().ahead,
+        "views made in the steps on a rayon thread"
+    );
+    // A panic of views made ahead that no step takes (the run stopped by steps first) fails nothing.
+    let mut t = trainer(1).with_prefetch(3);
+    let late = Failing {
+        fail_at: 2,
+        panic: true,
+        delay: std::time::Duration::ZERO,
+    };
+    t.train(&late, &cadet_core::NoProgress, steps(2), None)
+        .unwrap();
+    assert_eq!(t.state().step, 2);
 }

@@ -189,17 +189,17 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
         all.extend(lexical(input).map(|l| (*input, l)));
         all.push((*input, input_path));
     }
-    for (input, input_path) in all {
-        let is_folder = input_path.is_dir();
+    for (input, input_path) in &all {
+        let (input, is_folder) = (*input, input_path.is_dir());
         for out in &outs {
-            if input_path == *out {
+            if input_path == out {
                 return Err(format!(
                     "{flag} {}: is the input {}; writing it would destroy it",
                     path.display(),
                     input.display()
                 ));
             }
-            if is_folder && out.starts_with(&input_path) {
+            if is_folder && out.starts_with(input_path) {
                 return Err(format!(
                     "{flag} {}: is inside the input folder {}; write it elsewhere",
                     path.display(),
@@ -208,7 +208,46 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
             }
         }
     }
+    // The same folder under another path than any of these (a bind mount): by device and inode, over the
+    // output's existing folders.
+    if let Some(input) = same_folder_as_an_input(&outs, &all) {
+        return Err(format!(
+            "{flag} {}: is inside the input folder {} (reached by another path: a mount); write it elsewhere",
+            path.display(),
+            input.display()
+        ));
+    }
     Ok(())
+}
+
+/// The input whose folder is, by device and inode, one of the existing folders on the way to an output (`outs`
+/// resolved as [`not_an_input`] does): the same folder reached by a path no link explains (a bind mount).
+#[cfg(unix)]
+fn same_folder_as_an_input<'a>(
+    outs: &[PathBuf],
+    inputs: &[(&'a Path, PathBuf)],
+) -> Option<&'a Path> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let folders: Vec<((u64, u64), &'a Path)> = inputs
+        .iter()
+        .filter(|(_, p)| p.is_dir())
+        .filter_map(|(input, p)| Some((id(p)?, *input)))
+        .collect();
+    outs.iter()
+        .flat_map(|out| out.ancestors())
+        .filter_map(id)
+        .find_map(|found| {
+            folders
+                .iter()
+                .find(|(folder, _)| *folder == found)
+                .map(|(_, input)| *input)
+        })
+}
+
+#[cfg(not(unix))]
+fn same_folder_as_an_input<'a>(_: &[PathBuf], _: &[(&'a Path, PathBuf)]) -> Option<&'a Path> {
+    None
 }
 
 /// Checks that the input files named by flags are different files (another spelling, a `..` or a symbolic link
@@ -244,13 +283,18 @@ pub fn distinct_files(named: &[(&str, &Path)]) -> Result<(), String> {
     Ok(())
 }
 
-/// The resolved targets of the symbolic links (to folders and files) inside `dir`, four levels deep (the class folders of a
-/// data folder's data sets), looking at up to 200,000 entries: the folders a data folder made of links really
+/// The resolved targets of the symbolic links (to folders and files) inside `dir`, four levels deep (the class
+/// folders of a data folder's data sets), entering up to 100,000 folders and links and listing up to ten
+/// million entries (files cost a listing, not a look-up): the folders a data folder made of links really
 /// reads, which an output named by their own path would land in. (An output named through the data folder's
 /// path is caught whatever the depth: see [`not_an_input`].)
 fn linked_folders(dir: &Path) -> Vec<PathBuf> {
+    linked_folders_within(dir, 100_000, 10_000_000)
+}
+
+/// [`linked_folders`] entering at most `budget` folders and links and listing at most `listed` entries.
+fn linked_folders_within(dir: &Path, mut budget: usize, mut listed: usize) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut budget = 200_000usize;
     let mut level = vec![dir.to_path_buf()];
     for _ in 0..4 {
         let mut next = Vec::new();
@@ -259,19 +303,23 @@ fn linked_folders(dir: &Path) -> Vec<PathBuf> {
                 continue;
             };
             for entry in entries.flatten() {
-                budget = budget.saturating_sub(1);
-                if budget == 0 {
+                listed = listed.saturating_sub(1);
+                if listed == 0 || budget == 0 {
                     return found;
                 }
                 // The entry's type comes with the listing: only links are resolved (a stat each), only folders
                 // entered, so the image files of a data set cost little.
                 match entry.file_type() {
                     Ok(t) if t.is_symlink() => {
+                        budget -= 1;
                         if let Ok(target) = entry.path().canonicalize() {
                             found.push(target);
                         }
                     }
-                    Ok(t) if t.is_dir() => next.push(entry.path()),
+                    Ok(t) if t.is_dir() => {
+                        budget -= 1;
+                        next.push(entry.path());
+                    }
                     _ => {}
                 }
             }
@@ -408,5 +456,45 @@ mod tests {
         assert!(super::not_an_input("--out", &elsewhere, &[&data]).is_ok());
         // The target of a file link in the data is the data's file, by its own path.
         assert!(refused(&outside, &data));
+    }
+
+    /// Many plain files beside the links (200,001 junk files exhausted the old budget of 200,000 entries):
+    /// files are listed, not counted against the folders and links entered. Shown at a small scale: 500 files
+    /// and a budget of 10 folders and links.
+    #[cfg(unix)]
+    #[test]
+    fn files_do_not_exhaust_the_search_for_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let junk = data.join("junk");
+        std::fs::create_dir_all(&junk).unwrap();
+        for i in 0..500 {
+            std::fs::File::create(junk.join(i.to_string())).unwrap();
+        }
+        let own = dir.path().join("own-bird");
+        std::fs::create_dir(&own).unwrap();
+        let test = data.join("zz").join("test");
+        std::fs::create_dir_all(&test).unwrap();
+        std::os::unix::fs::symlink(&own, test.join("bird")).unwrap();
+        let found = super::linked_folders_within(&data, 10, 1_000_000);
+        assert_eq!(found, vec![own.canonicalize().unwrap()]);
+        assert!(super::not_an_input("--out", &own.join("fgsm.npy"), &[&data]).is_err());
+    }
+
+    /// The same folder by device and inode is found among an output's folders (what catches a bind mount).
+    #[cfg(unix)]
+    #[test]
+    fn an_inputs_folder_is_found_by_its_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("dog")).unwrap();
+        let inputs = [(data.as_path(), data.clone())];
+        let out = [data.join("dog").join("grids")];
+        assert_eq!(
+            super::same_folder_as_an_input(&out, &inputs),
+            Some(data.as_path())
+        );
+        let elsewhere = [dir.path().join("results")];
+        assert_eq!(super::same_folder_as_an_input(&elsewhere, &inputs), None);
     }
 }

@@ -90,6 +90,26 @@ impl ImageFolder {
                 ),
             });
         }
+        // Two class folders that are one folder (`cat` a link to `dog`): its images would be read twice, under
+        // two labels (hostile pass 14: 1,000 dogs scored as cats).
+        let mut seen: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
+        for (name, folder) in &folders {
+            let real = folder.canonicalize().map_err(|source| Error::Io {
+                path: folder.clone(),
+                source,
+            })?;
+            if let Some(first) = seen.insert(real.clone(), name) {
+                return Err(Error::Malformed {
+                    path: self.root.clone(),
+                    format: "image folder",
+                    reason: format!(
+                        "the class folders {first:?} and {name:?} are the same folder ({}): each class needs \
+                         its own",
+                        real.display()
+                    ),
+                });
+            }
+        }
         let classes: Vec<String> = folders.iter().map(|(name, _)| name.clone()).collect();
         let mut files = Vec::new();
         for (label, (_, folder)) in folders.iter().enumerate() {
@@ -448,6 +468,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("none in") && e.contains("cat"), "{e}");
+    }
+
+    /// A class folder that is another class's folder (a link) is refused: its images were read under both labels.
+    #[cfg(unix)]
+    #[test]
+    fn two_class_folders_that_are_one_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pixel =
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 2, image::Luma([5])));
+        std::fs::create_dir(dir.path().join("dog")).unwrap();
+        save(&dir.path().join("dog/0.png"), pixel);
+        assert_eq!(ImageFolder::new(dir.path()).load().unwrap().len(), 1);
+        std::os::unix::fs::symlink(dir.path().join("dog"), dir.path().join("cat")).unwrap();
+        let e = ImageFolder::new(dir.path()).load().unwrap_err().to_string();
+        assert!(
+            e.contains("same folder") && e.contains("cat") && e.contains("dog"),
+            "{e}"
+        );
     }
 
     /// An annotation line naming a file outside the images folder is refused: `../x.png` and absolute paths

@@ -313,11 +313,16 @@ impl Calibration {
                 .map(|row| row.iter().map(|&v| f64::from(v)).collect())
                 .collect()
         };
-        Ok(super::same_images::count_matches(&rows(kept), &rows(means)))
+        let tolerance = super::same_images::F32_TOLERANCE;
+        Ok(super::same_images::count_matches(
+            &rows(kept),
+            &rows(means),
+            tolerance,
+        ))
     }
 
     /// How many of the scored images are images of X⁽²⁾ itself: their statistics equal those the calibration
-    /// keeps of an X⁽²⁾ image, to the rounding of sums taken in another order (relative 1e-6: the same images
+    /// keeps of an X⁽²⁾ image, to the rounding of sums taken in another order (relative 1e-10: the same images
     /// with their transform views reordered match; features of other images, or of the same images through
     /// other transforms, do not). A p-value is only valid for images outside X⁽²⁾: a set scored against its own
     /// calibration images is rejected at a rate that promises nothing. 0 for version-1 files, which keep no
@@ -337,7 +342,8 @@ impl Calibration {
     /// ```
     pub fn x2_images_among(&self, scores: &[ImageScore]) -> usize {
         let statistics: Vec<Vec<f64>> = scores.iter().map(|s| s.statistics.clone()).collect();
-        super::same_images::count_matches(&self.combination.x2, &statistics)
+        let tolerance = super::same_images::F64_TOLERANCE;
+        super::same_images::count_matches(&self.combination.x2, &statistics, tolerance)
     }
 
     /// The weight `γ` of the second statistic in a weighted sum (the paper's `γ`), `None` for other methods.

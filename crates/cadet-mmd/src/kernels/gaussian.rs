@@ -48,6 +48,14 @@ impl GaussianKernel {
                 reason: "the median heuristic needs at least two samples".into(),
             });
         }
+        // The n × n distances and the n(n − 1)/2 kept: bounded by what this process can still have.
+        let n = z.nrows() as u128;
+        cadet_core::limits::check_memory(
+            "the median heuristic's pairwise distances",
+            n * n * 4 * 3 / 2,
+            cadet_core::limits::Limits::default().max_alloc_bytes,
+            "use fewer rows or a fixed bandwidth",
+        )?;
         let d2 = squared_distances(z, z)?;
         let mut dist: Vec<f32> = (0..z.nrows())
             .flat_map(|i| d2.slice(s![i, i + 1..]).to_vec())

@@ -128,10 +128,21 @@ impl PooledSample {
             (None, true) => {
                 // The Gram matrix, its centred copy and the permutation products' share: bounded before any
                 // of them is allocated (60,000 pooled samples would ask for 14.4 GB each).
-                cadet_core::limits::Limits::default().check_alloc(
+                let limits = cadet_core::limits::Limits::default();
+                limits.check_alloc(
                     "the pooled Gram matrix (and its centred copy and products)",
                     &[3, m + n, m + n],
                     4,
+                )?;
+                // And against the memory this process can still have (`ulimit -v`, what the machine has
+                // free), with a kernel's own pairwise work (the median heuristic's distances, 1.5 more): 28,000
+                // pooled rows passed the fixed bound and aborted under a 6 GB ulimit (hostile pass 14).
+                let pooled = (m + n) as u128;
+                cadet_core::limits::check_memory(
+                    "the pooled Gram matrix, its centred copy, products and the kernel's pairwise work",
+                    pooled * pooled * 4 * 9 / 2,
+                    limits.max_alloc_bytes,
+                    "test fewer rows, or use a kernel with features (cosine, linear)",
                 )?;
                 let k = kernel
                     .pooled_gram(z.view())

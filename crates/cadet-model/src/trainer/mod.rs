@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 mod checkpoints;
 mod views;
 
-pub use views::Waits;
 use views::{Inline, Prefetch, ViewPlan, ViewSource, Views};
+pub use views::{MAX_PREFETCH, Waits};
 
 use crate::{
     BurnEmbedder, Error, KnnMonitor, LarsConfig, Normalization, Precision, Result, ShardNorm,
@@ -340,8 +340,11 @@ impl SimClrTrainer {
     }
 
     /// Makes [`train`](Self::train)'s views on a thread of their own, up to `depth` micro-batches ahead of the
-    /// steps, so that the device trains while the CPU makes the next views (default 2; 0: each step makes its
-    /// own views first). The run is the same either way: the views depend only on the seed and the step.
+    /// steps (at most [`MAX_PREFETCH`](crate::MAX_PREFETCH)), so that the device trains while the CPU makes the
+    /// next views (default 2; 0: each step makes its own views first). The run is the same either way: the
+    /// views depend only on the seed and the step. A panic of the data source becomes an error of `train`
+    /// with prefetching; without it (and when `train` is called from a thread of rayon's pool, where views are
+    /// always made in the steps) it is the caller's.
     pub fn with_prefetch(mut self, depth: usize) -> Self {
         self.prefetch = depth;
         self
@@ -481,12 +484,7 @@ impl SimClrTrainer {
     /// error from a later micro-batch): resume from the last checkpoint to undo that.
     pub fn step(&mut self, data: &dyn ViewPairs) -> Result<f32> {
         self.check_data(data)?;
-        let mut views = Inline {
-            plan: self.plan(),
-            data,
-            waited: Duration::ZERO,
-        };
-        self.step_from(&mut views)
+        self.step_from(&mut Inline::new(self.plan(), data))
     }
 
     fn check_data(&self, data: &dyn ViewPairs) -> Result<()> {
@@ -613,29 +611,53 @@ impl SimClrTrainer {
         };
         progress.start("SimCLR training", self.total_steps().saturating_sub(first));
         let plan = self.plan();
-        let (trained, waits) = match self.prefetch {
+        self.waits = Waits::default();
+        // A thread of rayon's pool must not wait on a channel for views that rayon's pool makes: with every
+        // worker waiting so, nothing makes them. Called from one (a sweep inside `par_iter`), views are made in
+        // the steps.
+        let depth = match rayon::current_thread_index() {
+            Some(_) => 0,
+            None => self.prefetch,
+        };
+        let (trained, waits) = match depth {
             0 => {
-                let mut inline = Inline {
-                    plan,
-                    data,
-                    waited: Duration::ZERO,
-                };
+                let mut inline = Inline::new(plan, data);
                 let trained = self.run_steps(&mut inline, progress, stop, checkpoints);
                 let waits = Waits {
-                    for_views: inline.waited,
+                    for_views: inline.waited(),
                     for_steps: Duration::ZERO,
                     training: start.elapsed(),
+                    ahead: false,
                 };
-                (trained, Ok(waits))
+                (trained, waits)
             }
             depth => std::thread::scope(|scope| {
                 let mut ahead = Prefetch::start(scope, plan, data, (first, last), depth);
                 let trained = self.run_steps(&mut ahead, progress, stop, checkpoints);
-                (trained, ahead.finish(start.elapsed()))
+                let (waits, panic) = ahead.finish(start.elapsed());
+                // A panic while making views the steps took has already failed a step (its error is the
+                // training's, with the message); one while making views ahead that no step took (after a stop)
+                // cost nothing and is said.
+                let trained = match (trained, panic) {
+                    (Err(e), Some(message)) => Err(Error::InvalidConfig {
+                        name: "views",
+                        reason: format!(
+                            "the thread making the training views panicked: {message} ({e})"
+                        ),
+                    }),
+                    (Ok(()), Some(message)) => {
+                        progress.note(&format!(
+                            "the thread making views ahead panicked after the last step: {message}"
+                        ));
+                        Ok(())
+                    }
+                    (trained, None) => trained,
+                };
+                (trained, waits)
             }),
         };
+        self.waits = waits;
         trained?;
-        self.waits = waits?;
         if self.state.step > first {
             progress.note(&self.waits.summary());
         }

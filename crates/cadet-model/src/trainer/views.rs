@@ -42,10 +42,15 @@ impl ViewPlan {
         order[k * self.batch_size..(k + 1) * self.batch_size].to_vec()
     }
 
-    /// The views of micro-batch `micro` of step `step`, drawn from `data`.
-    pub(super) fn views(&self, data: &dyn ViewPairs, step: u64, micro: usize) -> Result<Views> {
+    /// The views of micro-batch `micro` of step `step`, whose images are `indices` (`self.indices(step)`),
+    /// drawn from `data`.
+    pub(super) fn views(
+        &self,
+        data: &dyn ViewPairs,
+        (step, indices): (u64, &[usize]),
+        micro: usize,
+    ) -> Result<Views> {
         let size = self.batch_size / self.accumulation;
-        let indices = self.indices(step);
         let chunk = &indices[micro * size..(micro + 1) * size];
         data.pairs(chunk, self.seed ^ (step << 16) ^ micro as u64)
     }
@@ -54,29 +59,43 @@ impl ViewPlan {
 /// Time spent waiting on each side of the hand-over between the view maker and the steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Waits {
-    /// Time the steps waited for views (views made too slowly: the device idles).
+    /// Time the steps waited for views (views made too slowly: the device idles). Without views made ahead,
+    /// all the time spent making them.
     pub for_views: Duration,
     /// Time the view maker waited for a step to take its views (it is ahead: the device is the bottleneck).
     pub for_steps: Duration,
     /// The training time these waits are part of.
     pub training: Duration,
+    /// Whether the views were made ahead, on a thread of their own ([`SimClrTrainer::with_prefetch`]).
+    ///
+    /// [`SimClrTrainer::with_prefetch`]: crate::SimClrTrainer::with_prefetch
+    pub ahead: bool,
 }
 
 impl Waits {
-    /// Which side waited, in words.
+    /// Which side waited, in words: data-bound when the steps spent more than a tenth of the training waiting
+    /// for views.
     pub fn summary(&self) -> String {
-        let share = |d: Duration| 100.0 * d.as_secs_f64() / self.training.as_secs_f64().max(1e-9);
-        let who = if self.for_views > self.for_steps {
-            "the steps waited for the views (data-bound: more CPU cores or cheaper views would speed it up)"
+        let share = self.for_views.as_secs_f64() / self.training.as_secs_f64().max(1e-9);
+        if !self.ahead {
+            return format!(
+                "over {:.1} s of training, {:.1} s ({:.0}%) went to making views inside the steps (not made ahead)",
+                self.training.as_secs_f64(),
+                self.for_views.as_secs_f64(),
+                100.0 * share
+            );
+        }
+        let who = if share > 0.1 {
+            "data-bound: the steps waited for the views (more CPU cores or cheaper views would speed it up)"
         } else {
-            "the views waited for the steps (device-bound)"
+            "device-bound: the views were ready before the steps took them"
         };
         format!(
             "over {:.1} s of training, the steps waited {:.1} s for views ({:.0}%) and the views {:.1} s for \
              steps: {who}",
             self.training.as_secs_f64(),
             self.for_views.as_secs_f64(),
-            share(self.for_views),
+            100.0 * share,
             self.for_steps.as_secs_f64(),
         )
     }
@@ -92,15 +111,32 @@ pub(super) trait ViewSource {
 
 /// Views made in the step itself, when asked for (the steps wait for all of them).
 pub(super) struct Inline<'a> {
-    pub(super) plan: ViewPlan,
-    pub(super) data: &'a dyn ViewPairs,
-    pub(super) waited: Duration,
+    plan: ViewPlan,
+    data: &'a dyn ViewPairs,
+    waited: Duration,
+    /// The images of the step asked for last (the epoch's permutation is drawn once per step).
+    step: Option<(u64, Vec<usize>)>,
+}
+
+impl<'a> Inline<'a> {
+    pub(super) fn new(plan: ViewPlan, data: &'a dyn ViewPairs) -> Self {
+        Self {
+            plan,
+            data,
+            waited: Duration::ZERO,
+            step: None,
+        }
+    }
 }
 
 impl ViewSource for Inline<'_> {
     fn next(&mut self, step: u64, micro: usize) -> Result<Views> {
         let t = Instant::now();
-        let views = self.plan.views(self.data, step, micro);
+        if self.step.as_ref().is_none_or(|(s, _)| *s != step) {
+            self.step = Some((step, self.plan.indices(step)));
+        }
+        let indices = self.step.as_ref().map_or(&[][..], |(_, i)| i.as_slice());
+        let views = self.plan.views(self.data, (step, indices), micro);
         self.waited += t.elapsed();
         views
     }
@@ -138,7 +174,7 @@ impl<'scope> Prefetch<'scope> {
         depth: usize,
     ) -> Self {
         // A queue of depth − 1 plus the views the maker holds while it waits to hand them over.
-        let (sender, receiver) = sync_channel(depth.max(1) - 1);
+        let (sender, receiver) = sync_channel(depth.clamp(1, MAX_PREFETCH) - 1);
         let maker_waited = Arc::new(AtomicU64::new(0));
         let waited = maker_waited.clone();
         let maker = scope.spawn(move || make(plan, data, (first, last), &sender, &waited));
@@ -150,27 +186,38 @@ impl<'scope> Prefetch<'scope> {
         }
     }
 
-    /// Stops the maker (views made ahead are dropped) and gives the waits of the whole run; an error if the
-    /// maker panicked.
-    pub(super) fn finish(self, training: Duration) -> Result<Waits> {
+    /// Stops the maker (views made ahead are dropped) and gives the waits of the whole run, and the maker's
+    /// panic message if it panicked (while making views the steps took, or only views made ahead).
+    pub(super) fn finish(self, training: Duration) -> (Waits, Option<String>) {
         let waits = Waits {
             for_views: self.waited_for_views,
             for_steps: Duration::from_nanos(self.maker_waited.load(Ordering::Relaxed)),
             training,
+            ahead: true,
         };
         // Dropping the receiver makes the maker's next hand-over fail, which ends it.
         drop(self.receiver);
-        match self.maker.join() {
-            Ok(()) => Ok(waits),
-            Err(_) => Err(maker_stopped()),
-        }
+        let panic = self.maker.join().err().map(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into())
+        });
+        (waits, panic)
     }
 }
+
+/// Micro-batches of views [`Prefetch`] makes ahead at most, whatever depth is asked for (the queue's slots are
+/// allocated up front, and each holds a micro-batch of views).
+pub const MAX_PREFETCH: usize = 64;
 
 fn maker_stopped() -> Error {
     Error::InvalidConfig {
         name: "views",
-        reason: "the thread making the training views panicked (its message is above)".into(),
+        reason: "the thread making the training views stopped: it panicked (its message is above and in the \
+                 error the training returns)"
+            .into(),
     }
 }
 
@@ -184,10 +231,11 @@ impl ViewSource for Prefetch<'_> {
             Ok(made) => Err(Error::InvalidConfig {
                 name: "views",
                 reason: format!(
-                    "views of step {} micro-batch {} made where step {} micro-batch {micro} was asked for",
+                    "views of step {} micro-batch {} made where step {} micro-batch {} was asked for",
                     made.step + 1,
-                    made.micro,
-                    step + 1
+                    made.micro + 1,
+                    step + 1,
+                    micro + 1
                 ),
             }),
             Err(_) => Err(maker_stopped()),
@@ -207,8 +255,9 @@ fn make(
     waited: &AtomicU64,
 ) {
     for step in first..last {
+        let indices = plan.indices(step);
         for micro in 0..plan.accumulation {
-            let views = plan.views(data, step, micro);
+            let views = plan.views(data, (step, &indices), micro);
             let failed = views.is_err();
             let t = Instant::now();
             if sender.send(Made { step, micro, views }).is_err() {
