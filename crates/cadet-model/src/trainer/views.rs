@@ -208,8 +208,9 @@ impl<'scope> Prefetch<'scope> {
     }
 }
 
-/// Micro-batches of views [`Prefetch`] makes ahead at most, whatever depth is asked for (the queue's slots are
-/// allocated up front, and each holds a micro-batch of views).
+/// Micro-batches of views [`SimClrTrainer::train`](crate::SimClrTrainer::train) makes ahead at most, whatever
+/// depth [`with_prefetch`](crate::SimClrTrainer::with_prefetch) asks for (the queue's slots are allocated up
+/// front, and each holds a micro-batch of views).
 pub const MAX_PREFETCH: usize = 64;
 
 fn maker_stopped() -> Error {
