@@ -136,6 +136,7 @@ pub(super) fn train_simclr(
         trainer.total_steps(),
         trainer.state().losses.last().copied().unwrap_or(f32::NAN)
     );
+    eprintln!("{}", trainer.waits().summary());
     Ok(())
 }
 
