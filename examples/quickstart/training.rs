@@ -72,7 +72,11 @@ pub(super) fn train_simclr(
         losses.first().copied().unwrap_or(f32::NAN),
         losses.last().copied().unwrap_or(f32::NAN)
     );
-    eprintln!("[{:>5.0}s] {}", progress.elapsed(), trainer.waits().summary());
+    eprintln!(
+        "[{:>5.0}s] {}",
+        progress.elapsed(),
+        trainer.waits().summary()
+    );
     Ok(trainer.model().encoder.clone())
 }
 

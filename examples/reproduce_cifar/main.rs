@@ -101,11 +101,11 @@ struct Args {
     /// The largest number of CADet transforms (Figure 2 uses prefixes of them).
     #[arg(long, default_value_t = 50)]
     n_trs: usize,
-    /// Repeats per Table 1 cell (the paper: 100).
-    #[arg(long, default_value_t = 100)]
+    /// Repeats per Table 1 cell (the paper: 100; 1 to 100,000).
+    #[arg(long, default_value_t = 100, value_parser = cadet_report::cli::count_between(1, 100_000))]
     repeats: usize,
-    /// Trials per Table 2 cell (the paper: 500).
-    #[arg(long, default_value_t = 200)]
+    /// Trials per Table 2 cell (the paper: 500; 1 to 100,000).
+    #[arg(long, default_value_t = 200, value_parser = cadet_report::cli::count_between(1, 100_000))]
     trials: usize,
     /// Largest Table 1 sample size.
     #[arg(long, default_value_t = 2000)]

@@ -124,7 +124,18 @@ impl PooledSample {
         };
         let gram = match (&features, use_gram) {
             (_, false) => None,
-            (Some(phi), true) => Some(matmul(phi.view(), phi.t(), Threads::Rayon)?),
+            (Some(phi), true) => {
+                // Chosen for many permutations of wide features: the same bound as a kernel's Gram matrix
+                // (5,000 + 5,000 rows aborted under a 600 MB ulimit, hostile pass 15).
+                let pooled = (m + n) as u128;
+                cadet_core::limits::check_memory(
+                    "the pooled Gram matrix of the kernel's features, and its products",
+                    pooled * pooled * 4 * 3,
+                    cadet_core::limits::Limits::default().max_alloc_bytes,
+                    "test fewer rows or use fewer permutations",
+                )?;
+                Some(matmul(phi.view(), phi.t(), Threads::Rayon)?)
+            }
             (None, true) => {
                 // The Gram matrix, its centred copy and the permutation products' share: bounded before any
                 // of them is allocated (60,000 pooled samples would ask for 14.4 GB each).
