@@ -57,27 +57,18 @@ pub fn count_between(
 /// `path` made absolute (from the working folder), with `.` and `..` applied to the words as written, no link
 /// followed: where the user pointed, through whatever links the path crosses.
 fn lexical(path: &Path) -> Option<PathBuf> {
-    let absolute = match path.is_absolute() {
-        true => path.to_path_buf(),
-        false => std::env::current_dir().ok()?.join(path),
-    };
-    let mut out = PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    Some(out)
+    walk(path, false)
 }
 
 /// The path as the file system resolves it: each existing component with its symbolic links followed, `..`
 /// applied to what it resolved to, and the components that do not exist yet (with their own `..`, as
 /// `create_dir_all` applies them) joined as written.
 fn resolved(path: &Path) -> Option<PathBuf> {
+    walk(path, true)
+}
+
+/// [`lexical`] (`follow` false) or [`resolved`] (`follow` true).
+fn walk(path: &Path, follow: bool) -> Option<PathBuf> {
     let absolute = match path.is_absolute() {
         true => path.to_path_buf(),
         false => std::env::current_dir().ok()?.join(path),
@@ -89,7 +80,7 @@ fn resolved(path: &Path) -> Option<PathBuf> {
                 out.pop();
             }
             Component::CurDir => {}
-            Component::Normal(name) => {
+            Component::Normal(name) if follow => {
                 let next = out.join(name);
                 out = next.canonicalize().unwrap_or(next);
             }
