@@ -215,10 +215,20 @@ pub fn annotated_folder(
     let mut classes: Vec<String> = rows.iter().map(|(_, c)| c.clone()).collect();
     classes.sort();
     classes.dedup();
-    let files = rows
+    let files: Vec<(PathBuf, u32)> = rows
         .into_iter()
         .map(|(f, c)| (f, classes.binary_search(&c).expect("listed") as u32))
         .collect();
+    // A file listed twice (under two classes, or twice under one) is one image counted twice.
+    let mut listed = std::collections::HashSet::with_capacity(files.len());
+    if let Some((file, _)) = files.iter().find(|(f, _)| !listed.insert(f.clone())) {
+        return Err(Error::Malformed {
+            path: ann.to_path_buf(),
+            format: "annotation file",
+            reason: format!("{} is listed twice: each image once", file.display()),
+        });
+    }
+    one_file_each(dir, &files, &classes)?;
     decode_all(dir, files, classes, resize, &Limits::default())
 }
 
@@ -722,6 +732,20 @@ mod tests {
             ImageFolder::new(dir.path().join("missing")).load(),
             Err(Error::Io { .. })
         ));
+    }
+
+    #[test]
+    fn an_annotation_file_listing_an_image_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pixel =
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 2, image::Luma([5])));
+        save(&dir.path().join("x.png"), pixel);
+        let ann = dir.path().join("val_annotations.txt");
+        std::fs::write(&ann, "x.png\ta\nx.png\tb\n").unwrap();
+        let e = annotated_folder(dir.path(), &ann, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.png") && e.contains("twice"), "{e}");
     }
 
     #[test]

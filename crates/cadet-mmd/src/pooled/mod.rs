@@ -101,6 +101,14 @@ impl PooledSample {
         check_set("Y", y)?;
         validate::samples("Y", y, Some(x.ncols()))?;
         let (m, n) = (x.nrows(), y.nrows());
+        // The pooled copy, the kernel's features and their centred copy, and a batch's products: bounded by
+        // what this process can still have (10,000 rows of 3,500 aborted under a 450 MB ulimit, hostile pass 16).
+        cadet_core::limits::check_memory(
+            "the pooled sample and its kernel features",
+            ((m + n) as u128) * (x.ncols() as u128) * 4 * 4,
+            cadet_core::limits::Limits::default().max_alloc_bytes,
+            "test fewer rows or fewer features",
+        )?;
         let z = concatenate![Axis(0), x, y];
         let features = kernel
             .feature_map(z.view())
