@@ -860,8 +860,9 @@ fn an_out_of_range_pipeline_is_refused_at_load() {
     }
 }
 
-/// A scored set made of the calibration's own images is found, bit for bit: X⁽²⁾ from the scores, X⁽¹⁾ from the
-/// features (when the method keeps the reference's per-image features); other images never match.
+/// A scored set made of the calibration's own images is found (to the rounding of sums in another order): X⁽²⁾
+/// from the scores, X⁽¹⁾ from the features (when the method keeps the reference's per-image features); other
+/// images never match.
 #[test]
 fn a_set_of_the_calibrations_own_images_is_found() {
     let f = |seed: f32| {

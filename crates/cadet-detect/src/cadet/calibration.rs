@@ -297,7 +297,9 @@ impl Calibration {
     }
 
     /// How many images of `features` (laid out as the calibration's settings say) are images of the reference
-    /// X⁽¹⁾: their mean unit feature equals, bit for bit, one the reference keeps. 0 when the reference keeps no
+    /// X⁽¹⁾: their mean unit feature equals one the reference keeps, to the rounding of sums taken in another
+    /// order (relative 1e-5: transform views reordered change the last bits of an `f32` mean). 0 when the
+    /// reference keeps no
     /// per-image features (the paper's method needs none). A set scored against its own reference is as
     /// invalid as one scored against its own X⁽²⁾ ([`Self::x2_images_among`]).
     pub fn x1_images_among(&self, features: ArrayView3<'_, f32>) -> Result<usize> {
