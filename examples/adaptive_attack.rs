@@ -59,7 +59,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     samples: usize,
     /// Weight λ of the detector terms in objective (b).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = cadet_report::cli::finite_f32)]
     lambda: f32,
     /// Images per attack batch (1 to 4096).
     #[arg(long, default_value_t = 20, value_parser = cadet_report::cli::count_up_to(4096))]

@@ -38,7 +38,7 @@ struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=1024))]
     size: usize,
     /// Colour-jitter strength of the training views.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = cadet_report::cli::finite_f32)]
     strength: f32,
     /// Output folder.
     #[arg(long, default_value = "out/augment")]

@@ -5,27 +5,63 @@ use burn::prelude::*;
 
 use crate::{Error, Result};
 
-/// The device named `name`: `cpu` or `flex` for the CPU backend; `cuda` or `cuda:N` for GPU `N` (default 0),
-/// which needs the `cuda` feature.
-pub fn device(name: &str) -> Result<Device> {
+/// What a device name asks for.
+enum Named {
+    Cpu,
+    JitCpu,
+    Cuda(usize),
+}
+
+/// Parses a device name (case and surrounding spaces ignored).
+fn parse(name: &str) -> Result<Named> {
     let name = name.trim().to_ascii_lowercase();
     match name.as_str() {
-        "cpu" | "flex" => Ok(Device::flex()),
-        "jit-cpu" => jit_cpu_device(),
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let index = match cuda.strip_prefix("cuda:") {
-                None => 0,
-                Some(i) => i.parse::<usize>().map_err(|_| Error::InvalidConfig {
+        "cpu" | "flex" => Ok(Named::Cpu),
+        "jit-cpu" => Ok(Named::JitCpu),
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => match cuda.strip_prefix("cuda:") {
+            None => Ok(Named::Cuda(0)),
+            Some(i) => i
+                .parse::<usize>()
+                .map(Named::Cuda)
+                .map_err(|_| Error::InvalidConfig {
                     name: "device",
                     reason: format!("{name}: expected cuda:N with N a GPU index"),
-                })?,
-            };
-            cuda_device(index)
-        }
+                }),
+        },
         _ => Err(Error::InvalidConfig {
             name: "device",
             reason: format!("{name}: expected cpu, cuda, cuda:N or jit-cpu"),
         }),
+    }
+}
+
+/// The device named `name`: `cpu` or `flex` for the CPU backend; `cuda` or `cuda:N` for GPU `N` (default 0),
+/// which needs the `cuda` feature.
+pub fn device(name: &str) -> Result<Device> {
+    match parse(name)? {
+        Named::Cpu => Ok(Device::flex()),
+        Named::JitCpu => jit_cpu_device(),
+        Named::Cuda(index) => cuda_device(index),
+    }
+}
+
+/// Checks the device name `name` as [`device`] reads it, and that this build has its backend, without touching
+/// the device: what a program checks before it places the tuning cache ([`tuning_cache`]), which must come
+/// before the first GPU operation (opening a CUDA device makes one).
+///
+/// ```
+/// assert!(cadet_model::check_device("cpu").is_ok());
+/// assert!(cadet_model::check_device("tpu").is_err());
+/// assert!(cadet_model::check_device("cuda:x").is_err());
+/// # #[cfg(not(feature = "jit-cpu"))]
+/// assert!(cadet_model::check_device("jit-cpu").unwrap_err().to_string().contains("jit-cpu"));
+/// ```
+pub fn check_device(name: &str) -> Result<()> {
+    match parse(name)? {
+        // Without the backend, these give the error that says which feature is missing (no device is made).
+        Named::JitCpu if !cfg!(feature = "jit-cpu") => jit_cpu_device().map(drop),
+        Named::Cuda(index) if !cfg!(feature = "cuda") => cuda_device(index).map(drop),
+        _ => Ok(()),
     }
 }
 

@@ -62,7 +62,7 @@ mod simclrv2;
 mod supervised;
 mod trainer;
 
-pub use backend::{device, tuning_cache};
+pub use backend::{check_device, device, tuning_cache};
 /// The `burn` this crate is built with (`Device`, `Tensor`, `Module`, `Config`): use it rather than a separate
 /// `burn` dependency, whose version could differ from this crate's pinned one.
 pub use burn;

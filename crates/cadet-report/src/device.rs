@@ -30,7 +30,7 @@ pub struct DeviceArgs {
     /// CUDA: the folder CubeCL keeps its autotuning results and compiled kernels in between runs, so that a
     /// run after the first one starts at full speed (default: `target/environment` of the Cargo workspace
     /// above the working folder, or ~/.cache/cubecl). Unused on the CPU backend.
-    #[arg(long, env = "CADET_TUNE_CACHE", value_name = "DIR")]
+    #[arg(long, env = "CADET_TUNE_CACHE", value_name = "DIR", value_parser = cache_folder)]
     pub tune_cache: Option<PathBuf>,
 }
 
@@ -62,6 +62,10 @@ impl DeviceArgs {
     /// The devices `names` (for data-parallel training: `--devices cuda:0,cuda:1`), with the tuning cache
     /// placed once, as [`open`](Self::open) does.
     pub fn open_each(&self, names: &[String]) -> Result<Vec<Device>, cadet_model::Error> {
+        // Each name, and that this build has its backend, before the cache (which a build without CUDA refuses).
+        for name in names {
+            cadet_model::check_device(name)?;
+        }
         let on_cpu = names.iter().all(|name| is_cpu(name));
         // The CPU backend does not autotune: a cache given (often through CADET_TUNE_CACHE, set once for a
         // shell) is left unused, with a word.
@@ -89,6 +93,18 @@ impl DeviceArgs {
     /// the process maps).
     pub fn is_cpu(&self) -> bool {
         is_cpu(&self.device)
+    }
+}
+
+/// A clap value parser for the tuning cache's folder: not empty (an empty `CADET_TUNE_CACHE=` is said as such).
+fn cache_folder(text: &str) -> Result<PathBuf, String> {
+    match text.trim().is_empty() {
+        true => Err(
+            "an empty path (--tune-cache or CADET_TUNE_CACHE): give a folder, or unset \
+                     CADET_TUNE_CACHE"
+                .into(),
+        ),
+        false => Ok(PathBuf::from(text)),
     }
 }
 
@@ -133,5 +149,16 @@ mod tests {
         let two = ["cpu".to_string(), "flex".to_string()];
         assert_eq!(args.device.open_each(&two).unwrap().len(), 2);
         assert!(!cache.exists());
+        // An empty cache folder is named; a backend this build lacks is said before the cache is looked at.
+        let e = Args::try_parse_from(["p", "--tune-cache", " "])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("CADET_TUNE_CACHE"), "{e}");
+        if cadet_model::check_device("jit-cpu").is_err() {
+            let args = Args::parse_from(["p", "--device", "jit-cpu", "--tune-cache", flag]);
+            let e = args.device.open().unwrap_err().to_string();
+            assert!(e.contains("jit-cpu") && !e.contains("tuning cache"), "{e}");
+        }
     }
 }

@@ -98,6 +98,26 @@ pub fn read_npy_header(path: impl AsRef<Path>, limits: &Limits) -> Result<NpyHea
             ),
         ));
     }
+    // NumPy takes the last of a key written twice and reads no further than that shape needs; a header that
+    // says two things is refused here, by name, rather than read one way by one tool and another by the next.
+    f.seek(std::io::SeekFrom::Start(start))
+        .map_err(io_error(path))?;
+    let mut text = Vec::with_capacity(header_len as usize);
+    (&mut f)
+        .take(header_len)
+        .read_to_end(&mut text)
+        .map_err(io_error(path))?;
+    let text = String::from_utf8_lossy(&text);
+    for key in ["descr", "fortran_order", "shape"] {
+        let times =
+            text.matches(&format!("'{key}'")).count() + text.matches(&format!("\"{key}\"")).count();
+        if times > 1 {
+            return Err(npy_error(
+                path,
+                format!("the header holds the key '{key}' {times} times (each key once)"),
+            ));
+        }
+    }
     f.rewind().map_err(io_error(path))?;
     let header = ndarray_npy::npy::header::Header::from_reader(&mut f).map_err(|e| {
         use ndarray_npy::npy::header::ParseHeaderError;
@@ -417,7 +437,18 @@ mod size_tests {
         )
         .unwrap();
         let e = read_npy::<ndarray::Array3<f32>>(&path, &Limits::default()).unwrap_err();
-        assert!(matches!(e, Error::Core(_)), "{e}");
+        assert!(e.to_string().contains("'shape' 2 times"), "{e}");
+        // The same with a harmless second shape: named as such, not as extra bytes.
+        std::fs::write(
+            &path,
+            npy_bytes(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), \"shape\": (2, 2), }",
+                &data,
+            ),
+        )
+        .unwrap();
+        let e = read_npy::<ndarray::Array2<f32>>(&path, &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("'shape' 2 times"), "{e}");
         // Headers NumPy accepts: double quotes, a space before the colon.
         std::fs::write(
             &path,

@@ -28,6 +28,33 @@ pub fn minutes(text: &str) -> Result<f64, String> {
     Ok(m)
 }
 
+/// A clap value parser for a finite 32-bit float: `NaN`, `inf` and numbers beyond `f32`'s range (`1e300`, which
+/// `f32`'s own parser turns into `inf`) are refused, said as such.
+///
+/// ```
+/// assert_eq!(cadet_report::cli::finite_f32("0.5"), Ok(0.5));
+/// let e = cadet_report::cli::finite_f32("1e300").unwrap_err();
+/// assert!(e.contains("1e300") && e.contains("range"), "{e}");
+/// for bad in ["NaN", "-inf", "one"] {
+///     assert!(cadet_report::cli::finite_f32(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn finite_f32(text: &str) -> Result<f32, String> {
+    let wide: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number: {e}"))?;
+    if !wide.is_finite() {
+        return Err(format!("{text} is not a finite number"));
+    }
+    if wide.abs() > f64::from(f32::MAX) {
+        return Err(format!(
+            "{text} is beyond the range of a 32-bit float (±3.4e38)"
+        ));
+    }
+    Ok(wide as f32)
+}
+
 /// A clap value parser for a count between 1 and `max` (the bound keeps a flag from asking for an allocation
 /// the machine cannot make).
 pub fn count_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
