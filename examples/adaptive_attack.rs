@@ -113,7 +113,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     // The report's folder and path first: a bad path is refused before the attacks run, and the report never
     // goes into the data folder (checked before its folder is made).
-    cadet_report::cli::not_an_input("--markdown", &args.markdown, &[&args.data])?;
+    cadet_report::cli::not_an_input_file("--markdown", &args.markdown, &[&args.data])?;
     if let Some(dir) = args.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
         cadet_report::cli::output_folder("--markdown's folder", dir)?;
     }

@@ -81,11 +81,24 @@ fn monitor<K: Kernel>(args: &Args, kernel: K) -> Result<(), BoxError> {
     files.extend(args.batches.iter().map(|p| ("batch", p.as_path())));
     cadet_report::cli::distinct_files(&files)?;
     let reference = load(&args.reference)?;
+    // Each set's rows must be distinct draws: a set given twice over counts each image twice.
+    let distinct_rows = |name: &str, set: &ndarray::Array2<f32>| -> Result<(), String> {
+        let repeated = cadet_report::overlap::repeated_rows(set.view());
+        if let Some(warning) = cadet_report::overlap::one_sample(name, set.nrows(), repeated)? {
+            eprintln!("{warning}");
+        }
+        Ok(())
+    };
+    distinct_rows(
+        &format!("the reference {}", args.reference.display()),
+        &reference,
+    )?;
     let monitor = DriftMonitor::new(reference.view(), kernel, args.perms, args.seed)
         .map_err(|e| format!("{}: {e}", args.reference.display()))?;
     let mut results = Vec::with_capacity(args.batches.len());
     for path in &args.batches {
         let batch = load(path)?;
+        distinct_rows(&format!("the batch {}", path.display()), &batch)?;
         // A batch that is the reference (reordered or not), or in large part: refused; a few rows: said.
         let shared = cadet_report::overlap::shared_rows(reference.view(), batch.view());
         let names = (

@@ -44,7 +44,8 @@ struct Args {
     device: DeviceArgs,
     #[command(flatten)]
     precision: PrecisionArg,
-    /// A SimCLR checkpoint folder (its `latest` checkpoint is used).
+    /// A SimCLR checkpoint folder (its `latest` checkpoint is used; the folder records its network, so the
+    /// architecture flags are refused with it).
     #[arg(long, conflicts_with_all = ["torchvision", "simclrv2"])]
     checkpoint: Option<PathBuf>,
     /// torchvision-layout ResNet weights (.safetensors).
@@ -54,20 +55,20 @@ struct Args {
     #[arg(long)]
     simclrv2: Option<PathBuf>,
     /// The SimCLRv2 architecture (`r50_1x_sk1`, …), instead of the file's metadata or name.
-    #[arg(long, requires = "simclrv2")]
+    #[arg(long, requires = "simclrv2", conflicts_with = "checkpoint")]
     arch: Option<String>,
     /// Depth of the torchvision ResNet (18, 34, 50).
-    #[arg(long, default_value_t = 50, conflicts_with = "simclrv2")]
+    #[arg(long, default_value_t = 50, conflicts_with_all = ["simclrv2", "checkpoint"])]
     depth: usize,
     /// Prefix of the encoder's keys in the torchvision or SimCLRv2 file (e.g. `encoder.`, `resnet.`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", conflicts_with = "checkpoint")]
     prefix: String,
     /// Base width of the ResNet (64 in torchvision and the released SimCLRv2 checkpoints; for SimCLRv2 files,
     /// the default is the file's metadata, else 64).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "checkpoint")]
     base_width: Option<usize>,
     /// The torchvision ResNet uses the CIFAR stem (3 × 3, no max-pool).
-    #[arg(long, conflicts_with = "simclrv2")]
+    #[arg(long, conflicts_with_all = ["simclrv2", "checkpoint"])]
     cifar_stem: bool,
     /// Input normalisation: default ImageNet's for torchvision weights, none for SimCLRv2 (as its released
     /// checkpoints expect); SimCLR checkpoint folders record their own (so it is refused with --checkpoint).

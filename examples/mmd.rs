@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use cadet::mmd::{CosineKernel, GaussianKernel, LinearKernel, PermutationTest, TestResult};
 use cadet_core::Kernel;
-use cadet_report::overlap::{shared_rows, two_samples};
+use cadet_report::overlap::{one_sample, repeated_rows, shared_rows, two_samples};
 use clap::{Parser, ValueEnum};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -208,6 +208,12 @@ fn main() -> std::process::ExitCode {
             format!("X ({})", x_path.display()),
             format!("Y ({})", y_path.display()),
         );
+        // Each side's rows must be distinct draws: a set given twice over counts each image twice.
+        for (name, set) in [(&xn, &x), (&yn, &y)] {
+            if let Some(warning) = one_sample(name, set.nrows(), repeated_rows(set.view()))? {
+                eprintln!("{warning}");
+            }
+        }
         let shared = shared_rows(x.view(), y.view());
         if let Some(warning) = two_samples((&xn, x.nrows()), (&yn, y.nrows()), shared)? {
             eprintln!("{warning}");

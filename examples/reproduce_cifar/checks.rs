@@ -163,7 +163,7 @@ pub(super) fn check_outputs(args: &Args) -> Result<PathBuf, BoxError> {
         inputs.push(PathBuf::from(&args.encoder));
     }
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    cadet_report::cli::not_an_input("--markdown", &args.markdown, &inputs)?;
+    cadet_report::cli::not_an_input_file("--markdown", &args.markdown, &inputs)?;
     if let Some(dir) = &args.save_features {
         cadet_report::cli::not_an_input("--save-features", dir, &inputs)?;
     }

@@ -42,8 +42,14 @@ pub(super) struct Data {
 }
 
 /// An unseen set from `NAME=DIR`: Tiny-ImageNet layout when `DIR/val_annotations.txt` exists, class folders
-/// otherwise; 32 × 32, RGB, re-encoded at `quality`.
-fn load_ood(spec: &str, quality: u8) -> Result<(String, Dataset), BoxError> {
+/// otherwise; 32 × 32, RGB, re-encoded at `quality`. A set that shares images with the in-distribution ones
+/// (`seen`, named), half of it or more, is refused (it is no unseen set: the in-distribution test folder given
+/// as `--ood` scored X1's and X2's own images as anomalies); fewer shared images are said.
+fn load_ood(
+    spec: &str,
+    quality: u8,
+    seen: &[(&str, &Dataset)],
+) -> Result<(String, Dataset), BoxError> {
     let (name, dir) = spec
         .split_once('=')
         .ok_or_else(|| format!("--ood: expected NAME=DIR, got {spec:?}"))?;
@@ -61,6 +67,23 @@ fn load_ood(spec: &str, quality: u8) -> Result<(String, Dataset), BoxError> {
         )
         .into());
     }
+    for (seen_name, seen) in seen {
+        let shared = seen.images_in(&data);
+        if 2 * shared >= data.len() {
+            return Err(format!(
+                "--ood {name}: {shared} of its {} images are images of {seen_name}: an unseen set must be other \
+                 images than the in-distribution ones",
+                data.len()
+            )
+            .into());
+        }
+        if shared > 0 {
+            eprintln!(
+                "warning: --ood {name}: {shared} of its {} images are images of {seen_name}",
+                data.len()
+            );
+        }
+    }
     Ok((name.to_string(), jpeg_round_trip(&data, quality)?))
 }
 
@@ -71,19 +94,27 @@ pub(super) fn load(dir: &Path, args: &Args) -> Result<Data, BoxError> {
         [lossless_train.labels(), lossless_test.labels()].concat(),
         lossless_train.classes().to_vec(),
     )?;
+    let jpeg_train = cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/train"))?;
+    let jpeg_test = cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/test"))?;
+    let seen = [
+        ("the JPEG training set", &jpeg_train),
+        ("the JPEG test set", &jpeg_test),
+        ("the lossless CIFAR-10 images", &lossless),
+    ];
+    let ood = args
+        .ood
+        .iter()
+        .map(|spec| load_ood(spec, args.ood_jpeg, &seen))
+        .collect::<Result<_, _>>()?;
     Ok(Data {
-        jpeg_train: cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/train"))?,
-        jpeg_test: cadet::data::formats::cifar10_folder(dir.join("cifar10-jpeg/test"))?,
+        jpeg_train,
+        jpeg_test,
         lossless,
         tiny: jpeg_round_trip(
             &tiny_imagenet_val(dir.join("tinyimagenet-val"), Some((32, 32)))?,
             args.ood_jpeg,
         )?,
-        ood: args
-            .ood
-            .iter()
-            .map(|spec| load_ood(spec, args.ood_jpeg))
-            .collect::<Result<_, _>>()?,
+        ood,
     })
 }
 

@@ -26,12 +26,8 @@ pub(crate) fn labels_tensor(labels: &[u32], device: &Device) -> Tensor<2, Int> {
 
 /// Predicted classes of a batch.
 pub(crate) fn predictions(clf: &dyn Classifier, x: Tensor<4>) -> Result<Vec<u32>> {
-    let p = clf.logits(x).argmax(1).into_data();
-    Ok(p.convert::<i64>()
-        .as_slice::<i64>()?
-        .iter()
-        .map(|&v| v as u32)
-        .collect())
+    // Non-finite logits (an overflowing model) are an error, not a prediction an attack could "succeed" on.
+    Ok(cadet_model::predictions(clf.logits(x))?)
 }
 
 /// Per-sample cross-entropy summed over the batch: rows do not interact, so the gradient of the sum gives

@@ -929,3 +929,72 @@ fn own_images_with_their_views_reordered_are_found() {
         }
     }
 }
+
+/// The JSON value of `key` in `text` (an object or an array, found by matching brackets).
+fn json_part(text: &str, key: &str) -> (usize, usize) {
+    let start = text.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+    let (open, close) = match &text[start..start + 1] {
+        "{" => (b'{', b'}'),
+        _ => (b'[', b']'),
+    };
+    let mut depth = 0;
+    for (i, &b) in text.as_bytes()[start..].iter().enumerate() {
+        depth += i32::from(b == open) - i32::from(b == close);
+        if depth == 0 {
+            return (start, start + i + 1);
+        }
+    }
+    panic!("unbalanced {key}");
+}
+
+/// Hostile pass 17: re-signed calibrations whose reference contradicts them. A local method's calibration
+/// relabelled as the paper's method (it flagged 70% of in-distribution images at α = 5%), and a local
+/// calibration with reference images dropped while μ still averages all of them, are refused.
+#[test]
+fn a_resigned_file_whose_reference_contradicts_it_is_refused() {
+    let e = PoolProject::new(16, 12, 1);
+    let local = Cadet::params(16)
+        .n_trs(6)
+        .seed(3)
+        .method(DetectionMethod::local_sum(3))
+        .check()
+        .unwrap()
+        .calibrate(&e, images(30, 1).view(), images(60, 2).view(), &NoProgress)
+        .unwrap();
+    let (_, paper) = calibrated();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.json");
+    local.save(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    paper.save(&path).unwrap();
+    let paper_text = std::fs::read_to_string(&path).unwrap();
+    let (a, b) = json_part(&text, "method");
+    let (pa, pb) = json_part(&paper_text, "method");
+    let relabelled = format!("{}{}{}", &text[..a], &paper_text[pa..pb], &text[b..]);
+    std::fs::write(&path, common::resign(&relabelled)).unwrap();
+    let e1 = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e1.contains("per-image features"), "{e1}");
+
+    // One reference image of 30 dropped (its features and m_in), the size lowered, μ kept.
+    let d = local.reference().dim();
+    let (a, b) = json_part(&text, "image_means");
+    let means: Vec<f32> = serde_json::from_str(&text[a..b]).unwrap();
+    let dropped = serde_json::to_string(&means[..means.len() - d]).unwrap();
+    let mut edited = format!("{}{dropped}{}", &text[..a], &text[b..]);
+    let (a, b) = json_part(&edited, "image_m_in");
+    let m_in: Vec<f64> = serde_json::from_str(&edited[a..b]).unwrap();
+    let fewer = serde_json::to_string(&m_in[..m_in.len() - 1]).unwrap();
+    edited = format!("{}{fewer}{}", &edited[..a], &edited[b..]);
+    assert!(edited.contains("\"reference\":{\"size\":30,"));
+    let edited = edited.replacen(
+        "\"reference\":{\"size\":30,",
+        "\"reference\":{\"size\":29,",
+        1,
+    );
+    std::fs::write(&path, common::resign(&edited)).unwrap();
+    let e2 = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e2.contains("μ differs"), "{e2}");
+    // The untouched file loads.
+    std::fs::write(&path, common::resign(&text)).unwrap();
+    assert!(Calibration::load(&path).is_ok());
+}

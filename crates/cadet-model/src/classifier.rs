@@ -2,6 +2,7 @@
 //! normalisation inside, on any device (an autodiff device when gradients with respect to the input are needed).
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use ndarray::ArrayView4;
 
 use crate::{CifarResNet, Error, Normalization, ResNet, Result};
@@ -28,15 +29,49 @@ pub fn predict(
             &images.slice(ndarray::s![start..end, .., .., ..]),
             &classifier.device(),
         );
-        let predicted = classifier
-            .logits(x)
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()?;
-        out.extend(predicted.into_iter().map(|p| p as u32));
+        out.extend(predictions(classifier.logits(x))?);
     }
     Ok(out)
+}
+
+/// The predicted class of each row of `logits` `(N, classes)` (the first of equal maxima), or
+/// [`Error::NonFiniteOutput`] when a logit is NaN or infinite: finite weights near `f32::MAX` overflow, and the
+/// argmax of NaN logits is a class no network chose.
+///
+/// ```
+/// use burn::prelude::*;
+/// let device = Device::flex();
+/// let logits = Tensor::<2>::from_floats([[0.1, 2.0, 0.3], [5.0, 1.0, 5.0]], &device);
+/// assert_eq!(cadet_model::predictions(logits)?, vec![1, 0]);
+/// let broken = Tensor::<2>::from_floats([[0.1, f32::NAN, 0.3]], &device);
+/// assert!(cadet_model::predictions(broken).is_err());
+/// # Ok::<(), cadet_model::Error>(())
+/// ```
+pub fn predictions(logits: Tensor<2>) -> Result<Vec<u32>> {
+    let [_, classes] = logits.dims();
+    let values = logits
+        .cast(FloatDType::F32)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()?;
+    if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Error::NonFiniteOutput {
+            what: "classifier logits",
+            value,
+        });
+    }
+    Ok(values
+        .chunks(classes.max(1))
+        .map(|row| {
+            let mut best = 0;
+            for (i, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect())
 }
 
 /// Top-1 accuracy of `classifier` on `images` with `labels` (one per image).

@@ -69,6 +69,17 @@ pub enum Error {
         /// The loss.
         value: f32,
     },
+    /// A network's output holds NaN or an infinity although its weights are finite (weights near `f32::MAX`
+    /// overflow) or its inputs hold non-finite values: an error, never a prediction.
+    #[error(
+        "the {what} hold {value}: the model overflowed (finite weights too large) or its inputs are not finite"
+    )]
+    NonFiniteOutput {
+        /// What the output is ("classifier logits").
+        what: &'static str,
+        /// The first non-finite value.
+        value: f32,
+    },
     /// A file or folder operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -69,7 +69,7 @@ pub use burn;
 /// The cadet-core traits this crate's signatures use, so that depending on it alone is enough.
 pub use cadet_core::{Embedder, NoProgress, Progress};
 pub use cifar_resnet::{CifarResNet, CifarResNetConfig, pretrained_weights};
-pub use classifier::{Classifier, Normalized, accuracy, predict};
+pub use classifier::{Classifier, Normalized, accuracy, predict, predictions};
 pub use convert::{array_to_tensor, tensor_to_array, view_to_tensor};
 pub use embedder::{BurnEmbedder, Normalization};
 pub use encoder::{Encoder, EncoderConfig};

@@ -512,3 +512,28 @@ fn tensorflow_checkpoints_convert_to_the_converter_layout() {
         Err(Error::Io { .. })
     ));
 }
+
+/// Metadata that contradicts itself (an `arch` naming base width 8, a `base_width` of 4) is refused, naming
+/// both (hostile pass 17: `_w4000000` beside `base_width` 2 was read silently as 2).
+#[test]
+fn metadata_that_contradicts_itself_is_refused() {
+    let src = fixtures().join("simclrv2_r18_sk1_base4.safetensors");
+    let bytes = std::fs::read(&src).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + len]).unwrap();
+    assert!(header.contains("\"arch\":\"r18_1x_sk1\""), "{header}");
+    let edited = header.replacen("\"arch\":\"r18_1x_sk1\"", "\"arch\":\"r18_1x_sk1_w8\"", 1);
+    let mut out = (edited.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(edited.as_bytes());
+    out.extend_from_slice(&bytes[8 + len..]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contradicts.safetensors");
+    std::fs::write(&path, out).unwrap();
+    let e = SimClrV2Config::from_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("r18_1x_sk1_w8") && e.contains("base_width says 4"),
+        "{e}"
+    );
+    // Agreeing metadata loads.
+    assert_eq!(SimClrV2Config::from_file(&src).unwrap().base_width, 4);
+}

@@ -57,6 +57,25 @@ pub fn repeated_images(set: ArrayView3<'_, f32>) -> usize {
         .count()
 }
 
+/// How many rows of `set` repeat an earlier one (bit-equal), counted where repeats mean a set given more than
+/// once: rows of two or more columns with a fractional value somewhere (features). Data of one column, or of
+/// whole numbers (counts, categories), repeat by nature: 0 for them.
+///
+/// ```
+/// use cadet_report::overlap::repeated_rows;
+/// let features = ndarray::array![[0.5f32, 1.25], [0.1, 0.2], [0.5, 1.25]];
+/// assert_eq!(repeated_rows(features.view()), 1);
+/// let counts = ndarray::array![[1.0f32, 2.0], [1.0, 2.0]];
+/// assert_eq!(repeated_rows(counts.view()), 0);
+/// ```
+pub fn repeated_rows(set: ArrayView2<'_, f32>) -> usize {
+    let continuous = set.ncols() >= 2 && set.iter().any(|v| v.fract() != 0.0);
+    match continuous {
+        true => repeated_images(set.insert_axis(ndarray::Axis(1))),
+        false => 0,
+    }
+}
+
 /// The check the programs make of two sets that must be different samples: refused when `shared` of `b`'s
 /// `b_len` rows are rows of `a` and they are at least half of the smaller set (a copy, a reordered copy or a
 /// large part of one); otherwise `Some(warning)` when any are shared, `None` when none.
@@ -93,6 +112,34 @@ pub fn two_samples(
     Ok(Some(format!(
         "warning: {shared} of the {b_len} rows of {b_name} are rows of {a_name}; the test assumes two \
          independent samples"
+    )))
+}
+
+/// The check the programs make of one sample whose rows must be distinct draws (an X⁽²⁾, each side of a
+/// two-sample test): refused when `repeated` of its `len` rows repeat earlier ones and they are at least half
+/// of it (a set given twice over); otherwise `Some(warning)` when any repeat, `None` when none. A repeated row
+/// counts twice in a test that assumes independent draws: a calibration set of 50 images given twice claims
+/// |X⁽²⁾| = 100 and p-values twice as fine as its images allow.
+///
+/// ```
+/// use cadet_report::overlap::one_sample;
+/// assert!(one_sample("X2", 100, 50).is_err()); // every image twice
+/// assert!(one_sample("X2", 100, 1).unwrap().is_some()); // one repeat: said
+/// assert_eq!(one_sample("X2", 100, 0), Ok(None));
+/// ```
+pub fn one_sample(name: &str, len: usize, repeated: usize) -> Result<Option<String>, String> {
+    if repeated == 0 {
+        return Ok(None);
+    }
+    if 2 * repeated >= len.max(1) {
+        return Err(format!(
+            "{repeated} of the {len} rows of {name} repeat other rows (bit-equal): the same images given more \
+             than once; each image once"
+        ));
+    }
+    Ok(Some(format!(
+        "warning: {repeated} of the {len} rows of {name} repeat other rows (bit-equal); the test assumes \
+         independent draws"
     )))
 }
 

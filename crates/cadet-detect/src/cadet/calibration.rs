@@ -646,6 +646,15 @@ impl Calibration {
         for &s in &self.params.method.statistics {
             self.reference.supports(s)?;
         }
+        // A method that compares with no single reference image keeps none: per-image features in its file are
+        // another method's calibration relabelled (hostile pass 17: a local-sum file read as the paper's method
+        // flagged 70% of in-distribution images at α = 5%).
+        if !self.params.method.needs_reference_images() && self.reference.image_means().is_some() {
+            return bad(
+                "the reference holds per-image features, which this method never keeps: the file is another \
+                 method's calibration with its method changed",
+            );
+        }
         self.combination.check(&self.params.method)
     }
 }

@@ -517,6 +517,23 @@ impl FittedCombination {
                 }
             }
         }
+        // X⁽²⁾'s images are distinct draws: rows of two or more statistics that repeat, half of them or more, are
+        // a calibration set given over and over (hostile pass 17: X⁽²⁾ repeated 20,000 times claimed p-values down
+        // to 1/2,000,001 from 100 images). A single statistic keeps f32's digits, and a cosine near 1 repeats by
+        // chance (24 of 40 rows in a test of tight features): not checked.
+        let mut seen = std::collections::HashSet::with_capacity(self.x2.len());
+        let repeated = self
+            .x2
+            .iter()
+            .filter(|row| !seen.insert(row.iter().map(|v| v.to_bits()).collect::<Vec<u64>>()))
+            .count();
+        if statistics >= 2 && !self.x2.is_empty() && 2 * repeated >= self.x2.len() {
+            return Err(Error::Degenerate(format!(
+                "{repeated} of X(2)'s {} rows of statistics repeat other rows: the calibration images given more \
+                 than once",
+                self.x2.len()
+            )));
+        }
         // X⁽²⁾'s statistics must be what a calibration can be fitted on (finite, no constant statistic), for every
         // combination; a weighted sum's weights and scores must be what they give.
         let refit = if self.x2.is_empty() {
@@ -735,6 +752,25 @@ fn le_ge(sorted: &[f64], x: f64) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// X⁽²⁾ given twice over (hostile pass 17) is refused when a file is checked; one chance repeat is not.
+    #[test]
+    fn repeated_calibration_rows_are_refused() {
+        let method = DetectionMethod::paper();
+        let x2: Vec<Vec<f64>> = (0..40)
+            .map(|i| vec![0.5 + 0.01 * f64::from(i), 0.3 - 0.004 * f64::from(i % 7)])
+            .collect();
+        let fitted = FittedCombination::fit(&method, x2.clone()).unwrap();
+        assert!(fitted.check(&method).is_ok());
+        let twice: Vec<Vec<f64>> = x2.iter().chain(&x2).cloned().collect();
+        let doubled = FittedCombination::fit(&method, twice).unwrap();
+        let e = doubled.check(&method).unwrap_err().to_string();
+        assert!(e.contains("repeat"), "{e}");
+        let mut one = x2.clone();
+        one.push(x2[3].clone());
+        let fitted = FittedCombination::fit(&method, one).unwrap();
+        assert!(fitted.check(&method).is_ok(), "one repeat can be chance");
+    }
 
     /// The conformal p-value by brute force: build `A = X⁽²⁾ ∪ {x}`, rank every point in every statistic within
     /// `A`, combine, count.

@@ -171,6 +171,10 @@ impl Statistic {
     }
 }
 
+/// How far a reference's μ may be from the mean of the per-image features it stores (f32 rounding of the
+/// stored means is about 1e-7).
+const MU_TOLERANCE: f64 = 1e-5;
+
 /// What scoring needs of X⁽¹⁾: `μ` (for `m_out`) and, when a local statistic is used, each reference image's
 /// mean unit feature `ū_j` (an `|X⁽¹⁾| × d` matrix, `f32`), its `m_in`, and, for identity cos, the unit feature
 /// of its un-augmented view.
@@ -419,7 +423,29 @@ impl Reference {
             )));
         }
         self.check_per_image("image features", &self.image_means)?;
-        self.check_per_image("un-augmented view features", &self.identity_units)
+        self.check_per_image("un-augmented view features", &self.identity_units)?;
+        // μ is the mean of the images' mean features: a file that drops (or adds, or edits) reference images
+        // without recomputing μ scores against two different X⁽¹⁾ (the images' means are stored in f32, so
+        // they agree to about 1e-7; dropping one of 4,000 images moves μ by about 2.5e-4).
+        if let Some(means) = self.image_means() {
+            let m = means.nrows() as f64;
+            let worst = means
+                .columns()
+                .into_iter()
+                .zip(&self.mu)
+                .map(|(column, mu)| {
+                    (column.iter().map(|&v| f64::from(v)).sum::<f64>() / m - mu).abs()
+                })
+                .fold(0.0f64, f64::max);
+            if worst > MU_TOLERANCE {
+                return Err(Error::Degenerate(format!(
+                    "reference: μ differs from the mean of its {} images' features by {worst:.2e} (more than \
+                     {MU_TOLERANCE:e}): the images or μ were changed after calibration",
+                    self.size
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A kept per-image matrix holds `|X⁽¹⁾| × d` finite values (or nothing).

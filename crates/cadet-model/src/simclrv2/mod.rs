@@ -150,6 +150,20 @@ impl SimClrV2Config {
             )?,
         };
         if let Some(base) = Self::metadata_base_width(path, &header.metadata)? {
+            // An `arch` that names its base width (`_w4`) and a `base_width` that says another: the file
+            // contradicts itself (hostile pass 17), and either reading could be the wrong network.
+            let named = header.metadata.get("arch").filter(|a| a.contains("_w"));
+            if let Some(arch) = named
+                && config.base_width != base
+            {
+                return Err(Error::Weights {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the metadata's arch {arch} says base width {}, its base_width says {base}",
+                        config.base_width
+                    ),
+                });
+            }
             config.base_width = base;
         }
         config.checked_for(path)

@@ -6,7 +6,7 @@ use std::path::Path;
 mod mounts;
 mod outputs;
 
-pub use outputs::{check_output_file, distinct_files, not_an_input};
+pub use outputs::{check_output_file, distinct_files, not_an_input, not_an_input_file};
 
 /// A clap value parser for a duration in minutes: a finite, non-negative number, at most a year (525,600).
 /// `NaN`, `-1` and `1e300` are refused here rather than panicking in `Duration::from_secs_f64` hours later.

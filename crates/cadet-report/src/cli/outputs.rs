@@ -100,7 +100,7 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
             path.display()
         ));
     }
-    not_an_input(flag, path, inputs)
+    not_an_input_file(flag, path, inputs)
 }
 
 /// Checks that the output `path` given by `flag` (a file or a folder) is none of `inputs` and lies inside none
@@ -116,6 +116,37 @@ pub fn check_output_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<()
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
+    check_against_inputs(flag, path, inputs, false)
+}
+
+/// [`not_an_input`] for an output *file* beside which the program writes more files under fixed names (a report
+/// and its figures): also refused when an input links to a file in the output's folder, which such a write
+/// could replace.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+/// std::fs::create_dir_all(data.join("cat"))?;
+/// std::fs::create_dir(&out)?;
+/// std::fs::write(out.join("roc.png"), b"png")?;
+/// # #[cfg(unix)]
+/// std::os::unix::fs::symlink(out.join("roc.png"), data.join("cat").join("0.png"))?;
+/// # #[cfg(unix)]
+/// assert!(cadet_report::cli::not_an_input_file("--markdown", &out.join("results.md"), &[&data]).is_err());
+/// assert!(cadet_report::cli::not_an_input_file("--markdown", &dir.path().join("r.md"), &[&data]).is_ok());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn not_an_input_file(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), String> {
+    check_against_inputs(flag, path, inputs, true)
+}
+
+/// [`not_an_input`], and with `beside` [`not_an_input_file`].
+fn check_against_inputs(
+    flag: &str,
+    path: &Path,
+    inputs: &[&Path],
+    beside: bool,
+) -> Result<(), String> {
     // Where the output is, three ways: as written (through the links it crosses), as resolved (where the bytes
     // go when a link is written through), and the entry a rename replaces (a link's own place).
     let outs: Vec<PathBuf> = [lexical(path), resolved(path), written_entry(path)]
@@ -153,6 +184,26 @@ pub fn not_an_input(flag: &str, path: &Path, inputs: &[&Path]) -> Result<(), Str
                     input.display()
                 ));
             }
+        }
+    }
+    // A file an input folder links to, in the output folder or (`beside`) in the output file's folder, where
+    // programs write pictures and reports under fixed names: a write there would change an image the run reads
+    // (hostile pass 17: `cat/zz.png -> ../../out/originals.png` became a grid of the run's own views).
+    for (input, walk) in &walks {
+        let linked_file = walk.links.iter().filter(|t| !t.is_dir()).find(|target| {
+            outs.iter().any(|out| {
+                target.parent() == Some(out.as_path())
+                    || (beside && target.parent() == out.parent())
+            })
+        });
+        if let Some(target) = linked_file {
+            return Err(format!(
+                "{flag} {}: the input {} links to {}, which lies where this output is written (a write \
+                 there could replace it); write elsewhere",
+                path.display(),
+                input.display(),
+                target.display()
+            ));
         }
     }
     // The same place under another path than any of these (a bind mount of an input, of one of its
@@ -509,5 +560,30 @@ mod tests {
         assert!(super::same_file_as_an_input(&hard, &file_walks).is_some());
         assert!(super::not_an_input("--out", &hard, &[&labels]).is_err());
         assert!(super::same_file_as_an_input(&dir.path().join("other.txt"), &file_walks).is_none());
+    }
+
+    /// An image of an input folder that links to a file where a run writes (inside its output folder, or beside
+    /// its output file) is refused before the run replaces it (hostile pass 17).
+    #[cfg(unix)]
+    #[test]
+    fn files_an_input_links_to_are_not_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("originals.png"), b"png").unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("cat")).unwrap();
+        let link = data.join("cat").join("zz.png");
+        std::os::unix::fs::symlink(out.join("originals.png"), &link).unwrap();
+        let e = super::not_an_input("--out", &out, &[&data]).unwrap_err();
+        assert!(e.contains("links to") && e.contains("originals.png"), "{e}");
+        // Beside an output file (pictures are written next to a report).
+        let report = out.join("results.md");
+        let e = super::not_an_input_file("--markdown", &report, &[&data]).unwrap_err();
+        assert!(e.contains("links to"), "{e}");
+        // Elsewhere is fine, a sibling output folder and an ancestor included.
+        assert!(super::not_an_input("--out", &dir.path().join("results"), &[&data]).is_ok());
+        assert!(super::not_an_input("--out", &out.join("grids"), &[&data]).is_ok());
+        assert!(super::not_an_input_file("--markdown", &dir.path().join("r.md"), &[&data]).is_ok());
     }
 }
