@@ -79,12 +79,17 @@ pub(super) fn from_features(args: &Args) -> Result<(Scored, Option<MethodTable>)
                 Ok(())
             };
             distinct((x1, &f1), (x2, &f2))?;
-            // X2's images must be distinct draws: each repeat counts twice in every p-value, and an X2 given
-            // twice over claims p-values twice as fine as its images allow.
-            let repeated = cadet_report::overlap::repeated_images(f2.view());
-            let name = format!("--x2 {}", x2.display());
-            if let Some(warning) = cadet_report::overlap::one_sample(&name, f2.dim().0, repeated)? {
-                eprintln!("{warning}");
+            // X1's and X2's images must be distinct draws: each repeat counts twice (in μ and the local
+            // statistics; in every p-value), and an X2 given twice over claims p-values twice as fine as its
+            // images allow.
+            for (flag, path, f) in [("--x1", x1, &f1), ("--x2", x2, &f2)] {
+                let repeated = cadet_report::overlap::repeated_images(f.view());
+                let name = format!("{flag} {}", path.display());
+                if let Some(warning) =
+                    cadet_report::overlap::one_sample(&name, f.dim().0, repeated)?
+                {
+                    eprintln!("{warning}");
+                }
             }
             for (_, path, f) in &sets {
                 distinct((path, f), (x1, &f1))?;

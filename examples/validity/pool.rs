@@ -160,7 +160,18 @@ fn check_distinct_images(
     pool: &ndarray::Array3<f32>,
     x1: Option<&ndarray::Array3<f32>>,
 ) -> Result<(), BoxError> {
-    use cadet_report::overlap::{repeated_images, shared_images};
+    use cadet_report::overlap::{one_sample, repeated_images, shared_images};
+    // X1 itself: each reference image once (X1 given twice over counts its images twice in μ and the local
+    // statistics; hostile pass 18).
+    if let Some(x1) = x1
+        && let Some(warning) = one_sample(
+            "X1 (x1.npy, --reference file)",
+            x1.dim().0,
+            repeated_images(x1.view()),
+        )?
+    {
+        eprintln!("{warning}");
+    }
     for (i, (name, range)) in names.iter().zip(ranges).enumerate() {
         let part = pool.slice(ndarray::s![range.clone(), .., ..]);
         let earlier = pool.slice(ndarray::s![..range.start, .., ..]);

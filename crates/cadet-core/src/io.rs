@@ -133,6 +133,23 @@ fn is_temporary_of(entry: &str, name: &str) -> bool {
         .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// Whether `entry` is named as the temporary file of an atomic write of some file (`.NAME.XXXXXX.tmp`): what
+/// [`remove_stale_temporaries`] removes beside `NAME` when no writer holds it. Programs refuse inputs named so
+/// beside their outputs (the removal would destroy them).
+///
+/// ```
+/// use cadet_core::io::is_temporary;
+/// assert!(is_temporary(".cal.json.a1B2c3.tmp"));
+/// assert!(!is_temporary("cal.json") && !is_temporary(".cal.json.tmp"));
+/// ```
+pub fn is_temporary(entry: &str) -> bool {
+    entry
+        .strip_prefix('.')
+        .and_then(|e| e.strip_suffix(".tmp"))
+        .and_then(|e| e.rsplit_once('.'))
+        .is_some_and(|(name, _)| is_temporary_of(entry, name))
+}
+
 /// Removes temporary files and folders that a killed write of `name` left in `dir` (a crash loses nothing, and
 /// leaves nothing behind): a file as soon as no process holds its lock (a writer locks its temporary file for
 /// as long as it writes; the lock dies with the process), a folder more than [`STALE_AFTER`] ago. Best effort:

@@ -947,7 +947,7 @@ fn json_part(text: &str, key: &str) -> (usize, usize) {
     panic!("unbalanced {key}");
 }
 
-/// Hostile pass 17: re-signed calibrations whose reference contradicts them. A local method's calibration
+/// Hostile passes 17 and 18: re-signed calibrations whose reference contradicts them. A local method's calibration
 /// relabelled as the paper's method (it flagged 70% of in-distribution images at α = 5%), and a local
 /// calibration with reference images dropped while μ still averages all of them, are refused.
 #[test]
@@ -994,6 +994,21 @@ fn a_resigned_file_whose_reference_contradicts_it_is_refused() {
     std::fs::write(&path, common::resign(&edited)).unwrap();
     let e2 = Calibration::load(&path).unwrap_err().to_string();
     assert!(e2.contains("μ differs"), "{e2}");
+    // The reference given twice over (hostile pass 18): μ unchanged, every image counted twice.
+    let (a, b) = json_part(&text, "image_means");
+    let twice = serde_json::to_string(&[means.clone(), means].concat()).unwrap();
+    let mut edited = format!("{}{twice}{}", &text[..a], &text[b..]);
+    let (a, b) = json_part(&edited, "image_m_in");
+    let twice = serde_json::to_string(&[m_in.clone(), m_in].concat()).unwrap();
+    edited = format!("{}{twice}{}", &edited[..a], &edited[b..]);
+    let edited = edited.replacen(
+        "\"reference\":{\"size\":30,",
+        "\"reference\":{\"size\":60,",
+        1,
+    );
+    std::fs::write(&path, common::resign(&edited)).unwrap();
+    let e3 = Calibration::load(&path).unwrap_err().to_string();
+    assert!(e3.contains("more than once"), "{e3}");
     // The untouched file loads.
     std::fs::write(&path, common::resign(&text)).unwrap();
     assert!(Calibration::load(&path).is_ok());

@@ -424,6 +424,29 @@ impl Reference {
         }
         self.check_per_image("image features", &self.image_means)?;
         self.check_per_image("un-augmented view features", &self.identity_units)?;
+        // Each reference image once: a reference given twice over (hostile pass 18) counts its images twice in
+        // every local statistic. Rows of mean features (d ≥ 2, f32) repeat only when images do.
+        if let Some(means) = self.image_means() {
+            let mut seen = std::collections::HashSet::with_capacity(means.nrows());
+            let repeated = means
+                .rows()
+                .into_iter()
+                .filter(|row| {
+                    !seen.insert(
+                        row.iter()
+                            .map(|v| (v + 0.0).to_bits())
+                            .collect::<Vec<u32>>(),
+                    )
+                })
+                .count();
+            if 2 * repeated >= means.nrows() && repeated > 0 {
+                return Err(Error::Degenerate(format!(
+                    "reference: {repeated} of its {} images' features repeat other images': the reference \
+                     images given more than once",
+                    means.nrows()
+                )));
+            }
+        }
         // μ is the mean of the images' mean features: a file that drops (or adds, or edits) reference images
         // without recomputing μ scores against two different X⁽¹⁾ (the images' means are stored in f32, so
         // they agree to about 1e-7; dropping one of 4,000 images moves μ by about 2.5e-4).

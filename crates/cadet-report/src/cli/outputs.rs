@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use super::mounts::{mounted_input, mounts};
+use super::mounts::{mounted_input, mounts, overlay_places};
 
 /// `path` made absolute (from the working folder), with `.` and `..` applied to the words as written, no link
 /// followed: where the user pointed, through whatever links the path crosses.
@@ -157,10 +157,16 @@ fn check_against_inputs(
     // sets) are inputs too: an output inside their targets lands in the data.
     let mut all: Vec<(&Path, PathBuf)> = Vec::new();
     let mut walks: Vec<(&Path, InputWalk)> = Vec::new();
+    let mounts = mounts();
     for input in inputs {
         let Some(input_path) = resolved(input) else {
             continue;
         };
+        // An input read through an overlay lies in the overlay's layers too.
+        for place in overlay_places(&input_path, &mounts) {
+            walks.push((*input, InputWalk::of(&place)));
+            all.push((*input, place));
+        }
         let walk = InputWalk::of(&input_path);
         all.extend(walk.links.iter().map(|t| (*input, t.clone())));
         all.extend(lexical(input).map(|l| (*input, l)));
@@ -186,6 +192,28 @@ fn check_against_inputs(
             }
         }
     }
+    // An input named as a temporary file of an atomic write, in the output folder or beside the output: the
+    // write's clean-up of what killed writes left removes it (hostile pass 18: a whole input folder named
+    // `.y.npy.AAAAAA.tmp` beside `y.npy` went).
+    for (input, input_path) in &all {
+        let temporary = input_path.ancestors().find(|a| {
+            a.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(cadet_core::io::is_temporary)
+                && outs
+                    .iter()
+                    .any(|out| a.parent() == Some(out.as_path()) || a.parent() == out.parent())
+        });
+        if let Some(temporary) = temporary {
+            return Err(format!(
+                "{flag} {}: the input {} is (or lies in) {}, named as a temporary file of a write there, \
+                 which the write's clean-up removes; rename it",
+                path.display(),
+                input.display(),
+                temporary.display()
+            ));
+        }
+    }
     // A file an input folder links to, in the output folder or (`beside`) in the output file's folder, where
     // programs write pictures and reports under fixed names: a write there would change an image the run reads
     // (hostile pass 17: `cat/zz.png -> ../../out/originals.png` became a grid of the run's own views).
@@ -195,6 +223,26 @@ fn check_against_inputs(
                 target.parent() == Some(out.as_path())
                     || (beside && target.parent() == out.parent())
             })
+        });
+        // The same by identity (a bind mount or another namespace's root on either side): the output folder
+        // as the kernel resolves the path given, or (`beside`) the output file's folder.
+        let written: Vec<Identity> = [
+            identity(path).filter(|_| path.is_dir()),
+            beside
+                .then(|| match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => identity(p),
+                    _ => identity(Path::new(".")),
+                })
+                .flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let linked_file = linked_file.or_else(|| {
+            walk.linked_file_folders
+                .iter()
+                .find(|(id, _)| written.contains(id))
+                .map(|(_, target)| target)
         });
         if let Some(target) = linked_file {
             return Err(format!(
@@ -208,7 +256,7 @@ fn check_against_inputs(
     }
     // The same place under another path than any of these (a bind mount of an input, of one of its
     // subfolders, or of the folder of a file it links to): by where each lies on its file system.
-    if let Some(input) = mounted_input(&outs, &all, &mounts()) {
+    if let Some(input) = mounted_input(&outs, &all, &mounts) {
         return Err(format!(
             "{flag} {}: lies in the input {} (reached through a mount); write it elsewhere",
             path.display(),
@@ -297,6 +345,9 @@ struct InputWalk {
     folders: HashSet<Identity>,
     /// The identity of the input when it is a file, and of the files its links point to.
     files: HashSet<Identity>,
+    /// The identities of the folders holding the files its links point to, as the kernel resolves each link
+    /// (through bind mounts and other namespaces' `/proc/PID/root`), with the target's path for messages.
+    linked_file_folders: Vec<(Identity, PathBuf)>,
 }
 
 impl InputWalk {
@@ -326,8 +377,12 @@ impl InputWalk {
                     match entry.file_type() {
                         Ok(t) if t.is_symlink() => {
                             budget -= 1;
-                            if let Ok(target) = entry.path().canonicalize() {
+                            let link = entry.path();
+                            if let Ok(target) = link.canonicalize() {
                                 walk.note(&target);
+                                if !target.is_dir() {
+                                    walk.note_linked_file(&link, &target);
+                                }
                                 walk.links.push(target);
                             }
                         }
@@ -343,6 +398,22 @@ impl InputWalk {
             level = next;
         }
         walk
+    }
+
+    /// Records the folder of the file the symbolic link `link` points to (`target`, canonical): by the link's
+    /// own text resolved by the kernel (a canonical path names `/proc/PID/root/...` as `/...`), and by `target`.
+    fn note_linked_file(&mut self, link: &Path, target: &Path) {
+        let by_text = std::fs::read_link(link).ok().and_then(|text| {
+            let full = match text.is_absolute() {
+                true => text,
+                false => link.parent()?.join(text),
+            };
+            identity(full.parent()?)
+        });
+        let by_target = target.parent().and_then(identity);
+        for id in [by_text, by_target].into_iter().flatten() {
+            self.linked_file_folders.push((id, target.to_path_buf()));
+        }
     }
 
     /// Records the identity of the folder or file at `path`.
@@ -562,6 +633,28 @@ mod tests {
         assert!(super::same_file_as_an_input(&dir.path().join("other.txt"), &file_walks).is_none());
     }
 
+    /// An input named as a temporary of a write beside the output (a folder or a file, or inside one) is
+    /// refused: the write's clean-up would remove it (hostile pass 18).
+    #[test]
+    fn inputs_named_as_temporaries_of_an_output_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join(".y.npy.AAAAAA.tmp");
+        std::fs::create_dir_all(images.join("cat")).unwrap();
+        let out = dir.path().join("y.npy");
+        let e = super::not_an_input("--out", &out, &[&images]).unwrap_err();
+        assert!(e.contains("temporary"), "{e}");
+        let inside = images.join("cat");
+        assert!(super::not_an_input("--out", &out, &[&inside]).is_err());
+        // Inside an output folder, and a plain name beside it, fine.
+        let folder = dir.path().join("grids");
+        let in_folder = folder.join(".originals.png.Qw3rty.tmp");
+        std::fs::create_dir_all(&in_folder).unwrap();
+        assert!(super::not_an_input("--out", &folder, &[&in_folder]).is_err());
+        let plain = dir.path().join("images");
+        std::fs::create_dir(&plain).unwrap();
+        assert!(super::not_an_input("--out", &out, &[&plain]).is_ok());
+    }
+
     /// An image of an input folder that links to a file where a run writes (inside its output folder, or beside
     /// its output file) is refused before the run replaces it (hostile pass 17).
     #[cfg(unix)]
@@ -581,6 +674,11 @@ mod tests {
         let report = out.join("results.md");
         let e = super::not_an_input_file("--markdown", &report, &[&data]).unwrap_err();
         assert!(e.contains("links to"), "{e}");
+        // The link's folder is known by identity too (what a bind mount of the output, on either side, or
+        // another namespace's /proc/PID/root leaves to catch).
+        let walk = super::InputWalk::of(&data);
+        let out_id = super::identity(&out).unwrap();
+        assert!(walk.linked_file_folders.iter().any(|(id, _)| *id == out_id));
         // Elsewhere is fine, a sibling output folder and an ancestor included.
         assert!(super::not_an_input("--out", &dir.path().join("results"), &[&data]).is_ok());
         assert!(super::not_an_input("--out", &out.join("grids"), &[&data]).is_ok());
