@@ -182,12 +182,45 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
         };
         if stale {
             let _ = if meta.is_dir() {
-                std::fs::remove_dir_all(entry.path())
+                remove_flat_folder(&entry.path(), |_| true).map(drop)
             } else {
                 std::fs::remove_file(entry.path())
             };
         }
     }
+}
+
+/// Removes the folder `dir` if it holds only regular files whose names `allowed` accepts (what a staged write
+/// leaves), file by file; a folder holding anything else (a subfolder, a link, another file: an input named
+/// like a temporary, or a mount of one) is left whole. Returns whether it was removed.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let staged = dir.path().join(".ckpt-1.a1B2c3.tmp");
+/// std::fs::create_dir_all(staged.join("cat"))?; // a subfolder: not a staged write's
+/// assert!(!cadet_core::io::remove_flat_folder(&staged, |_| true)?);
+/// std::fs::remove_dir(staged.join("cat"))?;
+/// std::fs::write(staged.join("model.bpk"), b"x")?;
+/// assert!(cadet_core::io::remove_flat_folder(&staged, |name| name == "model.bpk")?);
+/// assert!(!staged.exists());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn remove_flat_folder(dir: &Path, allowed: impl Fn(&str) -> bool) -> std::io::Result<bool> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_file = entry.file_type()?.is_file();
+        match (is_file, name.to_str()) {
+            (true, Some(name)) if allowed(name) => files.push(entry.path()),
+            _ => return Ok(false),
+        }
+    }
+    for file in files {
+        std::fs::remove_file(file)?;
+    }
+    std::fs::remove_dir(dir)?;
+    Ok(true)
 }
 
 /// Writes the file `path` atomically with what `write` writes (through a buffer): a unique temporary file

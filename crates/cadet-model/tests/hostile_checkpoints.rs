@@ -487,11 +487,19 @@ fn temporaries_of_killed_writes_are_removed_at_the_next_start() {
     for other in others {
         std::fs::write(dir.path().join(other), "kept").unwrap();
     }
+    // Inputs named like temporaries (hostile pass 19: reading the checkpoint deleted them): an image folder, a
+    // .npy file.
+    let images = dir.path().join(".ckpt-00000003.Qw3rty.tmp");
+    std::fs::create_dir_all(images.join("cat")).unwrap();
+    std::fs::write(images.join("cat").join("0.png"), b"png").unwrap();
+    let npy = dir.path().join(".latest.Abc123.tmp");
+    std::fs::write(&npy, b"\x93NUMPY\x01\x00").unwrap();
     SimClrTrainer::resume(dir.path(), &Device::flex()).unwrap();
     assert!(!staged.exists() && !latest.exists());
     for other in others {
         assert!(dir.path().join(other).exists(), "{other} removed");
     }
+    assert!(images.join("cat").join("0.png").exists() && npy.exists());
 }
 
 /// `latest` naming a checkpoint outside the folder (`../other/ckpt-…`) is refused rather than followed.

@@ -543,14 +543,38 @@ fn remove_stale_temporaries(dir: &Path) -> Result<()> {
             continue;
         }
         let path = entry.path();
-        // Not followed: a link is removed itself, never what it points to.
-        let removed = match entry.file_type().map_err(io_error(&path))?.is_dir() {
-            true => std::fs::remove_dir_all(&path),
-            false => std::fs::remove_file(&path),
+        let kind = entry.file_type().map_err(io_error(&path))?;
+        // Only what a killed write of this module leaves: a staged folder of checkpoint files (nothing else in
+        // it, removed file by file, so a subfolder or a mount is never entered), or a `latest` in progress (a
+        // few bytes of a checkpoint's name). An input named like a temporary is left alone (hostile pass 19:
+        // an image folder and a .npy named so were deleted when a checkpoint was read).
+        let removed = if kind.is_dir() {
+            cadet_core::io::remove_flat_folder(&path, |name| {
+                CHECKPOINT_FILES.contains(&name) || name == integrity::MANIFEST
+            })
+        } else if kind.is_file() && is_latest_in_progress(&path) {
+            std::fs::remove_file(&path).map(|()| true)
+        } else {
+            Ok(false)
         };
         removed.map_err(io_error(&path))?;
     }
     Ok(())
+}
+
+/// Whether the file at `path` is what a killed write of `latest` leaves: at most 64 bytes of (the start of) a
+/// checkpoint's name.
+fn is_latest_in_progress(path: &Path) -> bool {
+    let Ok(bytes) = cadet_core::limits::read_capped(path, 64) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_end();
+    let name = "ckpt-";
+    text.len() <= name.len() && name.starts_with(text)
+        || text
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
 }
 
 /// A run's settings as a checkpoint holds them. Those written before data parallelism have no `shards` and

@@ -195,14 +195,30 @@ fn check_against_inputs(
     // An input named as a temporary file of an atomic write, in the output folder or beside the output: the
     // write's clean-up of what killed writes left removes it (hostile pass 18: a whole input folder named
     // `.y.npy.AAAAAA.tmp` beside `y.npy` went).
+    // Where temporaries of this output are made, by identity (the output reached through a bind mount or another
+    // namespace's /proc/PID/root): the output folder, and the folder of the output.
+    let given_folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let written: Vec<Identity> = [
+        identity(path).filter(|_| path.is_dir()),
+        identity(given_folder),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for (input, input_path) in &all {
         let temporary = input_path.ancestors().find(|a| {
             a.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(cadet_core::io::is_temporary)
-                && outs
+                && (outs
                     .iter()
                     .any(|out| a.parent() == Some(out.as_path()) || a.parent() == out.parent())
+                    || a.parent()
+                        .and_then(identity)
+                        .is_some_and(|id| written.contains(&id)))
         });
         if let Some(temporary) = temporary {
             return Err(format!(
@@ -226,7 +242,7 @@ fn check_against_inputs(
         });
         // The same by identity (a bind mount or another namespace's root on either side): the output folder
         // as the kernel resolves the path given, or (`beside`) the output file's folder.
-        let written: Vec<Identity> = [
+        let written_to: Vec<Identity> = [
             identity(path).filter(|_| path.is_dir()),
             beside
                 .then(|| match path.parent() {
@@ -241,7 +257,7 @@ fn check_against_inputs(
         let linked_file = linked_file.or_else(|| {
             walk.linked_file_folders
                 .iter()
-                .find(|(id, _)| written.contains(id))
+                .find(|(id, _)| written_to.contains(id))
                 .map(|(_, target)| target)
         });
         if let Some(target) = linked_file {
