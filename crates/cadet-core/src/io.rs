@@ -190,6 +190,68 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
     }
 }
 
+/// Whether `path` is a mount point: another device than its parent folder's, or (a bind mount of the same file
+/// system) a mount point in `/proc/self/mountinfo`. When the mount table exists but cannot be read, `true`
+/// (leave it alone).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// std::fs::create_dir(dir.path().join("a"))?;
+/// assert!(!cadet_core::io::is_mount_point(&dir.path().join("a")));
+/// # #[cfg(target_os = "linux")]
+/// assert!(cadet_core::io::is_mount_point(std::path::Path::new("/")));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn is_mount_point(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            std::fs::symlink_metadata(path),
+            std::fs::metadata(path.join("..")),
+        ) {
+            (Ok(own), Ok(parent)) if own.dev() != parent.dev() => return true,
+            (Ok(_), Ok(_)) => {}
+            _ => return true,
+        }
+    }
+    let table = Path::new("/proc/self/mountinfo");
+    if !table.exists() {
+        return false;
+    }
+    let Ok(canonical) = path.canonicalize() else {
+        return true;
+    };
+    let Ok(bytes) = crate::limits::read_capped(table, 64 << 20) else {
+        return true;
+    };
+    // Mount points are the fifth field, with spaces, tabs, newlines and backslashes as octal escapes.
+    let unescape = |field: &str| -> PathBuf {
+        let b = field.as_bytes();
+        let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
+        while i < b.len() {
+            match b.get(i + 1..i + 4) {
+                Some(d) if b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) => {
+                    out.push(
+                        d.iter()
+                            .fold(0u8, |v, c| v.wrapping_mul(8).wrapping_add(c - b'0')),
+                    );
+                    i += 4;
+                }
+                _ => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        PathBuf::from(String::from_utf8_lossy(&out).into_owned())
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|point| unescape(point) == canonical)
+}
+
 /// Removes the folder `dir` if it holds only regular files whose names `allowed` accepts (what a staged write
 /// leaves), file by file; a folder holding anything else (a subfolder, a link, another file: an input named
 /// like a temporary, or a mount of one) is left whole. Returns whether it was removed.
@@ -206,6 +268,11 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn remove_flat_folder(dir: &Path, allowed: impl Fn(&str) -> bool) -> std::io::Result<bool> {
+    // A mount point (a folder mounted at a temporary's name) is someone's data: its files would go, and only
+    // the folder itself would fail to (hostile pass 20 emptied a checkpoint and a folder of inputs so).
+    if is_mount_point(dir) {
+        return Ok(false);
+    }
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -140,8 +140,11 @@ impl SimClrTrainer {
             let path = dir.join(stale);
             // A checkpoint that holds a file this crate did not write is left as it is: removing the folder
             // would delete the user's file with it.
+            // File by file, and never a mount point (a folder mounted at a checkpoint's name is someone's
+            // data: hostile pass 20).
             if only_checkpoint_files(&path)? {
-                std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+                cadet_core::io::remove_flat_folder(&path, is_checkpoint_file)
+                    .map_err(io_error(&path))?;
             }
         }
         Ok(())
@@ -193,11 +196,17 @@ impl SimClrTrainer {
         ours.sort();
         for (_, path) in ours {
             let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
+                cadet_core::io::remove_flat_folder(&path, is_checkpoint_file)
             } else {
-                std::fs::remove_file(&path)
+                std::fs::remove_file(&path).map(|()| true)
             };
-            removed.map_err(io_error(&path))?;
+            if !removed.map_err(io_error(&path))? {
+                return Err(Error::Checkpoint {
+                    path: path.clone(),
+                    reason: "a mount point, or a folder holding other files than a checkpoint's: left as it is"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }
@@ -549,9 +558,7 @@ fn remove_stale_temporaries(dir: &Path) -> Result<()> {
         // few bytes of a checkpoint's name). An input named like a temporary is left alone (hostile pass 19:
         // an image folder and a .npy named so were deleted when a checkpoint was read).
         let removed = if kind.is_dir() {
-            cadet_core::io::remove_flat_folder(&path, |name| {
-                CHECKPOINT_FILES.contains(&name) || name == integrity::MANIFEST
-            })
+            cadet_core::io::remove_flat_folder(&path, is_checkpoint_file)
         } else if kind.is_file() && is_latest_in_progress(&path) {
             std::fs::remove_file(&path).map(|()| true)
         } else {
@@ -560,6 +567,11 @@ fn remove_stale_temporaries(dir: &Path) -> Result<()> {
         removed.map_err(io_error(&path))?;
     }
     Ok(())
+}
+
+/// Whether `name` is one of a checkpoint folder's files.
+fn is_checkpoint_file(name: &str) -> bool {
+    CHECKPOINT_FILES.contains(&name) || name == integrity::MANIFEST
 }
 
 /// Whether the file at `path` is what a killed write of `latest` leaves: at most 64 bytes of (the start of) a
