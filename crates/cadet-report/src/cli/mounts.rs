@@ -15,42 +15,15 @@ pub(super) struct Mount {
     pub(super) layers: Vec<PathBuf>,
 }
 
-/// The most of `/proc/self/mountinfo` read: about 300,000 mounts (hostile pass 16 stacked 2,600 mounts past
-/// the 8 MiB read before, and the check fell silent).
-const MAX_MOUNT_TABLE: u64 = 64 << 20;
-
 /// The mounts of this process, from `/proc/self/mountinfo` (Linux; none elsewhere, or when unreadable).
 pub(super) fn mounts() -> Vec<Mount> {
-    let Ok(bytes) =
-        cadet_core::limits::read_capped(Path::new("/proc/self/mountinfo"), MAX_MOUNT_TABLE)
-    else {
+    let Ok(bytes) = cadet_core::limits::read_capped(
+        Path::new("/proc/self/mountinfo"),
+        cadet_core::io::MAX_MOUNT_TABLE,
+    ) else {
         return Vec::new();
     };
-    // Spaces, tabs, newlines and backslashes in paths are written as octal escapes (`\040`).
-    let unescape = |field: &str| -> PathBuf {
-        let mut out = Vec::with_capacity(field.len());
-        let b = field.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            let octal = b
-                .get(i + 1..i + 4)
-                .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-            match octal {
-                Some(d) => {
-                    out.push(
-                        d.iter()
-                            .fold(0u8, |v, c| v.wrapping_mul(8).wrapping_add(c - b'0')),
-                    );
-                    i += 4;
-                }
-                None => {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        PathBuf::from(String::from_utf8_lossy(&out).into_owned())
-    };
+    let unescape = cadet_core::io::mountinfo_path;
     String::from_utf8_lossy(&bytes)
         .lines()
         .filter_map(|line| {
