@@ -203,6 +203,22 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn is_mount_point(path: &Path) -> bool {
+    // The kernel's own answer where it gives one (Linux 5.8+): right through another namespace's
+    // `/proc/PID/root`, where a path compared with this process's mount table is not (hostile pass 21).
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags, statx};
+        if let Ok(st) = statx(
+            CWD,
+            path,
+            AtFlags::SYMLINK_NOFOLLOW,
+            StatxFlags::BASIC_STATS,
+        ) {
+            if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+                return st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+            }
+        }
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -282,7 +298,9 @@ pub fn mountinfo_path(field: &str) -> PathBuf {
 pub fn remove_flat_folder(dir: &Path, allowed: impl Fn(&str) -> bool) -> std::io::Result<bool> {
     // A mount point (a folder mounted at a temporary's name) is someone's data: its files would go, and only
     // the folder itself would fail to (hostile pass 20 emptied a checkpoint and a folder of inputs so).
-    if is_mount_point(dir) {
+    // A symbolic link named like a temporary or a checkpoint is removed by its owner's code as a link, never
+    // followed (hostile pass 21: a link to another run's checkpoint had its files deleted).
+    if std::fs::symlink_metadata(dir)?.file_type().is_symlink() || is_mount_point(dir) {
         return Ok(false);
     }
     let mut files = Vec::new();

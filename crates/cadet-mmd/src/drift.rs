@@ -134,6 +134,14 @@ impl<K: Kernel> DriftMonitor<K> {
     }
 
     fn features(kernel: &K, what: &'static str, x: ArrayView2<'_, f32>) -> Result<Array2<f64>> {
+        // The kernel's f32 features and their f64 copy (and a row-major copy of the input): bounded by what this
+        // process can still have (3,000 rows of 12,000 aborted under a 450 MB ulimit, hostile pass 21).
+        cadet_core::limits::check_memory(
+            &format!("the {what}'s kernel features"),
+            (x.nrows() as u128) * (x.ncols() as u128) * (4 + 4 + 8),
+            cadet_core::limits::Limits::default().max_alloc_bytes,
+            "test fewer rows or fewer features",
+        )?;
         let phi = kernel
             .feature_map(x)
             .map_err(|e| match e {

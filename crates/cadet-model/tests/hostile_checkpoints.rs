@@ -500,6 +500,20 @@ fn temporaries_of_killed_writes_are_removed_at_the_next_start() {
         assert!(dir.path().join(other).exists(), "{other} removed");
     }
     assert!(images.join("cat").join("0.png").exists() && npy.exists());
+    // A link named like a checkpoint or a staged write, to another run's checkpoint (hostile pass 21): never
+    // followed by clearing.
+    #[cfg(unix)]
+    {
+        let other = tempfile::tempdir().unwrap();
+        let theirs = checkpoint(other.path());
+        let files = std::fs::read_dir(&theirs).unwrap().count();
+        let run = tempfile::tempdir().unwrap();
+        checkpoint(run.path());
+        std::os::unix::fs::symlink(&theirs, run.path().join("ckpt-00000000")).unwrap();
+        std::os::unix::fs::symlink(&theirs, run.path().join(".ckpt-00000009.AbCdEf.tmp")).unwrap();
+        let _ = SimClrTrainer::clear_checkpoints(run.path());
+        assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), files);
+    }
 }
 
 /// `latest` naming a checkpoint outside the folder (`../other/ckpt-…`) is refused rather than followed.

@@ -175,7 +175,9 @@ impl SimClrTrainer {
             if name == LOCK_FILE {
                 continue;
             }
-            let checkpoint = parse_checkpoint(&name).is_some() && entry.path().is_dir();
+            // The entry itself, not what a link named like a checkpoint points to (hostile pass 21).
+            let is_folder = entry.file_type().map_err(io_error(dir))?.is_dir();
+            let checkpoint = parse_checkpoint(&name).is_some() && is_folder;
             let temporary = is_temporary(&name);
             if checkpoint && !only_checkpoint_files(&entry.path())? {
                 return Err(Error::Checkpoint {
@@ -195,7 +197,8 @@ impl SimClrTrainer {
         // `latest` first: from then on the folder holds no live run.
         ours.sort();
         for (_, path) in ours {
-            let removed = if path.is_dir() {
+            let is_folder = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            let removed = if is_folder {
                 cadet_core::io::remove_flat_folder(&path, is_checkpoint_file)
             } else {
                 std::fs::remove_file(&path).map(|()| true)
