@@ -208,15 +208,16 @@ pub fn is_mount_point(path: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags, statx};
-        if let Ok(st) = statx(
+        let st = statx(
             CWD,
             path,
             AtFlags::SYMLINK_NOFOLLOW,
             StatxFlags::BASIC_STATS,
-        ) {
-            if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
-                return st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
-            }
+        );
+        if let Ok(st) = st
+            && st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+        {
+            return st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
         }
     }
     #[cfg(unix)]
