@@ -192,22 +192,23 @@ fn check_against_inputs(
             }
         }
     }
-    // An input named as a temporary file of an atomic write, in the output folder or beside the output: the
-    // write's clean-up of what killed writes left removes it (hostile pass 18: a whole input folder named
-    // `.y.npy.AAAAAA.tmp` beside `y.npy` went).
-    // Where temporaries of this output are made, by identity (the output reached through a bind mount or another
-    // namespace's /proc/PID/root): the output folder, and the folder of the output.
+    // Where this output writes, by identity as the kernel resolves the path given (the output reached through a
+    // bind mount or another namespace's /proc/PID/root): the output folder, and the output's own folder.
     let given_folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let written: Vec<Identity> = [
+    let (output_folder, beside_folder) = (
         identity(path).filter(|_| path.is_dir()),
         identity(given_folder),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    );
+    // An input named as a temporary file of an atomic write, in the output folder or beside the output: the
+    // write's clean-up of what killed writes left removes it (hostile pass 18: a whole input folder named
+    // `.y.npy.AAAAAA.tmp` beside `y.npy` went). Temporaries go in both folders, whatever `beside` says.
+    let written: Vec<Identity> = [output_folder, beside_folder]
+        .into_iter()
+        .flatten()
+        .collect();
     for (input, input_path) in &all {
         let temporary = input_path.ancestors().find(|a| {
             a.file_name()
@@ -242,18 +243,10 @@ fn check_against_inputs(
         });
         // The same by identity (a bind mount or another namespace's root on either side): the output folder
         // as the kernel resolves the path given, or (`beside`) the output file's folder.
-        let written_to: Vec<Identity> = [
-            identity(path).filter(|_| path.is_dir()),
-            beside
-                .then(|| match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => identity(p),
-                    _ => identity(Path::new(".")),
-                })
-                .flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let written_to: Vec<Identity> = [output_folder, beside_folder.filter(|_| beside)]
+            .into_iter()
+            .flatten()
+            .collect();
         let linked_file = linked_file.or_else(|| {
             walk.linked_file_folders
                 .iter()
